@@ -1,0 +1,18 @@
+//! Pure business rules of Passerelle: aggregates, commands, events and value types.
+//!
+//! Nothing in this crate performs IO, reads the clock or draws random numbers: time and
+//! identifiers are passed in by the caller, so every rule can be tested as
+//! given / when / then and replayed deterministically.
+
+pub mod action;
+pub mod ids;
+pub mod metadata;
+pub mod sync_run;
+
+pub use action::SyncAction;
+pub use ids::{AccountId, ProfileId, RunId};
+pub use metadata::{Actor, EventMetadata};
+pub use sync_run::{
+    ItemOutcome, ItemRef, RunCommand, RunError as RunDomainError, RunEvent, RunStatus, StepKey,
+    SyncRun, Trigger,
+};
