@@ -1,0 +1,3 @@
+//! One module per sync action.
+
+pub mod demo_engine;
