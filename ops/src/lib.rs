@@ -1,1 +1,6 @@
-//! placeholder
+//! The `passerelle` binary's library: CLI parsing, wiring and commands, kept in a library
+//! so integration tests and benchmarks call the same code.
+
+pub mod app;
+pub mod cli;
+pub mod commands;

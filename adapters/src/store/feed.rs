@@ -1,0 +1,62 @@
+//! The global event feed read by projections, in commit-safe order.
+//!
+//! PostgreSQL: events are ordered by (tx_id, position) and read only when `tx_id` is below
+//! `pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction still in flight. Every
+//! transaction that can still commit has an id at or above that horizon, so nothing can
+//! later appear behind a checkpoint: a slow writer delays the feed, it is never skipped.
+//! SQLite has a single writer, so position order is commit order.
+
+use super::codec::{raw_from_row, RawEvent, RAW_COLUMNS};
+use super::db::{Db, DbKind, DbResult, Val};
+
+/// A point in the global order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GlobalPos {
+    /// Writing transaction id (0 on SQLite).
+    pub tx_id: i64,
+    /// Position.
+    pub position: i64,
+}
+
+/// Reads up to `limit` events after `after`, in global order, only committed-and-settled
+/// ones. `aggregate_type` filters (projections read only what they consume).
+pub async fn read_feed(
+    db: &Db,
+    after: GlobalPos,
+    limit: i64,
+    aggregate_type: Option<&str>,
+) -> DbResult<Vec<RawEvent>> {
+    let filter = if aggregate_type.is_some() {
+        "AND aggregate_type = $4"
+    } else {
+        "AND $4::text IS NULL"
+    };
+    let sql = match db.kind() {
+        DbKind::Postgres => format!(
+            "SELECT {RAW_COLUMNS}, tx_id::text::bigint, position FROM events \
+             WHERE (tx_id, position) > ($1::text::xid8, $2) \
+               AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) {filter} \
+             ORDER BY tx_id, position LIMIT $3"
+        ),
+        DbKind::Sqlite => format!(
+            "SELECT {RAW_COLUMNS}, 0 AS tx_id, position FROM events \
+             WHERE position > $2 AND $1 IS NOT NULL {filter} ORDER BY position LIMIT $3"
+        ),
+    };
+    let tx_arg = match db.kind() {
+        DbKind::Postgres => Val::text(after.tx_id.to_string()),
+        DbKind::Sqlite => Val::int(after.tx_id),
+    };
+    let rows = db
+        .fetch(
+            &sql,
+            &[
+                tx_arg,
+                Val::int(after.position),
+                Val::int(limit),
+                Val::Text(aggregate_type.map(str::to_string)),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| raw_from_row(r)).collect())
+}

@@ -1,0 +1,12 @@
+//! Event store wiring: PostgreSQL (hosted, multi-worker) or SQLite (embedded default),
+//! chosen by the database URL; the run queue, leases and the global event feed.
+
+mod codec;
+mod db;
+mod feed;
+mod runs;
+
+pub use codec::{decode_run_event, encode_event, upcasters, RawEvent};
+pub use db::{redact, Db, DbKind, DbResult, Tx, Val};
+pub use feed::{read_feed, GlobalPos};
+pub use runs::SqlRunStore;

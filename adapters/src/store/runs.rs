@@ -1,0 +1,428 @@
+//! `SqlRunStore`: the engine's run store on PostgreSQL or SQLite.
+//!
+//! Fencing: every append first updates the run's queue row *where the lease owner, epoch and
+//! expiry still match*, in the same transaction as the event INSERT. A worker whose lease
+//! was reclaimed finds no row and gets `LeaseLost`; the (aggregate, sequence) primary key
+//! catches any remaining race. The same UPDATE renews the lease, so appends are heartbeats.
+
+use super::codec::{decode_run_event, encode_event, raw_from_row, RAW_COLUMNS};
+use super::db::{Db, DbKind, Tx, Val};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use passerelle_domain::{AccountId, Actor, EventMetadata, RunEvent, RunId, RunStatus};
+use passerelle_workflows::engine::{
+    AppendAck, CancelOutcome, Claim, EnqueueOutcome, Fence, NewEvent, NewRun, QueueChange,
+    RecordedEvent, RunStore, StoreError,
+};
+use std::time::Duration;
+
+/// The run store over a [`Db`].
+#[derive(Debug, Clone)]
+pub struct SqlRunStore {
+    db: Db,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Milliseconds since the epoch back to a UTC instant.
+pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn is_unique(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+const INSERT_EVENT: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ";
+
+impl SqlRunStore {
+    /// A store over an open database.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    async fn insert_events(
+        tx: &mut Tx,
+        run_id: &str,
+        first_sequence: i64,
+        events: &[NewEvent],
+    ) -> Result<(), sqlx::Error> {
+        // One multi-row INSERT per append: one round trip whatever the batch size. Chunked
+        // to stay under SQLite's parameter limit.
+        for (chunk_no, chunk) in events.chunks(500).enumerate() {
+            let mut sql = String::from(INSERT_EVENT);
+            let mut args = Vec::with_capacity(chunk.len() * 7);
+            for (i, ev) in chunk.iter().enumerate() {
+                let (et, ver, payload, meta) = encode_event(&ev.event, &ev.metadata);
+                let b = i * 7;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}::json, ${}::json)",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7
+                ));
+                args.extend([
+                    Val::text("SyncRun"),
+                    Val::text(run_id),
+                    Val::int(first_sequence + (chunk_no * 500 + i) as i64),
+                    Val::text(et),
+                    Val::text(ver),
+                    Val::text(payload),
+                    Val::text(meta),
+                ]);
+            }
+            tx.execute(&sql, &args).await?;
+        }
+        Ok(())
+    }
+
+    async fn load(&self, run_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {RAW_COLUMNS}, 0::bigint, position FROM events WHERE aggregate_type = 'SyncRun' AND aggregate_id = $1 ORDER BY sequence"
+        );
+        let rows = self
+            .db
+            .fetch(&sql, &[Val::text(run_id)])
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| decode_run_event(&raw_from_row(r)))
+            .collect()
+    }
+
+    /// Run ids of `account` with their queue state, newest first (operators' listing).
+    pub async fn queue_states(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .db
+            .fetch(
+                "SELECT run_id, state FROM run_queue WHERE account_id = $1 ORDER BY created_at DESC",
+                &[Val::text(account.as_str())],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r[0].as_str().unwrap_or("").to_string(),
+                    r[1].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl RunStore for SqlRunStore {
+    async fn enqueue(&self, run: NewRun) -> Result<EnqueueOutcome, StoreError> {
+        let run_id = run.run_id.to_string();
+        let mut tx = self.db.begin().await.map_err(db_err)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO run_queue (run_id, account_id, profile_id, action, state, due_at, lease_epoch, created_at) \
+                 VALUES ($1, $2, $3, $4, 'ready', $5, 0, $5) \
+                 ON CONFLICT (account_id, profile_id, action) WHERE state <> 'done' DO NOTHING",
+                &[
+                    Val::text(&run_id),
+                    Val::text(run.account_id.as_str()),
+                    Val::text(run.profile_id.as_str()),
+                    Val::text(run.action.as_str()),
+                    Val::int(ms(run.requested_at)),
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+        if inserted == 0 {
+            let rows = tx
+                .fetch(
+                    "SELECT run_id FROM run_queue WHERE account_id = $1 AND profile_id = $2 AND action = $3 AND state <> 'done'",
+                    &[
+                        Val::text(run.account_id.as_str()),
+                        Val::text(run.profile_id.as_str()),
+                        Val::text(run.action.as_str()),
+                    ],
+                )
+                .await
+                .map_err(db_err)?;
+            tx.rollback().await.map_err(db_err)?;
+            let active = rows
+                .first()
+                .and_then(|r| r[0].as_str())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(run.run_id);
+            return Ok(EnqueueOutcome::AlreadyActive(active));
+        }
+        let event = RunEvent::RunRequested {
+            profile_id: run.profile_id.clone(),
+            action: run.action,
+            trigger: run.trigger,
+            input: run.input.clone(),
+        };
+        let meta = EventMetadata {
+            account_id: run.account_id.to_string(),
+            actor: run.actor.clone(),
+            correlation_id: run_id.clone(),
+            causation_id: None,
+            timestamp: run.requested_at,
+        };
+        Self::insert_events(
+            &mut tx,
+            &run_id,
+            1,
+            &[NewEvent {
+                event,
+                metadata: meta,
+            }],
+        )
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(EnqueueOutcome::Enqueued(run.run_id))
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StoreError> {
+        let until = ms(now) + lease.as_millis() as i64;
+        let lock = match self.db.kind() {
+            DbKind::Postgres => "FOR UPDATE SKIP LOCKED",
+            // SQLite serialises writers: the UPDATE below is atomic on its own.
+            DbKind::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE run_queue SET state = 'leased', lease_owner = $1, lease_until = $2, lease_epoch = lease_epoch + 1 \
+             WHERE run_id = (SELECT run_id FROM run_queue \
+                 WHERE (state = 'ready' AND due_at <= $3) OR (state = 'leased' AND lease_until < $3) \
+                 ORDER BY due_at, run_id LIMIT 1 {lock}) \
+             RETURNING run_id, account_id, lease_epoch, cancel_requested_by"
+        );
+        let rows = self
+            .db
+            .fetch(&sql, &[Val::text(worker), Val::int(until), Val::int(ms(now))])
+            .await
+            .map_err(db_err)?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let run_id_text = row[0].as_str().unwrap_or("").to_string();
+        let run_id: RunId = run_id_text
+            .parse()
+            .map_err(|_| StoreError::NotFound(run_id_text.clone()))?;
+        let account_id = AccountId::parse(row[1].as_str().unwrap_or(""))
+            .map_err(|e| StoreError::NotFound(e.to_string()))?;
+        let epoch = row[2].as_i64().unwrap_or(0);
+        let cancel = row[3].as_str().map(str::to_string);
+        let events = self.load(&run_id_text).await?;
+        Ok(Some(Claim {
+            fence: Fence {
+                run_id,
+                worker: worker.to_string(),
+                epoch,
+            },
+            account_id,
+            events,
+            cancel_requested_by: cancel,
+        }))
+    }
+
+    async fn append(
+        &self,
+        fence: &Fence,
+        first_sequence: i64,
+        events: &[NewEvent],
+        change: QueueChange,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<AppendAck, StoreError> {
+        let run_id = fence.run_id.to_string();
+        let (state, due) = match change {
+            QueueChange::Keep => ("leased", None),
+            QueueChange::Park { due_at } => ("ready", Some(ms(due_at))),
+            QueueChange::Release => ("ready", Some(ms(now))),
+            QueueChange::Finish => ("done", None),
+        };
+        let mut tx = self.db.begin().await.map_err(db_err)?;
+        let rows = tx
+            .fetch(
+                "UPDATE run_queue SET state = $5, due_at = COALESCE($6, due_at), \
+                   lease_owner = CASE WHEN $5 = 'leased' THEN lease_owner ELSE NULL END, \
+                   lease_until = CASE WHEN $5 = 'leased' THEN $7 ELSE NULL END \
+                 WHERE run_id = $1 AND lease_owner = $2 AND lease_epoch = $3 AND state = 'leased' AND lease_until >= $4 \
+                 RETURNING cancel_requested_by",
+                &[
+                    Val::text(&run_id),
+                    Val::text(&fence.worker),
+                    Val::int(fence.epoch),
+                    Val::int(ms(now)),
+                    Val::text(state),
+                    Val::Int(due),
+                    Val::int(ms(now) + lease.as_millis() as i64),
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = rows.first() else {
+            let _ = tx.rollback().await;
+            return Err(StoreError::LeaseLost(fence.run_id));
+        };
+        let ack = AppendAck {
+            cancel_requested_by: row[0].as_str().map(str::to_string),
+        };
+        if !events.is_empty() {
+            if let Err(e) = Self::insert_events(&mut tx, &run_id, first_sequence, events).await {
+                let _ = tx.rollback().await;
+                return Err(if is_unique(&e) {
+                    StoreError::LeaseLost(fence.run_id)
+                } else {
+                    db_err(e)
+                });
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(ack)
+    }
+
+    async fn heartbeat(
+        &self,
+        fence: &Fence,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<AppendAck, StoreError> {
+        self.append(fence, 0, &[], QueueChange::Keep, now, lease).await
+    }
+
+    async fn request_cancel(
+        &self,
+        account: &AccountId,
+        run: RunId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CancelOutcome, StoreError> {
+        let run_id = run.to_string();
+        let mut tx = self.db.begin().await.map_err(db_err)?;
+        let rows = tx
+            .fetch(
+                "UPDATE run_queue SET cancel_requested_by = COALESCE(cancel_requested_by, $3) \
+                 WHERE run_id = $1 AND account_id = $2 RETURNING state, (lease_until IS NOT NULL AND lease_until >= $4)::int::bigint",
+                &[
+                    Val::text(&run_id),
+                    Val::text(account.as_str()),
+                    Val::text(actor.to_text()),
+                    Val::int(ms(now)),
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = rows.first() else {
+            let _ = tx.rollback().await;
+            return Err(StoreError::NotFound(run_id));
+        };
+        let state = row[0].as_str().unwrap_or("").to_string();
+        let leased_live = row[1].as_i64().unwrap_or(0) == 1;
+        if state == "done" {
+            let _ = tx.rollback().await;
+            return Ok(CancelOutcome::AlreadyFinished);
+        }
+        if state == "leased" && leased_live {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(CancelOutcome::Requested);
+        }
+        // Not held by a live worker: stop it here, in the same transaction.
+        let seq_rows = tx
+            .fetch(
+                "SELECT COALESCE(MAX(sequence), 0) FROM events WHERE aggregate_type = 'SyncRun' AND aggregate_id = $1",
+                &[Val::text(&run_id)],
+            )
+            .await
+            .map_err(db_err)?;
+        let next = seq_rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0) + 1;
+        let meta = EventMetadata {
+            account_id: account.to_string(),
+            actor: actor.clone(),
+            correlation_id: run_id.clone(),
+            causation_id: None,
+            timestamp: now,
+        };
+        let by = actor.to_text();
+        let events = [
+            NewEvent {
+                event: RunEvent::CancelRequested { by: by.clone() },
+                metadata: meta.clone(),
+            },
+            NewEvent {
+                event: RunEvent::RunFinished {
+                    status: RunStatus::Stopped,
+                    message: format!("Tâche arrêtée à la demande de {by}"),
+                },
+                metadata: meta,
+            },
+        ];
+        tx.execute(
+            "UPDATE run_queue SET state = 'done', lease_owner = NULL, lease_until = NULL, lease_epoch = lease_epoch + 1 WHERE run_id = $1",
+            &[Val::text(&run_id)],
+        )
+        .await
+        .map_err(db_err)?;
+        Self::insert_events(&mut tx, &run_id, next, &events)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(CancelOutcome::Stopped)
+    }
+
+    async fn load_run(
+        &self,
+        account: &AccountId,
+        run: RunId,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let run_id = run.to_string();
+        let owner = self
+            .db
+            .fetch(
+                "SELECT run_id FROM run_queue WHERE run_id = $1 AND account_id = $2",
+                &[Val::text(&run_id), Val::text(account.as_str())],
+            )
+            .await
+            .map_err(db_err)?;
+        if owner.is_empty() {
+            return Err(StoreError::NotFound(run_id));
+        }
+        self.load(&run_id).await
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let rows = self
+            .db
+            .fetch(
+                "SELECT MIN(CASE WHEN state = 'ready' THEN due_at ELSE lease_until END) FROM run_queue WHERE state <> 'done'",
+                &[],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(rows.first().and_then(|r| r[0].as_i64()).map(from_ms))
+    }
+}

@@ -1,0 +1,84 @@
+//! Wiring: the one place where adapters are plugged into ports (STYLE §8).
+
+use anyhow::Context;
+use passerelle_adapters::demo_backend::HttpDemoBackend;
+use passerelle_adapters::store::{Db, SqlRunStore};
+use passerelle_domain::{SyncAction, StepKey};
+use passerelle_projections::Projector;
+use passerelle_workflows::actions::demo_engine::DemoEngine;
+use passerelle_workflows::engine::{FaultHook, Registry, RunStore};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Everything a command needs.
+pub struct App {
+    /// Database.
+    pub db: Db,
+    /// Run store.
+    pub store: Arc<SqlRunStore>,
+    /// Projector over every projection.
+    pub projector: Projector,
+}
+
+impl App {
+    /// Connects to the database (running migrations) and builds the projector.
+    pub async fn connect(url: &str) -> anyhow::Result<App> {
+        let db = Db::connect(url).await.with_context(|| {
+            format!(
+                "connexion à la base impossible ({})",
+                passerelle_adapters::store::redact(url)
+            )
+        })?;
+        let store = Arc::new(SqlRunStore::new(db.clone()));
+        let projector = Projector::new(db.clone(), passerelle_projections::all()).await?;
+        Ok(App {
+            db,
+            store,
+            projector,
+        })
+    }
+
+    /// The store as the engine's port.
+    pub fn run_store(&self) -> Arc<dyn RunStore> {
+        self.store.clone()
+    }
+}
+
+/// The workflows this binary runs, wired to their adapters.
+pub fn registry(demo_backend_url: &str) -> anyhow::Result<Registry> {
+    let mut r = Registry::new();
+    let backend = HttpDemoBackend::new(demo_backend_url)?;
+    r.register(
+        SyncAction::DemoEngine,
+        Arc::new(DemoEngine::new(Arc::new(backend))),
+    );
+    Ok(r)
+}
+
+/// Reads `PASSERELLE_FAULT=abort-after:<step>:<n>`: abort the process right after the n-th
+/// successful effect of `<step>` and before its result is journaled. A test hook for the
+/// crash tests (DESIGN §4 rule 3); harmless otherwise, and never set in production units.
+pub fn fault_from_env() -> Option<FaultHook> {
+    let spec = std::env::var("PASSERELLE_FAULT").ok()?;
+    let mut parts = spec.splitn(3, ':');
+    let (Some("abort-after"), Some(step), Some(n)) = (parts.next(), parts.next(), parts.next())
+    else {
+        eprintln!("PASSERELLE_FAULT ignoré (forme attendue abort-after:<étape>:<n>) : {spec}");
+        return None;
+    };
+    let step = step.to_string();
+    let n: u32 = n.parse().ok()?;
+    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    Some(Arc::new(move |key: &StepKey| {
+        if key.name != step {
+            return;
+        }
+        let mut g = seen.lock().unwrap_or_else(|e| e.into_inner());
+        let c = g.entry(key.name.clone()).or_insert(0);
+        *c += 1;
+        if *c >= n {
+            eprintln!("PASSERELLE_FAULT: abandon du processus après {key}");
+            std::process::abort();
+        }
+    }))
+}

@@ -1,0 +1,137 @@
+//! Command-line interface (clap). Usage errors print one line and exit 2.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Passerelle: keeps online shops in sync with EBP Gestion Commerciale SaaS.
+#[derive(Debug, Parser)]
+#[command(name = "passerelle", version, about)]
+pub struct Cli {
+    /// Database URL: sqlite://FILE (embedded, default) or postgres://…
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://passerelle.db")]
+    pub database_url: String,
+    /// Account (tenant) the command works for.
+    #[arg(long, global = true, env = "PASSERELLE_ACCOUNT", default_value = "demo")]
+    pub account: String,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the demo: simulators + embedded store, a run of the engine, then the journal.
+    Demo,
+    /// Runs workers until Ctrl-C (graceful: the current step finishes, the run is released).
+    Worker {
+        /// Number of workers in this process.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Base URL of the demo-engine backend.
+        #[arg(long, env = "PASSERELLE_DEMO_BACKEND_URL", default_value = "http://127.0.0.1:8089")]
+        demo_backend_url: String,
+        /// Stop when nothing is due instead of waiting for more work.
+        #[arg(long)]
+        drain: bool,
+    },
+    /// Queues a run of ACTION on PROFILE and runs it now in this process. Actions:
+    /// import-orders, export-articles, export-new-articles, update-prices, update-stock,
+    /// activate-articles, export-customers, export-new-customers, deactivate-customers,
+    /// export-customer-groups, import-prospects, update-order-statuses, send-invoices,
+    /// import-quotes, demo-engine.
+    Run {
+        /// Profile id.
+        profile: String,
+        /// Action (kebab-case, see above).
+        action: String,
+        /// Only queue it (a worker will execute it).
+        #[arg(long)]
+        enqueue_only: bool,
+        /// Base URL of the demo-engine backend (default: an in-process simulator).
+        #[arg(long, env = "PASSERELLE_DEMO_BACKEND_URL")]
+        demo_backend_url: Option<String>,
+    },
+    /// Asks a run to stop (between two items).
+    Cancel {
+        /// Run id.
+        run: String,
+    },
+    /// The journal: runs newest first.
+    Journal {
+        /// Only this profile.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Only manual runs.
+        #[arg(long)]
+        manual: bool,
+        /// JSON output (public contract, see README).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The detail of one run: counts, duration, log, errors.
+    RunDetail {
+        /// Run id.
+        run: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every event of one run, in order (audit).
+    History {
+        /// Run id.
+        run: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuilds every projection from the event log; --verify compares without replacing.
+    Replay {
+        /// Compare rebuilt and live projections; exit 1 on any difference.
+        #[arg(long)]
+        verify: bool,
+    },
+}
+
+/// Parses arguments, runs the command, maps errors to exit codes (0 ok, 1 run failed,
+/// 2 usage or configuration error).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("usage invalide").trim_start_matches("error: ");
+            eprintln!("passerelle : {line} (voir --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PASSERELLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("passerelle : impossible de démarrer le runtime : {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(crate::commands::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("passerelle : {e:#}");
+            ExitCode::from(e.downcast_ref::<crate::commands::UsageError>().map_or(1, |_| 2))
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! The commands behind the CLI.
+
+use crate::app::{fault_from_env, registry, App};
+use crate::cli::{Cli, Command};
+use anyhow::Context;
+use passerelle_adapters::demo_backend::{DemoSim, SimConfig};
+use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction, Trigger};
+use passerelle_projections::journal::{self, JournalFilter, JournalRun};
+use passerelle_projections::rebuild::rebuild;
+use passerelle_workflows::engine::{
+    CancelOutcome, EnqueueOutcome, NewRun, RunStore, Worker, WorkerConfig,
+};
+use passerelle_workflows::ports::SystemClock;
+use serde_json::json;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A usage or configuration error: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+fn account(cli: &Cli) -> anyhow::Result<AccountId> {
+    AccountId::parse(&cli.account).map_err(|e| usage(e.to_string()))
+}
+
+fn run_id(s: &str) -> anyhow::Result<RunId> {
+    s.parse().map_err(|_| usage(format!("identifiant de tâche invalide : {s}")))
+}
+
+/// Runs one parsed command.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let acc = account(&cli)?;
+    match &cli.command {
+        Command::Demo => demo(&cli.database_url, &acc).await,
+        Command::Worker {
+            workers,
+            demo_backend_url,
+            drain,
+        } => worker(&cli.database_url, *workers, demo_backend_url, *drain).await,
+        Command::Run {
+            profile,
+            action,
+            enqueue_only,
+            demo_backend_url,
+        } => {
+            let action: SyncAction = action
+                .parse()
+                .map_err(|e: passerelle_domain::action::UnknownAction| usage(e.to_string()))?;
+            let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+            run_now(&cli.database_url, &acc, profile, action, *enqueue_only, demo_backend_url.clone()).await
+        }
+        Command::Cancel { run } => {
+            let app = App::connect(&cli.database_url).await?;
+            let out = app
+                .store
+                .request_cancel(&acc, run_id(run)?, &Actor::Cli, chrono::Utc::now())
+                .await?;
+            println!(
+                "{}",
+                match out {
+                    CancelOutcome::Stopped => "Tâche arrêtée.",
+                    CancelOutcome::Requested => "Arrêt demandé : la tâche s'arrêtera après l'élément en cours.",
+                    CancelOutcome::AlreadyFinished => "La tâche est déjà terminée.",
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Journal { profile, manual, json } => {
+            let app = App::connect(&cli.database_url).await?;
+            app.projector.catch_up().await?;
+            let runs = journal::list(
+                &app.db,
+                acc.as_str(),
+                &JournalFilter {
+                    profile: profile.clone(),
+                    manual_only: *manual,
+                    limit: None,
+                },
+            )
+            .await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print_journal(&runs);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RunDetail { run, json } => {
+            let app = App::connect(&cli.database_url).await?;
+            app.projector.catch_up().await?;
+            run_detail(&app, &acc, run_id(run)?, *json).await
+        }
+        Command::History { run, json } => {
+            let app = App::connect(&cli.database_url).await?;
+            let events = app.store.load_run(&acc, run_id(run)?).await?;
+            if *json {
+                let out: Vec<_> = events
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "sequence": e.sequence,
+                            "position": e.position,
+                            "event_type": passerelle_domain_event_type(&e.event),
+                            "stored_version": e.stored_version,
+                            "payload": e.event,
+                            "metadata": e.metadata.to_map(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for e in &events {
+                    println!(
+                        "#{:<4} {} {:<16} {}",
+                        e.sequence,
+                        e.metadata.timestamp.format("%Y-%m-%d %H:%M:%S%.3f"),
+                        passerelle_domain_event_type(&e.event),
+                        serde_json::to_string(&e.event)?
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { verify } => {
+            let app = App::connect(&cli.database_url).await?;
+            let report = rebuild(&app.projector, *verify).await?;
+            println!(
+                "Projections reconstruites : {} événement(s) rejoué(s) en {:.2} s, {} ligne(s) comparée(s).",
+                report.events, report.seconds, report.rows
+            );
+            if report.diffs.is_empty() {
+                println!("Identiques aux projections en service.");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("{} différence(s) :", report.diffs.len());
+                for d in &report.diffs {
+                    println!(
+                        "  {} [{}]\n    en service : {}\n    reconstruit : {}",
+                        d.table,
+                        d.key,
+                        d.live.as_deref().unwrap_or("(absente)"),
+                        d.rebuilt.as_deref().unwrap_or("(absente)")
+                    );
+                }
+                if !*verify {
+                    println!("Les projections en service ont été remplacées par la reconstruction.");
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+fn passerelle_domain_event_type(e: &RunEvent) -> String {
+    cqrs_es::DomainEvent::event_type(e)
+}
+
+fn worker_id(n: usize) -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+    format!("{host}-{}-{n}", std::process::id())
+}
+
+fn config() -> WorkerConfig {
+    WorkerConfig {
+        poll: Duration::from_millis(100),
+        ..WorkerConfig::default()
+    }
+}
+
+async fn worker(url: &str, workers: usize, backend: &str, drain: bool) -> anyhow::Result<ExitCode> {
+    if workers == 0 {
+        return Err(usage("--workers doit être au moins 1"));
+    }
+    let app = App::connect(url).await?;
+    let reg = Arc::new(registry(backend)?);
+    let fault = fault_from_env();
+    let mut handles = Vec::new();
+    let mut flags = Vec::new();
+    for n in 0..workers {
+        let mut w = Worker::new(worker_id(n), app.run_store(), reg.clone(), Arc::new(SystemClock), config());
+        if let Some(f) = &fault {
+            w = w.with_fault(f.clone());
+        }
+        flags.push(w.shutdown_flag());
+        handles.push(tokio::spawn(async move {
+            if drain {
+                w.drain().await.map(|_| ())
+            } else {
+                w.run_until_shutdown().await
+            }
+        }));
+    }
+    if !drain {
+        eprintln!("{workers} worker(s) démarré(s) ; Ctrl-C pour arrêter.");
+        tokio::signal::ctrl_c().await.context("signal")?;
+        eprintln!("Arrêt demandé : fin de l'étape en cours…");
+        for f in &flags {
+            f.store(true, Ordering::SeqCst);
+        }
+    }
+    for h in handles {
+        h.await.context("worker")??;
+    }
+    app.projector.catch_up().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Executes `run` in this process until it ends, printing its log live.
+async fn execute_live(app: &App, acc: &AccountId, run: RunId, worker: &Worker) -> anyhow::Result<RunStatus> {
+    let store = app.store.clone();
+    let acc2 = acc.clone();
+    let printer = tokio::spawn(async move {
+        let mut shown = 0;
+        loop {
+            if let Ok(events) = store.load_run(&acc2, run).await {
+                let lines = journal::render_log(&events);
+                for l in lines.iter().skip(shown) {
+                    println!("  {l}");
+                }
+                shown = lines.len();
+                if events.iter().any(|e| matches!(e.event, RunEvent::RunFinished { .. })) {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    });
+    loop {
+        let _ = worker.drain().await?;
+        let events = app.store.load_run(acc, run).await?;
+        if let Some(status) = events.iter().rev().find_map(|e| match &e.event {
+            RunEvent::RunFinished { status, .. } => Some(*status),
+            _ => None,
+        }) {
+            let _ = printer.await;
+            return Ok(status);
+        }
+        let wait = match app.store.next_due().await? {
+            Some(due) => (due - chrono::Utc::now()).to_std().unwrap_or_default(),
+            None => Duration::from_millis(100),
+        };
+        tokio::time::sleep(wait.clamp(Duration::from_millis(20), Duration::from_secs(5))).await;
+    }
+}
+
+async fn enqueue(app: &App, acc: &AccountId, profile: ProfileId, action: SyncAction, input: serde_json::Value) -> anyhow::Result<RunId> {
+    let id = RunId::from_uuid(uuid::Uuid::now_v7());
+    let out = app
+        .store
+        .enqueue(NewRun {
+            run_id: id,
+            account_id: acc.clone(),
+            profile_id: profile.clone(),
+            action,
+            trigger: Trigger::Manual,
+            input,
+            actor: Actor::Cli,
+            requested_at: chrono::Utc::now(),
+        })
+        .await?;
+    match out {
+        EnqueueOutcome::Enqueued(id) => Ok(id),
+        EnqueueOutcome::AlreadyActive(other) => {
+            println!("Une tâche {action} est déjà active pour {profile} : {other} ; elle est reprise.");
+            Ok(other)
+        }
+    }
+}
+
+async fn run_now(
+    url: &str,
+    acc: &AccountId,
+    profile: ProfileId,
+    action: SyncAction,
+    enqueue_only: bool,
+    backend: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    if action != SyncAction::DemoEngine {
+        return Err(usage(format!(
+            "l'action {action} n'est pas encore disponible dans cette version (only demo-engine is)"
+        )));
+    }
+    let app = App::connect(url).await?;
+    let sim = match &backend {
+        Some(_) => None,
+        None => Some(DemoSim::start(SimConfig { items: DemoSim::seed_items(), ..SimConfig::default() }, 0).await?),
+    };
+    let url_b = backend.unwrap_or_else(|| sim.as_ref().map(DemoSim::url).unwrap_or_default());
+    let id = enqueue(&app, acc, profile, action, json!({"retry_initial_ms": 300})).await?;
+    println!("Tâche {id} ({}) en file.", action.label_fr());
+    if enqueue_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let w = Worker::new(worker_id(0), app.run_store(), Arc::new(registry(&url_b)?), Arc::new(SystemClock), config());
+    let status = execute_live(&app, acc, id, &w).await?;
+    app.projector.catch_up().await?;
+    println!("Résultat : {}", status.label_fr());
+    Ok(if status == RunStatus::Failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
+    println!("Passerelle — démonstration du moteur (base : {})", passerelle_adapters::store::redact(url));
+    let app = App::connect(url).await?;
+    let sim = DemoSim::start(
+        SimConfig {
+            items: DemoSim::seed_items(),
+            list_failures: 1,
+            list_retry_after: None,
+            effect_failures: 1,
+        },
+        0,
+    )
+    .await?;
+    println!("Simulateur démarré sur {} (1re lecture en erreur 503, 1re écriture en erreur 503).", sim.url());
+    let profile = ProfileId::parse("demo-prestashop").map_err(|e| usage(e.to_string()))?;
+    let id = enqueue(&app, acc, profile, SyncAction::DemoEngine, json!({"retry_initial_ms": 300})).await?;
+    println!("Tâche {id} en file ; exécution :");
+    let w = Worker::new(worker_id(0), app.run_store(), Arc::new(registry(&sim.url())?), Arc::new(SystemClock), config());
+    let status = execute_live(&app, acc, id, &w).await?;
+    app.projector.catch_up().await?;
+    let stats = sim.stats();
+    println!(
+        "\nSimulateur : {} lecture(s), {} appel(s) d'écriture, {} effet(s) appliqué(s) (une fois par clé d'idempotence).",
+        stats.list_calls, stats.effect_calls, stats.effects_applied
+    );
+    println!("\nJournal du compte {acc} :");
+    let runs = journal::list(&app.db, acc.as_str(), &JournalFilter { limit: Some(10), ..Default::default() }).await?;
+    print_journal(&runs);
+    println!();
+    run_detail(&app, acc, id, false).await?;
+    println!("\nRésultat : {}", status.label_fr());
+    Ok(if status == RunStatus::Failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn print_journal(runs: &[JournalRun]) {
+    if runs.is_empty() {
+        println!("(aucune tâche)");
+        return;
+    }
+    println!(
+        "{:<36}  {:<18}  {:<34}  {:<19}  {:<19}  {:>5} {:>5} {:>5} {:>5}  {:<10}  message",
+        "tâche", "profil", "action", "début", "fin", "total", "ok", "échec", "ign.", "statut"
+    );
+    for r in runs {
+        let short = |s: &Option<String>| s.as_deref().map(|t| t.replace('T', " ").chars().take(19).collect::<String>()).unwrap_or_default();
+        println!(
+            "{:<36}  {:<18}  {:<34}  {:<19}  {:<19}  {:>5} {:>5} {:>5} {:>5}  {:<10}  {}",
+            r.id,
+            r.profile,
+            journal::action_label(&r.action),
+            short(&r.started_at),
+            short(&r.finished_at),
+            r.counts.total,
+            r.counts.succeeded,
+            r.counts.failed,
+            r.counts.ignored,
+            RunStatus::parse(&r.status).map_or(r.status.as_str(), |s| s.label_fr()),
+            r.message
+        );
+    }
+}
+
+async fn run_detail(app: &App, acc: &AccountId, id: RunId, json_out: bool) -> anyhow::Result<ExitCode> {
+    let Some(run) = journal::get(&app.db, acc.as_str(), &id.to_string()).await? else {
+        return Err(usage(format!("tâche introuvable pour le compte {acc} : {id}")));
+    };
+    let events = app.store.load_run(acc, id).await?;
+    let log = journal::render_log(&events);
+    let errors = journal::render_errors(&events);
+    let duration = match (&run.started_at, &run.finished_at) {
+        (Some(s), Some(f)) => {
+            let p = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+            match (p(s), p(f)) {
+                (Some(a), Some(b)) => Some((b - a).num_milliseconds() as f64 / 1000.0),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    if json_out {
+        let mut v = serde_json::to_value(&run)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("duration_seconds".into(), json!(duration));
+            o.insert("progress".into(), json!(run.progress));
+            o.insert("log".into(), json!(log));
+            o.insert("errors".into(), json!(errors));
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Détail de la tâche {}", run.id);
+    println!("  profil : {}   action : {}   déclenchement : {}", run.profile, journal::action_label(&run.action), run.trigger);
+    println!("  statut : {}   début : {}   fin : {}   durée : {}",
+        RunStatus::parse(&run.status).map_or(run.status.as_str(), |s| s.label_fr()),
+        run.started_at.as_deref().unwrap_or("-"),
+        run.finished_at.as_deref().unwrap_or("-"),
+        duration.map_or("-".to_string(), |d| format!("{d:.2} s")));
+    println!("  éléments : {} au total, {} réussi(s), {} en échec, {} ignoré(s)", run.counts.total, run.counts.succeeded, run.counts.failed, run.counts.ignored);
+    println!("  message : {}", run.message);
+    println!("Journal détaillé (UTC) :");
+    for l in &log {
+        println!("  {l}");
+    }
+    if !errors.is_empty() {
+        println!("Erreurs :");
+        for l in &errors {
+            println!("  {l}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

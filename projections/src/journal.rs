@@ -1,0 +1,385 @@
+//! The journal: running runs, history with counts and message, and the detail of one run
+//! with its log rendered from the run's events (FEATURES §7).
+
+use crate::projector::{Projection, ProjectionError, TableSpec};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use passerelle_adapters::store::{decode_run_event, Db, RawEvent, Tx, Val};
+use passerelle_domain::{RunEvent, RunStatus, SyncAction};
+use passerelle_workflows::engine::RecordedEvent;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// The journal projection.
+pub struct JournalProjection;
+
+const COLUMNS: &str = "run_id, account_id, profile_id, action, run_trigger, status, requested_at, started_at, finished_at, updated_at, message, total, succeeded, failed, ignored, progress";
+
+/// One run as the journal shows it. Its JSON form is the public `journal --json` contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct JournalRun {
+    /// Run id.
+    pub id: String,
+    /// Tenant (not serialized: the caller already scoped the query).
+    #[serde(skip)]
+    pub account_id: String,
+    /// Profile id.
+    pub profile: String,
+    /// Action, kebab-case.
+    pub action: String,
+    /// `manual` or `scheduled`.
+    pub trigger: String,
+    /// `queued`, `running`, `waiting`, `succeeded`, `failed`, `stopped`.
+    pub status: String,
+    /// When it was asked for.
+    #[serde(skip)]
+    pub requested_at: String,
+    /// First start (RFC 3339, UTC).
+    pub started_at: Option<String>,
+    /// End (RFC 3339, UTC).
+    pub finished_at: Option<String>,
+    /// Last event time.
+    #[serde(skip)]
+    pub updated_at: String,
+    /// Message (the end summary, or the last error).
+    pub message: String,
+    /// Item counts.
+    pub counts: Counts,
+    /// Last progress line (`3/6 - REF`).
+    #[serde(skip)]
+    pub progress: String,
+}
+
+/// Item counts of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct Counts {
+    /// Items discovered.
+    pub total: i64,
+    /// Succeeded.
+    pub succeeded: i64,
+    /// Failed.
+    pub failed: i64,
+    /// Ignored.
+    pub ignored: i64,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl JournalRun {
+    fn from_row(r: &[Val]) -> Self {
+        let s = |i: usize| r.get(i).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let o = |i: usize| r.get(i).and_then(|v| v.as_str()).map(str::to_string);
+        let n = |i: usize| r.get(i).and_then(|v| v.as_i64()).unwrap_or(0);
+        JournalRun {
+            id: s(0),
+            account_id: s(1),
+            profile: s(2),
+            action: s(3),
+            trigger: s(4),
+            status: s(5),
+            requested_at: s(6),
+            started_at: o(7),
+            finished_at: o(8),
+            updated_at: s(9),
+            message: s(10),
+            counts: Counts {
+                total: n(11),
+                succeeded: n(12),
+                failed: n(13),
+                ignored: n(14),
+            },
+            progress: s(15),
+        }
+    }
+
+    fn to_args(&self) -> Vec<Val> {
+        vec![
+            Val::text(&self.id),
+            Val::text(&self.account_id),
+            Val::text(&self.profile),
+            Val::text(&self.action),
+            Val::text(&self.trigger),
+            Val::text(&self.status),
+            Val::text(&self.requested_at),
+            Val::Text(self.started_at.clone()),
+            Val::Text(self.finished_at.clone()),
+            Val::text(&self.updated_at),
+            Val::text(&self.message),
+            Val::int(self.counts.total),
+            Val::int(self.counts.succeeded),
+            Val::int(self.counts.failed),
+            Val::int(self.counts.ignored),
+            Val::text(&self.progress),
+        ]
+    }
+
+    /// Folds one event into the row.
+    fn apply(&mut self, e: &RecordedEvent) {
+        self.updated_at = ts(e.metadata.timestamp);
+        match &e.event {
+            RunEvent::RunRequested {
+                profile_id,
+                action,
+                trigger,
+                ..
+            } => {
+                self.id = e.aggregate_id.clone();
+                self.account_id = e.metadata.account_id.clone();
+                self.profile = profile_id.to_string();
+                self.action = action.as_str().to_string();
+                self.trigger = trigger.as_str().to_string();
+                self.status = RunStatus::Queued.as_str().into();
+                self.requested_at = ts(e.metadata.timestamp);
+            }
+            RunEvent::RunStarted { .. } => {
+                if self.started_at.is_none() {
+                    self.started_at = Some(ts(e.metadata.timestamp));
+                }
+                self.status = RunStatus::Running.as_str().into();
+            }
+            RunEvent::ItemsDiscovered { count } => self.counts.total += i64::from(*count),
+            RunEvent::StepFailed {
+                retry_at: Some(at),
+                error,
+                key,
+                ..
+            } => {
+                self.status = RunStatus::Waiting.as_str().into();
+                self.message = format!(
+                    "{} : {error} — nouvel essai à {}",
+                    key.name,
+                    at.format("%H:%M:%S")
+                );
+            }
+            RunEvent::ItemSucceeded { item, .. } => {
+                self.counts.succeeded += 1;
+                self.progress = item.progress();
+            }
+            RunEvent::ItemFailed { item, .. } => {
+                self.counts.failed += 1;
+                self.progress = item.progress();
+            }
+            RunEvent::ItemIgnored { item, .. } => {
+                self.counts.ignored += 1;
+                self.progress = item.progress();
+            }
+            RunEvent::RunFinished { status, message } => {
+                self.status = status.as_str().into();
+                self.finished_at = Some(ts(e.metadata.timestamp));
+                self.message = format!(
+                    "{message} : {} réussi(s), {} en échec, {} ignoré(s) sur {}",
+                    self.counts.succeeded, self.counts.failed, self.counts.ignored, self.counts.total
+                );
+            }
+            RunEvent::StepFailed { .. }
+            | RunEvent::StepCompleted { .. }
+            | RunEvent::Noted { .. }
+            | RunEvent::CancelRequested { .. } => {}
+        }
+    }
+}
+
+#[async_trait]
+impl Projection for JournalProjection {
+    fn name(&self) -> &'static str {
+        "journal"
+    }
+
+    fn aggregate_type(&self) -> &'static str {
+        "SyncRun"
+    }
+
+    fn tables(&self) -> Vec<TableSpec> {
+        vec![TableSpec {
+            name: "journal_runs",
+            key: "run_id",
+            columns: COLUMNS,
+            ddl: "(run_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, profile_id TEXT NOT NULL, \
+                  action TEXT NOT NULL, run_trigger TEXT NOT NULL, status TEXT NOT NULL, \
+                  requested_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, updated_at TEXT NOT NULL, \
+                  message TEXT NOT NULL, total BIGINT NOT NULL, succeeded BIGINT NOT NULL, \
+                  failed BIGINT NOT NULL, ignored BIGINT NOT NULL, progress TEXT NOT NULL)",
+        }]
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut Tx,
+        prefix: &str,
+        events: &[RawEvent],
+    ) -> Result<(), ProjectionError> {
+        // Step results are most of the log and change nothing here: skip them undecoded.
+        let relevant: Vec<&RawEvent> = events
+            .iter()
+            .filter(|e| e.event_type != "StepCompleted")
+            .collect();
+        let mut ids: Vec<String> = relevant.iter().map(|e| e.aggregate_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let mut rows: HashMap<String, JournalRun> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {COLUMNS} FROM {prefix}journal_runs WHERE run_id IN ({})",
+                ph.join(",")
+            );
+            let args: Vec<Val> = chunk.iter().map(Val::text).collect();
+            for r in tx.fetch(&sql, &args).await? {
+                let jr = JournalRun::from_row(&r);
+                rows.insert(jr.id.clone(), jr);
+            }
+        }
+        for raw in relevant {
+            let e = decode_run_event(raw)?;
+            rows.entry(e.aggregate_id.clone())
+                .or_default()
+                .apply(&e);
+        }
+        let rows: Vec<JournalRun> = rows.into_values().collect();
+        for chunk in rows.chunks(50) {
+            let mut sql = format!("INSERT INTO {prefix}journal_runs ({COLUMNS}) VALUES ");
+            let mut args = Vec::with_capacity(chunk.len() * 16);
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let ph: Vec<String> = (1..=16).map(|k| format!("${}", i * 16 + k)).collect();
+                sql.push_str(&format!("({})", ph.join(",")));
+                args.extend(r.to_args());
+            }
+            sql.push_str(
+                " ON CONFLICT (run_id) DO UPDATE SET account_id = excluded.account_id, profile_id = excluded.profile_id, \
+                 action = excluded.action, run_trigger = excluded.run_trigger, status = excluded.status, \
+                 requested_at = excluded.requested_at, started_at = excluded.started_at, finished_at = excluded.finished_at, \
+                 updated_at = excluded.updated_at, message = excluded.message, total = excluded.total, \
+                 succeeded = excluded.succeeded, failed = excluded.failed, ignored = excluded.ignored, progress = excluded.progress",
+            );
+            tx.execute(&sql, &args).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Filters of the history list.
+#[derive(Debug, Clone, Default)]
+pub struct JournalFilter {
+    /// Only this profile.
+    pub profile: Option<String>,
+    /// Only runs started by hand.
+    pub manual_only: bool,
+    /// At most this many runs.
+    pub limit: Option<i64>,
+}
+
+/// The runs of `account`, newest first.
+pub async fn list(db: &Db, account: &str, f: &JournalFilter) -> Result<Vec<JournalRun>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM journal_runs WHERE account_id = $1 \
+           AND ($2::text IS NULL OR profile_id = $2) AND ($3 = 0 OR run_trigger = 'manual') \
+         ORDER BY requested_at DESC, run_id DESC LIMIT $4"
+    );
+    let rows = db
+        .fetch(
+            &sql,
+            &[
+                Val::text(account),
+                Val::Text(f.profile.clone()),
+                Val::int(i64::from(f.manual_only)),
+                Val::int(f.limit.unwrap_or(1000)),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| JournalRun::from_row(r)).collect())
+}
+
+/// One run of `account`.
+pub async fn get(db: &Db, account: &str, run_id: &str) -> Result<Option<JournalRun>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM journal_runs WHERE account_id = $1 AND run_id = $2");
+    let rows = db.fetch(&sql, &[Val::text(account), Val::text(run_id)]).await?;
+    Ok(rows.first().map(|r| JournalRun::from_row(r)))
+}
+
+/// Renders the detailed log of a run from its events: `2024-09-09 17:06:45 -> text`.
+/// Step results are left out (see `passerelle history` for every event).
+pub fn render_log(events: &[RecordedEvent]) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in events {
+        let text = match &e.event {
+            RunEvent::RunRequested {
+                profile_id,
+                action,
+                trigger,
+                ..
+            } => Some(format!(
+                "Tâche demandée : {} (profil {profile_id}, {}, par {})",
+                action.label_fr(),
+                if trigger.as_str() == "manual" { "manuelle" } else { "planifiée" },
+                e.metadata.actor.to_text()
+            )),
+            RunEvent::RunStarted { worker, resumed, .. } => Some(if *resumed {
+                format!("Reprise par {worker}")
+            } else {
+                format!("Démarrée par {worker}")
+            }),
+            RunEvent::ItemsDiscovered { count } => Some(format!("{count} élément(s) à traiter")),
+            RunEvent::StepCompleted { .. } => None,
+            RunEvent::StepFailed {
+                key,
+                attempt,
+                error,
+                retry_at,
+                ..
+            } => Some(match retry_at {
+                Some(at) => format!(
+                    "Étape {} ({}) en erreur, essai {attempt} : {error} — nouvel essai à {}",
+                    key.name,
+                    key.scope,
+                    at.format("%H:%M:%S")
+                ),
+                None => format!("Étape {} ({}) en échec, essai {attempt} : {error}", key.name, key.scope),
+            }),
+            RunEvent::ItemSucceeded { item, message } => Some(format!(
+                "{} : {}",
+                item.progress(),
+                message.clone().unwrap_or_else(|| "OK".into())
+            )),
+            RunEvent::ItemFailed { item, reason } => Some(format!("{} : ERREUR {reason}", item.progress())),
+            RunEvent::ItemIgnored { item, reason } => Some(format!("{} : ignoré ({reason})", item.progress())),
+            RunEvent::Noted { text } => Some(text.clone()),
+            RunEvent::CancelRequested { by } => Some(format!("Arrêt demandé par {by}")),
+            RunEvent::RunFinished { status, message } => {
+                Some(format!("Fin : {} — {message}", status.label_fr()))
+            }
+        };
+        if let Some(t) = text {
+            out.push(format!("{} -> {t}", e.metadata.timestamp.format("%Y-%m-%d %H:%M:%S")));
+        }
+    }
+    out
+}
+
+/// The error lines of a run's log.
+pub fn render_errors(events: &[RecordedEvent]) -> Vec<String> {
+    render_log(
+        &events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.event,
+                    RunEvent::ItemFailed { .. } | RunEvent::StepFailed { .. }
+                ) || matches!(&e.event, RunEvent::RunFinished { status, .. } if *status == RunStatus::Failed)
+            })
+            .cloned()
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// French label of an action name from the journal (falls back to the name).
+pub fn action_label(action: &str) -> String {
+    action
+        .parse::<SyncAction>()
+        .map(|a| a.label_fr().to_string())
+        .unwrap_or_else(|_| action.to_string())
+}

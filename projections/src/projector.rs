@@ -1,0 +1,189 @@
+//! The catch-up projector: checkpoints by global position, written with the rows.
+
+use async_trait::async_trait;
+use passerelle_adapters::store::{read_feed, Db, GlobalPos, RawEvent, Tx, Val};
+use passerelle_workflows::engine::StoreError;
+
+/// Projection failures. `Corrupt` stops the projector at that event: it never advances past
+/// an event it cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// An event cannot be decoded; names the aggregate and sequence.
+    #[error("{0}")]
+    Corrupt(#[from] StoreError),
+    /// Database failure: retry later.
+    #[error("base de données : {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// A table owned by a projection.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    /// Table name without prefix.
+    pub name: &'static str,
+    /// Key columns, for ordered comparison.
+    pub key: &'static str,
+    /// Columns compared by `replay --verify`.
+    pub columns: &'static str,
+    /// `CREATE TABLE IF NOT EXISTS {prefix}{name} (...)` body after the name.
+    pub ddl: &'static str,
+}
+
+/// A projection: `(state tables, events) -> SQL writes`.
+#[async_trait]
+pub trait Projection: Send + Sync {
+    /// Stable name (checkpoint key).
+    fn name(&self) -> &'static str;
+    /// Only events of this aggregate type are fed to it.
+    fn aggregate_type(&self) -> &'static str;
+    /// Tables it owns.
+    fn tables(&self) -> Vec<TableSpec>;
+    /// Applies a batch into tables named `{prefix}{name}`.
+    async fn apply_batch(
+        &self,
+        tx: &mut Tx,
+        prefix: &str,
+        events: &[RawEvent],
+    ) -> Result<(), ProjectionError>;
+}
+
+/// Creates a projection's tables under `prefix`.
+pub(crate) async fn create_tables(
+    db: &Db,
+    p: &dyn Projection,
+    prefix: &str,
+) -> Result<(), sqlx::Error> {
+    for t in p.tables() {
+        db.execute_script(&format!(
+            "CREATE TABLE IF NOT EXISTS {prefix}{} {}",
+            t.name, t.ddl
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Runs projections over the feed.
+pub struct Projector {
+    db: Db,
+    projections: Vec<Box<dyn Projection>>,
+    batch: i64,
+}
+
+impl Projector {
+    /// A projector for `projections`; creates their live tables if needed.
+    pub async fn new(db: Db, projections: Vec<Box<dyn Projection>>) -> Result<Self, sqlx::Error> {
+        for p in &projections {
+            create_tables(&db, p.as_ref(), "").await?;
+        }
+        Ok(Self {
+            db,
+            projections,
+            batch: 5000,
+        })
+    }
+
+    /// The checkpoint of a projection.
+    pub async fn checkpoint(&self, name: &str) -> Result<GlobalPos, sqlx::Error> {
+        checkpoint(&self.db, name).await
+    }
+
+    /// Applies every settled event not yet projected; returns how many were applied.
+    pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
+        let mut total = 0;
+        for p in &self.projections {
+            total += run(&self.db, p.as_ref(), "", p.name(), None, self.batch).await?;
+        }
+        Ok(total)
+    }
+
+    /// The projections.
+    pub fn projections(&self) -> &[Box<dyn Projection>] {
+        &self.projections
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+pub(crate) async fn checkpoint(db: &Db, name: &str) -> Result<GlobalPos, sqlx::Error> {
+    let rows = db
+        .fetch(
+            "SELECT tx_id, position FROM projection_checkpoints WHERE name = $1",
+            &[Val::text(name)],
+        )
+        .await?;
+    Ok(rows
+        .first()
+        .map(|r| GlobalPos {
+            tx_id: r[0].as_i64().unwrap_or(0),
+            position: r[1].as_i64().unwrap_or(0),
+        })
+        .unwrap_or_default())
+}
+
+/// Feeds `p` from its checkpoint `ckpt_name` into tables under `prefix`, up to `until`
+/// (inclusive) when given. Each batch commits with its checkpoint; a concurrent projector
+/// that advanced the checkpoint first makes this batch roll back (no double apply).
+pub(crate) async fn run(
+    db: &Db,
+    p: &dyn Projection,
+    prefix: &str,
+    ckpt_name: &str,
+    until: Option<GlobalPos>,
+    batch: i64,
+) -> Result<u64, ProjectionError> {
+    let mut applied = 0u64;
+    db.execute(
+        "INSERT INTO projection_checkpoints (name, tx_id, position) VALUES ($1, 0, 0) ON CONFLICT (name) DO NOTHING",
+        &[Val::text(ckpt_name)],
+    )
+    .await?;
+    loop {
+        let from = checkpoint(db, ckpt_name).await?;
+        let mut events = read_feed(db, from, batch, Some(p.aggregate_type())).await?;
+        if let Some(u) = until {
+            events.retain(|e| {
+                GlobalPos {
+                    tx_id: e.tx_id,
+                    position: e.position,
+                } <= u
+            });
+        }
+        let Some(last) = events.last() else {
+            return Ok(applied);
+        };
+        let to = GlobalPos {
+            tx_id: last.tx_id,
+            position: last.position,
+        };
+        let mut tx = db.begin().await?;
+        let moved = tx
+            .execute(
+                "UPDATE projection_checkpoints SET tx_id = $2, position = $3 WHERE name = $1 AND tx_id = $4 AND position = $5",
+                &[
+                    Val::text(ckpt_name),
+                    Val::int(to.tx_id),
+                    Val::int(to.position),
+                    Val::int(from.tx_id),
+                    Val::int(from.position),
+                ],
+            )
+            .await?;
+        if moved == 0 {
+            tx.rollback().await?;
+            continue;
+        }
+        if let Err(e) = p.apply_batch(&mut tx, prefix, &events).await {
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
+        tx.commit().await?;
+        applied += events.len() as u64;
+        if (events.len() as i64) < batch {
+            return Ok(applied);
+        }
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Tests create their own PostgreSQL databases on
+# 127.0.0.1:5432 (user postgres, trust auth) and temporary SQLite files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! pg_isready -q -h 127.0.0.1 2>/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+fi
+export PASSERELLE_TEST_PG="${PASSERELLE_TEST_PG:-postgres://postgres@127.0.0.1:5432}"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --test-threads 4 "$@"
+else
+  cargo test --workspace "$@"
+fi
