@@ -167,11 +167,17 @@ fn worker_id(n: usize) -> String {
     format!("{host}-{}-{n}", std::process::id())
 }
 
+/// Worker settings; `PASSERELLE_LEASE_MS` shortens the lease (crash tests).
 fn config() -> WorkerConfig {
-    WorkerConfig {
+    let mut cfg = WorkerConfig {
         poll: Duration::from_millis(100),
         ..WorkerConfig::default()
+    };
+    if let Some(ms) = std::env::var("PASSERELLE_LEASE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        cfg.lease = Duration::from_millis(ms.max(100));
+        cfg.heartbeat = cfg.lease / 3;
     }
+    cfg
 }
 
 async fn worker(url: &str, workers: usize, backend: &str, drain: bool) -> anyhow::Result<ExitCode> {

@@ -1,9 +1,12 @@
 //! The global event feed read by projections, in commit-safe order.
 //!
-//! PostgreSQL: events are ordered by (tx_id, position) and read only when `tx_id` is below
-//! `pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction still in flight. Every
-//! transaction that can still commit has an id at or above that horizon, so nothing can
-//! later appear behind a checkpoint: a slow writer delays the feed, it is never skipped.
+//! PostgreSQL: events are ordered by (tx_id, position) and read only below a horizon: the
+//! oldest transaction still in flight in the statement's own snapshot (its `xip` list),
+//! leaving out transactions that `pg_stat_activity` shows belong to *other* databases of
+//! the cluster (so a busy neighbour does not stall us), or the snapshot's `xmax` when none
+//! is in flight. Every transaction that can still commit has an id at or above that
+//! horizon, so nothing can later appear behind a checkpoint: a slow writer delays the feed,
+//! it is never skipped. An unknown transaction is treated as ours (conservative).
 //! SQLite has a single writer, so position order is commit order.
 
 use super::codec::{raw_from_row, RawEvent, RAW_COLUMNS};
@@ -33,9 +36,15 @@ pub async fn read_feed(
     };
     let sql = match db.kind() {
         DbKind::Postgres => format!(
-            "SELECT {RAW_COLUMNS}, tx_id::text::bigint, position FROM events \
-             WHERE (tx_id, position) > ($1::text::xid8, $2) \
-               AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) {filter} \
+            "WITH snap AS (SELECT pg_current_snapshot() AS s), \
+             foreign_xids AS (SELECT backend_xid::text::bigint AS x FROM pg_stat_activity \
+                 WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()), \
+             horizon AS (SELECT COALESCE( \
+                 (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x \
+                   WHERE (x::text::bigint % 4294967296) NOT IN (SELECT x FROM foreign_xids)), \
+                 (SELECT pg_snapshot_xmax(s) FROM snap)) AS h) \
+             SELECT {RAW_COLUMNS}, tx_id::text::bigint, position FROM events, horizon \
+             WHERE (tx_id, position) > ($1::text::xid8, $2) AND tx_id < horizon.h {filter} \
              ORDER BY tx_id, position LIMIT $3"
         ),
         DbKind::Sqlite => format!(

@@ -1,0 +1,212 @@
+//! Test helpers: a fresh, migrated database per test (SQLite temp file or a new PostgreSQL
+//! database), an in-memory demo backend with fault injection, and run helpers.
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use passerelle::app::App;
+use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, SyncAction, Trigger};
+use passerelle_workflows::actions::demo_engine::{DemoBackend, DemoEngine, DemoItem, Receipt};
+use passerelle_workflows::engine::{
+    EnqueueOutcome, NewRun, RecordedEvent, Registry, RunStore, StepError, Worker, WorkerConfig,
+};
+use passerelle_workflows::ports::{Clock, ManualClock};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Pg,
+}
+
+pub struct TestDb {
+    pub url: String,
+    pub kind: Kind,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn fresh(kind: Kind) -> TestDb {
+    match kind {
+        Kind::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}/t.db", dir.path().display());
+            TestDb { url, kind, _dir: Some(dir) }
+        }
+        Kind::Pg => {
+            let base = std::env::var("PASSERELLE_TEST_PG")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+            let name = format!("pt_{}", uuid::Uuid::new_v4().simple());
+            let admin = sqlx::PgPool::connect(&format!("{base}/postgres")).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+            admin.close().await;
+            TestDb { url: format!("{base}/{name}"), kind, _dir: None }
+        }
+    }
+}
+
+impl TestDb {
+    pub async fn app(&self) -> App {
+        App::connect(&self.url).await.unwrap()
+    }
+}
+
+pub fn t0() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 9, 9, 17, 6, 45).unwrap()
+}
+
+pub fn account(s: &str) -> AccountId {
+    AccountId::parse(s).unwrap()
+}
+
+pub type Hook = Arc<dyn Fn(u32) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// In-memory demo backend: idempotent by key, with injectable failures and counters.
+#[derive(Default)]
+pub struct MemBackend {
+    pub items: Vec<DemoItem>,
+    pub list_failures: AtomicU32,
+    pub list_retry_after: Mutex<Option<u64>>,
+    pub effect_failures: AtomicU32,
+    pub list_calls: AtomicU32,
+    pub effect_calls: AtomicU32,
+    pub applied: Mutex<HashMap<String, String>>,
+    pub on_apply: Mutex<Option<Hook>>,
+}
+
+impl MemBackend {
+    pub fn with_items(n: usize, negative_at: Option<usize>) -> Self {
+        let items = (0..n)
+            .map(|i| DemoItem {
+                reference: format!("REF-{i:03}"),
+                quantity: if Some(i) == negative_at { -1 } else { i as i64 + 1 },
+            })
+            .collect();
+        MemBackend { items, ..Default::default() }
+    }
+    pub fn applied_count(&self) -> usize {
+        self.applied.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl DemoBackend for MemBackend {
+    async fn list_items(&self) -> Result<Vec<DemoItem>, StepError> {
+        self.list_calls.fetch_add(1, Ordering::SeqCst);
+        if self
+            .list_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StepError::transient("HTTP 503"));
+        }
+        if let Some(secs) = self.list_retry_after.lock().unwrap().take() {
+            return Err(StepError::Transient {
+                message: "HTTP 429".into(),
+                retry_after: Some(Duration::from_secs(secs)),
+            });
+        }
+        Ok(self.items.clone())
+    }
+
+    async fn apply(&self, key: &str, item: &DemoItem) -> Result<Receipt, StepError> {
+        let n = self.effect_calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self
+            .effect_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StepError::transient("HTTP 503"));
+        }
+        let receipt = {
+            let mut g = self.applied.lock().unwrap();
+            match g.get(key) {
+                Some(id) => Receipt { effect_id: id.clone(), replayed: true },
+                None => {
+                    let id = format!("E{}-{}", g.len() + 1, item.reference);
+                    g.insert(key.to_string(), id.clone());
+                    Receipt { effect_id: id, replayed: false }
+                }
+            }
+        };
+        let hook = self.on_apply.lock().unwrap().clone();
+        if let Some(h) = hook {
+            h(n).await;
+        }
+        Ok(receipt)
+    }
+}
+
+pub fn registry(backend: Arc<MemBackend>) -> Arc<Registry> {
+    let mut r = Registry::new();
+    r.register(SyncAction::DemoEngine, Arc::new(DemoEngine::new(backend)));
+    Arc::new(r)
+}
+
+pub fn cfg(concurrency: usize) -> WorkerConfig {
+    WorkerConfig {
+        lease: Duration::from_secs(30),
+        heartbeat: Duration::from_secs(10),
+        poll: Duration::from_millis(20),
+        item_concurrency: concurrency,
+    }
+}
+
+pub fn worker(app: &App, id: &str, reg: Arc<Registry>, clock: Arc<dyn Clock>, concurrency: usize) -> Worker {
+    Worker::new(id, app.run_store(), reg, clock, cfg(concurrency))
+}
+
+pub async fn enqueue(store: &dyn RunStore, acc: &AccountId, profile: &str, at: chrono::DateTime<Utc>) -> RunId {
+    let id = RunId::from_uuid(uuid::Uuid::now_v7());
+    let out = store
+        .enqueue(NewRun {
+            run_id: id,
+            account_id: acc.clone(),
+            profile_id: ProfileId::parse(profile).unwrap(),
+            action: SyncAction::DemoEngine,
+            trigger: Trigger::Manual,
+            input: serde_json::json!({"retry_initial_ms": 1000}),
+            actor: Actor::User("tester".into()),
+            requested_at: at,
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, EnqueueOutcome::Enqueued(id));
+    id
+}
+
+pub fn manual_clock() -> (ManualClock, Arc<dyn Clock>) {
+    let c = ManualClock::new(t0());
+    let a: Arc<dyn Clock> = Arc::new(c.clone());
+    (c, a)
+}
+
+pub fn finished(events: &[RecordedEvent]) -> Vec<&RunEvent> {
+    events
+        .iter()
+        .map(|e| &e.event)
+        .filter(|e| matches!(e, RunEvent::RunFinished { .. }))
+        .collect()
+}
+
+/// Runs an async test body once per backend.
+#[macro_export]
+macro_rules! both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $body(common::Kind::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $body(common::Kind::Pg).await;
+            }
+        }
+    };
+}
