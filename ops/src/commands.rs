@@ -167,7 +167,8 @@ fn worker_id(n: usize) -> String {
     format!("{host}-{}-{n}", std::process::id())
 }
 
-/// Worker settings; `PASSERELLE_LEASE_MS` shortens the lease (crash tests).
+/// Worker settings; `PASSERELLE_LEASE_MS` shortens the lease (crash tests) and
+/// `PASSERELLE_ITEM_CONCURRENCY` bounds the items of a run processed at once (default 8).
 fn config() -> WorkerConfig {
     let mut cfg = WorkerConfig {
         poll: Duration::from_millis(100),
@@ -176,6 +177,9 @@ fn config() -> WorkerConfig {
     if let Some(ms) = std::env::var("PASSERELLE_LEASE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
         cfg.lease = Duration::from_millis(ms.max(100));
         cfg.heartbeat = cfg.lease / 3;
+    }
+    if let Some(n) = std::env::var("PASSERELLE_ITEM_CONCURRENCY").ok().and_then(|v| v.parse::<usize>().ok()) {
+        cfg.item_concurrency = n.max(1);
     }
     cfg
 }
