@@ -6,14 +6,15 @@ use std::fmt;
 
 /// Why an identifier was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("identifiant invalide « {0} » : 1 à 64 caractères parmi a-z A-Z 0-9 - _ . / invalid identifier")]
+#[error(
+    "identifiant invalide « {0} » : 1 à 64 caractères parmi a-z A-Z 0-9 - _ . / invalid identifier"
+)]
 pub struct InvalidId(pub String);
 
 fn check(s: &str) -> Result<(), InvalidId> {
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())

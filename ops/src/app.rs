@@ -3,7 +3,7 @@
 use anyhow::Context;
 use passerelle_adapters::demo_backend::HttpDemoBackend;
 use passerelle_adapters::store::{Db, SqlRunStore};
-use passerelle_domain::{SyncAction, StepKey};
+use passerelle_domain::{StepKey, SyncAction};
 use passerelle_projections::Projector;
 use passerelle_workflows::actions::demo_engine::DemoEngine;
 use passerelle_workflows::engine::{FaultHook, Registry, RunStore};

@@ -8,10 +8,20 @@ use std::process::ExitCode;
 #[command(name = "passerelle", version, about)]
 pub struct Cli {
     /// Database URL: sqlite://FILE (embedded, default) or postgres://…
-    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://passerelle.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://passerelle.db"
+    )]
     pub database_url: String,
     /// Account (tenant) the command works for.
-    #[arg(long, global = true, env = "PASSERELLE_ACCOUNT", default_value = "demo")]
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_ACCOUNT",
+        default_value = "demo"
+    )]
     pub account: String,
     /// The command.
     #[command(subcommand)]
@@ -29,7 +39,11 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         workers: usize,
         /// Base URL of the demo-engine backend.
-        #[arg(long, env = "PASSERELLE_DEMO_BACKEND_URL", default_value = "http://127.0.0.1:8089")]
+        #[arg(
+            long,
+            env = "PASSERELLE_DEMO_BACKEND_URL",
+            default_value = "http://127.0.0.1:8089"
+        )]
         demo_backend_url: String,
         /// Stop when nothing is due instead of waiting for more work.
         #[arg(long)]
@@ -100,7 +114,12 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
                 return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
                     ExitCode::from(2)
@@ -109,7 +128,11 @@ pub fn main() -> ExitCode {
                 };
             }
             let text = e.to_string();
-            let line = text.lines().next().unwrap_or("usage invalide").trim_start_matches("error: ");
+            let line = text
+                .lines()
+                .next()
+                .unwrap_or("usage invalide")
+                .trim_start_matches("error: ");
             eprintln!("passerelle : {line} (voir --help)");
             return ExitCode::from(2);
         }
@@ -120,7 +143,10 @@ pub fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("passerelle : impossible de démarrer le runtime : {e}");
@@ -131,7 +157,10 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("passerelle : {e:#}");
-            ExitCode::from(e.downcast_ref::<crate::commands::UsageError>().map_or(1, |_| 2))
+            ExitCode::from(
+                e.downcast_ref::<crate::commands::UsageError>()
+                    .map_or(1, |_| 2),
+            )
         }
     }
 }

@@ -4,7 +4,9 @@ use crate::app::{fault_from_env, registry, App};
 use crate::cli::{Cli, Command};
 use anyhow::Context;
 use passerelle_adapters::demo_backend::{DemoSim, SimConfig};
-use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction, Trigger};
+use passerelle_domain::{
+    AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction, Trigger,
+};
 use passerelle_projections::journal::{self, JournalFilter, JournalRun};
 use passerelle_projections::rebuild::rebuild;
 use passerelle_workflows::engine::{
@@ -31,7 +33,8 @@ fn account(cli: &Cli) -> anyhow::Result<AccountId> {
 }
 
 fn run_id(s: &str) -> anyhow::Result<RunId> {
-    s.parse().map_err(|_| usage(format!("identifiant de tâche invalide : {s}")))
+    s.parse()
+        .map_err(|_| usage(format!("identifiant de tâche invalide : {s}")))
 }
 
 /// Runs one parsed command.
@@ -54,7 +57,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .parse()
                 .map_err(|e: passerelle_domain::action::UnknownAction| usage(e.to_string()))?;
             let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
-            run_now(&cli.database_url, &acc, profile, action, *enqueue_only, demo_backend_url.clone()).await
+            run_now(
+                &cli.database_url,
+                &acc,
+                profile,
+                action,
+                *enqueue_only,
+                demo_backend_url.clone(),
+            )
+            .await
         }
         Command::Cancel { run } => {
             let app = App::connect(&cli.database_url).await?;
@@ -66,13 +77,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 "{}",
                 match out {
                     CancelOutcome::Stopped => "Tâche arrêtée.",
-                    CancelOutcome::Requested => "Arrêt demandé : la tâche s'arrêtera après l'élément en cours.",
+                    CancelOutcome::Requested =>
+                        "Arrêt demandé : la tâche s'arrêtera après l'élément en cours.",
                     CancelOutcome::AlreadyFinished => "La tâche est déjà terminée.",
                 }
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Journal { profile, manual, json } => {
+        Command::Journal {
+            profile,
+            manual,
+            json,
+        } => {
             let app = App::connect(&cli.database_url).await?;
             app.projector.catch_up().await?;
             let runs = journal::list(
@@ -150,7 +166,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                 }
                 if !*verify {
-                    println!("Les projections en service ont été remplacées par la reconstruction.");
+                    println!(
+                        "Les projections en service ont été remplacées par la reconstruction."
+                    );
                 }
                 Ok(ExitCode::from(1))
             }
@@ -174,11 +192,17 @@ fn config() -> WorkerConfig {
         poll: Duration::from_millis(100),
         ..WorkerConfig::default()
     };
-    if let Some(ms) = std::env::var("PASSERELLE_LEASE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(ms) = std::env::var("PASSERELLE_LEASE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         cfg.lease = Duration::from_millis(ms.max(100));
         cfg.heartbeat = cfg.lease / 3;
     }
-    if let Some(n) = std::env::var("PASSERELLE_ITEM_CONCURRENCY").ok().and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(n) = std::env::var("PASSERELLE_ITEM_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         cfg.item_concurrency = n.max(1);
     }
     cfg
@@ -194,7 +218,13 @@ async fn worker(url: &str, workers: usize, backend: &str, drain: bool) -> anyhow
     let mut handles = Vec::new();
     let mut flags = Vec::new();
     for n in 0..workers {
-        let mut w = Worker::new(worker_id(n), app.run_store(), reg.clone(), Arc::new(SystemClock), config());
+        let mut w = Worker::new(
+            worker_id(n),
+            app.run_store(),
+            reg.clone(),
+            Arc::new(SystemClock),
+            config(),
+        );
         if let Some(f) = &fault {
             w = w.with_fault(f.clone());
         }
@@ -223,7 +253,12 @@ async fn worker(url: &str, workers: usize, backend: &str, drain: bool) -> anyhow
 }
 
 /// Executes `run` in this process until it ends, printing its log live.
-async fn execute_live(app: &App, acc: &AccountId, run: RunId, worker: &Worker) -> anyhow::Result<RunStatus> {
+async fn execute_live(
+    app: &App,
+    acc: &AccountId,
+    run: RunId,
+    worker: &Worker,
+) -> anyhow::Result<RunStatus> {
     let store = app.store.clone();
     let acc2 = acc.clone();
     let printer = tokio::spawn(async move {
@@ -235,7 +270,10 @@ async fn execute_live(app: &App, acc: &AccountId, run: RunId, worker: &Worker) -
                     println!("  {l}");
                 }
                 shown = lines.len();
-                if events.iter().any(|e| matches!(e.event, RunEvent::RunFinished { .. })) {
+                if events
+                    .iter()
+                    .any(|e| matches!(e.event, RunEvent::RunFinished { .. }))
+                {
                     break;
                 }
             }
@@ -260,7 +298,13 @@ async fn execute_live(app: &App, acc: &AccountId, run: RunId, worker: &Worker) -
     }
 }
 
-async fn enqueue(app: &App, acc: &AccountId, profile: ProfileId, action: SyncAction, input: serde_json::Value) -> anyhow::Result<RunId> {
+async fn enqueue(
+    app: &App,
+    acc: &AccountId,
+    profile: ProfileId,
+    action: SyncAction,
+    input: serde_json::Value,
+) -> anyhow::Result<RunId> {
     let id = RunId::from_uuid(uuid::Uuid::now_v7());
     let out = app
         .store
@@ -278,7 +322,9 @@ async fn enqueue(app: &App, acc: &AccountId, profile: ProfileId, action: SyncAct
     match out {
         EnqueueOutcome::Enqueued(id) => Ok(id),
         EnqueueOutcome::AlreadyActive(other) => {
-            println!("Une tâche {action} est déjà active pour {profile} : {other} ; elle est reprise.");
+            println!(
+                "Une tâche {action} est déjà active pour {profile} : {other} ; elle est reprise."
+            );
             Ok(other)
         }
     }
@@ -300,7 +346,16 @@ async fn run_now(
     let app = App::connect(url).await?;
     let sim = match &backend {
         Some(_) => None,
-        None => Some(DemoSim::start(SimConfig { items: DemoSim::seed_items(), ..SimConfig::default() }, 0).await?),
+        None => Some(
+            DemoSim::start(
+                SimConfig {
+                    items: DemoSim::seed_items(),
+                    ..SimConfig::default()
+                },
+                0,
+            )
+            .await?,
+        ),
     };
     let url_b = backend.unwrap_or_else(|| sim.as_ref().map(DemoSim::url).unwrap_or_default());
     let id = enqueue(&app, acc, profile, action, json!({"retry_initial_ms": 300})).await?;
@@ -308,15 +363,28 @@ async fn run_now(
     if enqueue_only {
         return Ok(ExitCode::SUCCESS);
     }
-    let w = Worker::new(worker_id(0), app.run_store(), Arc::new(registry(&url_b)?), Arc::new(SystemClock), config());
+    let w = Worker::new(
+        worker_id(0),
+        app.run_store(),
+        Arc::new(registry(&url_b)?),
+        Arc::new(SystemClock),
+        config(),
+    );
     let status = execute_live(&app, acc, id, &w).await?;
     app.projector.catch_up().await?;
     println!("Résultat : {}", status.label_fr());
-    Ok(if status == RunStatus::Failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if status == RunStatus::Failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
-    println!("Passerelle — démonstration du moteur (base : {})", passerelle_adapters::store::redact(url));
+    println!(
+        "Passerelle — démonstration du moteur (base : {})",
+        passerelle_adapters::store::redact(url)
+    );
     let app = App::connect(url).await?;
     let sim = DemoSim::start(
         SimConfig {
@@ -328,11 +396,27 @@ async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
         0,
     )
     .await?;
-    println!("Simulateur démarré sur {} (1re lecture en erreur 503, 1re écriture en erreur 503).", sim.url());
+    println!(
+        "Simulateur démarré sur {} (1re lecture en erreur 503, 1re écriture en erreur 503).",
+        sim.url()
+    );
     let profile = ProfileId::parse("demo-prestashop").map_err(|e| usage(e.to_string()))?;
-    let id = enqueue(&app, acc, profile, SyncAction::DemoEngine, json!({"retry_initial_ms": 300})).await?;
+    let id = enqueue(
+        &app,
+        acc,
+        profile,
+        SyncAction::DemoEngine,
+        json!({"retry_initial_ms": 300}),
+    )
+    .await?;
     println!("Tâche {id} en file ; exécution :");
-    let w = Worker::new(worker_id(0), app.run_store(), Arc::new(registry(&sim.url())?), Arc::new(SystemClock), config());
+    let w = Worker::new(
+        worker_id(0),
+        app.run_store(),
+        Arc::new(registry(&sim.url())?),
+        Arc::new(SystemClock),
+        config(),
+    );
     let status = execute_live(&app, acc, id, &w).await?;
     app.projector.catch_up().await?;
     let stats = sim.stats();
@@ -341,12 +425,24 @@ async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
         stats.list_calls, stats.effect_calls, stats.effects_applied
     );
     println!("\nJournal du compte {acc} :");
-    let runs = journal::list(&app.db, acc.as_str(), &JournalFilter { limit: Some(10), ..Default::default() }).await?;
+    let runs = journal::list(
+        &app.db,
+        acc.as_str(),
+        &JournalFilter {
+            limit: Some(10),
+            ..Default::default()
+        },
+    )
+    .await?;
     print_journal(&runs);
     println!();
     run_detail(&app, acc, id, false).await?;
     println!("\nRésultat : {}", status.label_fr());
-    Ok(if status == RunStatus::Failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if status == RunStatus::Failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_journal(runs: &[JournalRun]) {
@@ -359,7 +455,11 @@ fn print_journal(runs: &[JournalRun]) {
         "tâche", "profil", "action", "début", "fin", "total", "ok", "échec", "ign.", "statut"
     );
     for r in runs {
-        let short = |s: &Option<String>| s.as_deref().map(|t| t.replace('T', " ").chars().take(19).collect::<String>()).unwrap_or_default();
+        let short = |s: &Option<String>| {
+            s.as_deref()
+                .map(|t| t.replace('T', " ").chars().take(19).collect::<String>())
+                .unwrap_or_default()
+        };
         println!(
             "{:<36}  {:<18}  {:<34}  {:<19}  {:<19}  {:>5} {:>5} {:>5} {:>5}  {:<10}  {}",
             r.id,
@@ -377,9 +477,16 @@ fn print_journal(runs: &[JournalRun]) {
     }
 }
 
-async fn run_detail(app: &App, acc: &AccountId, id: RunId, json_out: bool) -> anyhow::Result<ExitCode> {
+async fn run_detail(
+    app: &App,
+    acc: &AccountId,
+    id: RunId,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
     let Some(run) = journal::get(&app.db, acc.as_str(), &id.to_string()).await? else {
-        return Err(usage(format!("tâche introuvable pour le compte {acc} : {id}")));
+        return Err(usage(format!(
+            "tâche introuvable pour le compte {acc} : {id}"
+        )));
     };
     let events = app.store.load_run(acc, id).await?;
     let log = journal::render_log(&events);
@@ -406,13 +513,23 @@ async fn run_detail(app: &App, acc: &AccountId, id: RunId, json_out: bool) -> an
         return Ok(ExitCode::SUCCESS);
     }
     println!("Détail de la tâche {}", run.id);
-    println!("  profil : {}   action : {}   déclenchement : {}", run.profile, journal::action_label(&run.action), run.trigger);
-    println!("  statut : {}   début : {}   fin : {}   durée : {}",
+    println!(
+        "  profil : {}   action : {}   déclenchement : {}",
+        run.profile,
+        journal::action_label(&run.action),
+        run.trigger
+    );
+    println!(
+        "  statut : {}   début : {}   fin : {}   durée : {}",
         RunStatus::parse(&run.status).map_or(run.status.as_str(), |s| s.label_fr()),
         run.started_at.as_deref().unwrap_or("-"),
         run.finished_at.as_deref().unwrap_or("-"),
-        duration.map_or("-".to_string(), |d| format!("{d:.2} s")));
-    println!("  éléments : {} au total, {} réussi(s), {} en échec, {} ignoré(s)", run.counts.total, run.counts.succeeded, run.counts.failed, run.counts.ignored);
+        duration.map_or("-".to_string(), |d| format!("{d:.2} s"))
+    );
+    println!(
+        "  éléments : {} au total, {} réussi(s), {} en échec, {} ignoré(s)",
+        run.counts.total, run.counts.succeeded, run.counts.failed, run.counts.ignored
+    );
     println!("  message : {}", run.message);
     println!("Journal détaillé (UTC) :");
     for l in &log {

@@ -27,15 +27,33 @@ fn worker_process(url: &str, backend: &str, fault: Option<&str>) -> std::process
 async fn abort_between_effect_and_append(kind: Kind) {
     let tdb = fresh(kind).await;
     let app = tdb.app().await;
-    let sim = DemoSim::start(SimConfig { items: DemoSim::seed_items(), ..SimConfig::default() }, 0).await.unwrap();
+    let sim = DemoSim::start(
+        SimConfig {
+            items: DemoSim::seed_items(),
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
     let acc = account("acme");
     let run = enqueue(app.run_store().as_ref(), &acc, "p1", chrono::Utc::now()).await;
 
     let (url, backend) = (tdb.url.clone(), sim.url());
-    let status = tokio::task::spawn_blocking(move || worker_process(&url, &backend, Some("abort-after:apply_effect:3"))).await.unwrap();
-    assert!(!status.success(), "the first worker was aborted: {status:?}");
+    let status = tokio::task::spawn_blocking(move || {
+        worker_process(&url, &backend, Some("abort-after:apply_effect:3"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        !status.success(),
+        "the first worker was aborted: {status:?}"
+    );
     let after_crash = sim.stats();
-    assert_eq!(after_crash.effects_applied, 3, "three effects made before the abort");
+    assert_eq!(
+        after_crash.effects_applied, 3,
+        "three effects made before the abort"
+    );
     let events = app.run_store().load_run(&acc, run).await.unwrap();
     let journaled = events.iter().filter(|e| matches!(&e.event, RunEvent::StepCompleted { key, .. } if key.name == "apply_effect")).count();
     assert_eq!(journaled, 2, "the third effect was made but not journaled");
@@ -43,25 +61,45 @@ async fn abort_between_effect_and_append(kind: Kind) {
     // Let the dead worker's lease expire, then a healthy worker process resumes the run.
     tokio::time::sleep(std::time::Duration::from_millis(900)).await;
     let (url, backend) = (tdb.url.clone(), sim.url());
-    let status = tokio::task::spawn_blocking(move || worker_process(&url, &backend, None)).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || worker_process(&url, &backend, None))
+        .await
+        .unwrap();
     assert!(status.success());
 
     let stats = sim.stats();
-    assert_eq!(stats.effects_applied, 5, "one effect per valid item, none twice");
-    assert_eq!(stats.calls_per_key.values().filter(|n| **n == 2).count(), 1, "only the crashed step was called again");
+    assert_eq!(
+        stats.effects_applied, 5,
+        "one effect per valid item, none twice"
+    );
+    assert_eq!(
+        stats.calls_per_key.values().filter(|n| **n == 2).count(),
+        1,
+        "only the crashed step was called again"
+    );
     assert!(stats.calls_per_key.values().all(|n| *n <= 2));
     let events = app.run_store().load_run(&acc, run).await.unwrap();
     assert_eq!(finished(&events).len(), 1);
-    assert!(events.iter().any(|e| matches!(&e.event, RunEvent::RunStarted { resumed: true, .. })));
+    assert!(events
+        .iter()
+        .any(|e| matches!(&e.event, RunEvent::RunStarted { resumed: true, .. })));
     app.projector.catch_up().await.unwrap();
-    let r = journal::get(&app.db, "acme", &run.to_string()).await.unwrap().unwrap();
-    assert_eq!((r.status.as_str(), r.counts.succeeded, r.counts.failed), ("succeeded", 5, 1));
+    let r = journal::get(&app.db, "acme", &run.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.counts.succeeded, r.counts.failed),
+        ("succeeded", 5, 1)
+    );
 }
 both!(crash_resume, abort_between_effect_and_append);
 
 #[test]
 fn usage_errors_exit_2_with_one_line() {
-    let out = Command::new(env!("CARGO_BIN_EXE_passerelle")).args(["journal", "--nope"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["journal", "--nope"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -79,19 +117,48 @@ fn usage_errors_exit_2_with_one_line() {
 fn demo_prints_a_journal_and_replay_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/demo.db", dir.path().display());
-    let out = Command::new(env!("CARGO_BIN_EXE_passerelle")).arg("demo").env("DATABASE_URL", &url).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .arg("demo")
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("Journal du compte demo"), "{text}");
     assert!(text.contains("5 réussi(s), 1 en échec"), "{text}");
-    let out = Command::new(env!("CARGO_BIN_EXE_passerelle")).args(["journal", "--json"]).env("DATABASE_URL", &url).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["journal", "--json"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let run = &runs[0];
-    for k in ["id", "profile", "action", "trigger", "status", "started_at", "finished_at", "message"] {
+    for k in [
+        "id",
+        "profile",
+        "action",
+        "trigger",
+        "status",
+        "started_at",
+        "finished_at",
+        "message",
+    ] {
         assert!(run.get(k).is_some(), "journal --json lacks {k}: {run}");
     }
     assert_eq!(run["counts"]["succeeded"], 5);
     assert_eq!(run["action"], "demo-engine");
-    let out = Command::new(env!("CARGO_BIN_EXE_passerelle")).args(["replay", "--verify"]).env("DATABASE_URL", &url).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["replay", "--verify"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -31,27 +31,59 @@ async fn transient_retry_and_permanent_item_failure(kind: Kind) {
     let w = worker(&app, "w1", registry(backend.clone()), c.clone(), 1);
 
     // First claim: the list answers 503 → the run is parked, not retried in memory.
-    assert_eq!(w.try_execute_next().await.unwrap(), Execution::Completed { run_id: run, status: RunStatus::Waiting });
+    assert_eq!(
+        w.try_execute_next().await.unwrap(),
+        Execution::Completed {
+            run_id: run,
+            status: RunStatus::Waiting
+        }
+    );
     // Not due yet: nothing to do, and the backend is not called again (no busy loop).
     assert_eq!(w.try_execute_next().await.unwrap(), Execution::Empty);
     assert_eq!(backend.list_calls.load(Ordering::SeqCst), 1);
     // Due: resumes; the first effect answers 503 → parked again.
     clock.advance(chrono::Duration::seconds(2));
-    assert_eq!(w.try_execute_next().await.unwrap(), Execution::Completed { run_id: run, status: RunStatus::Waiting });
+    assert_eq!(
+        w.try_execute_next().await.unwrap(),
+        Execution::Completed {
+            run_id: run,
+            status: RunStatus::Waiting
+        }
+    );
     assert_eq!(backend.list_calls.load(Ordering::SeqCst), 2);
     clock.advance(chrono::Duration::seconds(2));
-    assert_eq!(w.try_execute_next().await.unwrap(), Execution::Completed { run_id: run, status: RunStatus::Succeeded });
+    assert_eq!(
+        w.try_execute_next().await.unwrap(),
+        Execution::Completed {
+            run_id: run,
+            status: RunStatus::Succeeded
+        }
+    );
     assert_eq!(backend.applied_count(), 5, "one effect per valid item");
 
     app.projector.catch_up().await.unwrap();
-    let r = journal::get(&app.db, "acme", &run.to_string()).await.unwrap().unwrap();
-    assert_eq!((r.counts.total, r.counts.succeeded, r.counts.failed, r.counts.ignored), (6, 5, 1, 0));
+    let r = journal::get(&app.db, "acme", &run.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            r.counts.total,
+            r.counts.succeeded,
+            r.counts.failed,
+            r.counts.ignored
+        ),
+        (6, 5, 1, 0)
+    );
     assert_eq!(r.status, "succeeded");
     let events = app.run_store().load_run(&acc, run).await.unwrap();
-    let failed: Vec<_> = events.iter().filter_map(|e| match &e.event {
-        RunEvent::ItemFailed { item, reason } => Some((item.key.clone(), reason.clone())),
-        _ => None,
-    }).collect();
+    let failed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            RunEvent::ItemFailed { item, reason } => Some((item.key.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].0, "REF-003");
     assert!(failed[0].1.contains("quantité négative"), "{}", failed[0].1);
@@ -75,9 +107,18 @@ async fn retry_after_parks_and_survives_restart(kind: Kind) {
         let app = tdb.app().await;
         let run = enqueue(app.run_store().as_ref(), &acc, "p1", c.now()).await;
         let w = worker(&app, "w1", registry(backend.clone()), c.clone(), 2);
-        assert_eq!(w.try_execute_next().await.unwrap(), Execution::Completed { run_id: run, status: RunStatus::Waiting });
+        assert_eq!(
+            w.try_execute_next().await.unwrap(),
+            Execution::Completed {
+                run_id: run,
+                status: RunStatus::Waiting
+            }
+        );
         let due = app.run_store().next_due().await.unwrap().unwrap();
-        assert!(due >= c.now() + chrono::Duration::seconds(120), "Retry-After honoured: due {due}");
+        assert!(
+            due >= c.now() + chrono::Duration::seconds(120),
+            "Retry-After honoured: due {due}"
+        );
         clock.advance(chrono::Duration::seconds(60));
         assert_eq!(w.try_execute_next().await.unwrap(), Execution::Empty);
         app.db.close().await;
@@ -87,7 +128,13 @@ async fn retry_after_parks_and_survives_restart(kind: Kind) {
     clock.advance(chrono::Duration::seconds(61));
     let app = tdb.app().await;
     let w = worker(&app, "w2", registry(backend.clone()), c.clone(), 2);
-    assert_eq!(w.try_execute_next().await.unwrap(), Execution::Completed { run_id: run, status: RunStatus::Succeeded });
+    assert_eq!(
+        w.try_execute_next().await.unwrap(),
+        Execution::Completed {
+            run_id: run,
+            status: RunStatus::Succeeded
+        }
+    );
     assert_eq!(backend.list_calls.load(Ordering::SeqCst), 2);
     assert_eq!(backend.applied_count(), 3);
 }
@@ -106,25 +153,63 @@ async fn cancel_between_items(kind: Kind) {
         let (store, acc, c) = (store.clone(), acc2.clone(), c2.clone());
         Box::pin(async move {
             if n == 2 {
-                let out = store.request_cancel(&acc, run, &Actor::User("support".into()), c.now()).await.unwrap();
+                let out = store
+                    .request_cancel(&acc, run, &Actor::User("support".into()), c.now())
+                    .await
+                    .unwrap();
                 assert_eq!(out, CancelOutcome::Requested);
             }
         })
     }));
     let w = worker(&app, "w1", registry(backend.clone()), c.clone(), 1);
-    assert_eq!(w.try_execute_next().await.unwrap(), Execution::Completed { run_id: run, status: RunStatus::Stopped });
+    assert_eq!(
+        w.try_execute_next().await.unwrap(),
+        Execution::Completed {
+            run_id: run,
+            status: RunStatus::Stopped
+        }
+    );
     app.projector.catch_up().await.unwrap();
-    let r = journal::get(&app.db, "acme", &run.to_string()).await.unwrap().unwrap();
+    let r = journal::get(&app.db, "acme", &run.to_string())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(r.status, "stopped");
-    assert_eq!((r.counts.total, r.counts.succeeded, r.counts.failed, r.counts.ignored), (6, 2, 0, 0));
-    assert_eq!(backend.applied_count(), 2, "the current item finished, no new item started");
+    assert_eq!(
+        (
+            r.counts.total,
+            r.counts.succeeded,
+            r.counts.failed,
+            r.counts.ignored
+        ),
+        (6, 2, 0, 0)
+    );
+    assert_eq!(
+        backend.applied_count(),
+        2,
+        "the current item finished, no new item started"
+    );
     let events = app.run_store().load_run(&acc, run).await.unwrap();
-    assert!(events.iter().any(|e| matches!(&e.event, RunEvent::CancelRequested { by } if by == "user:support")));
+    assert!(events
+        .iter()
+        .any(|e| matches!(&e.event, RunEvent::CancelRequested { by } if by == "user:support")));
     // A queued run is stopped at once.
     let run2 = enqueue(app.run_store().as_ref(), &acc, "p2", c.now()).await;
-    assert_eq!(app.run_store().request_cancel(&acc, run2, &Actor::Cli, c.now()).await.unwrap(), CancelOutcome::Stopped);
+    assert_eq!(
+        app.run_store()
+            .request_cancel(&acc, run2, &Actor::Cli, c.now())
+            .await
+            .unwrap(),
+        CancelOutcome::Stopped
+    );
     assert_eq!(w.try_execute_next().await.unwrap(), Execution::Empty);
-    assert_eq!(app.run_store().request_cancel(&acc, run2, &Actor::Cli, c.now()).await.unwrap(), CancelOutcome::AlreadyFinished);
+    assert_eq!(
+        app.run_store()
+            .request_cancel(&acc, run2, &Actor::Cli, c.now())
+            .await
+            .unwrap(),
+        CancelOutcome::AlreadyFinished
+    );
 }
 both!(cancel, cancel_between_items);
 
@@ -137,7 +222,10 @@ async fn stale_worker_is_fenced(kind: Kind) {
     let run = enqueue(store.as_ref(), &acc, "p1", c.now()).await;
     let lease = Duration::from_secs(10);
     let a = store.claim("A", c.now(), lease).await.unwrap().unwrap();
-    assert!(store.claim("B", c.now(), lease).await.unwrap().is_none(), "a live lease is not reclaimed");
+    assert!(
+        store.claim("B", c.now(), lease).await.unwrap().is_none(),
+        "a live lease is not reclaimed"
+    );
     let note = |t: &str| NewEvent {
         event: RunEvent::Noted { text: t.into() },
         metadata: passerelle_domain::EventMetadata {
@@ -148,23 +236,69 @@ async fn stale_worker_is_fenced(kind: Kind) {
             timestamp: c.now(),
         },
     };
-    store.append(&a.fence, 2, &[note("A1")], QueueChange::Keep, c.now(), lease).await.unwrap();
+    store
+        .append(
+            &a.fence,
+            2,
+            &[note("A1")],
+            QueueChange::Keep,
+            c.now(),
+            lease,
+        )
+        .await
+        .unwrap();
     clock.advance(chrono::Duration::seconds(11));
     let b = store.claim("B", c.now(), lease).await.unwrap().unwrap();
     assert_eq!(b.fence.epoch, a.fence.epoch + 1);
     assert_eq!(b.events.len(), 2);
-    let err = store.append(&a.fence, 3, &[note("A2")], QueueChange::Keep, c.now(), lease).await.unwrap_err();
+    let err = store
+        .append(
+            &a.fence,
+            3,
+            &[note("A2")],
+            QueueChange::Keep,
+            c.now(),
+            lease,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err, StoreError::LeaseLost(run));
     // Even a heartbeat from the stale worker is refused.
     assert!(store.heartbeat(&a.fence, c.now(), lease).await.is_err());
-    store.append(&b.fence, 3, &[note("B1")], QueueChange::Keep, c.now(), lease).await.unwrap();
-    let texts: Vec<String> = store.load_run(&acc, run).await.unwrap().into_iter().filter_map(|e| match e.event {
-        RunEvent::Noted { text } => Some(text),
-        _ => None,
-    }).collect();
+    store
+        .append(
+            &b.fence,
+            3,
+            &[note("B1")],
+            QueueChange::Keep,
+            c.now(),
+            lease,
+        )
+        .await
+        .unwrap();
+    let texts: Vec<String> = store
+        .load_run(&acc, run)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            RunEvent::Noted { text } => Some(text),
+            _ => None,
+        })
+        .collect();
     assert_eq!(texts, vec!["A1".to_string(), "B1".to_string()]);
     // A sequence already taken is refused as a lost lease, never written twice.
-    let err = store.append(&b.fence, 3, &[note("B-dup")], QueueChange::Keep, c.now(), lease).await.unwrap_err();
+    let err = store
+        .append(
+            &b.fence,
+            3,
+            &[note("B-dup")],
+            QueueChange::Keep,
+            c.now(),
+            lease,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err, StoreError::LeaseLost(run));
 }
 both!(fencing, stale_worker_is_fenced);
@@ -175,16 +309,20 @@ async fn one_active_run_per_profile_action(kind: Kind) {
     let acc = account("acme");
     let (_clock, c) = manual_clock();
     let first = enqueue(app.run_store().as_ref(), &acc, "p1", c.now()).await;
-    let again = app.run_store().enqueue(passerelle_workflows::engine::NewRun {
-        run_id: passerelle_domain::RunId::from_uuid(uuid::Uuid::now_v7()),
-        account_id: acc.clone(),
-        profile_id: passerelle_domain::ProfileId::parse("p1").unwrap(),
-        action: passerelle_domain::SyncAction::DemoEngine,
-        trigger: passerelle_domain::Trigger::Scheduled,
-        input: serde_json::json!({}),
-        actor: Actor::Scheduler,
-        requested_at: c.now(),
-    }).await.unwrap();
+    let again = app
+        .run_store()
+        .enqueue(passerelle_workflows::engine::NewRun {
+            run_id: passerelle_domain::RunId::from_uuid(uuid::Uuid::now_v7()),
+            account_id: acc.clone(),
+            profile_id: passerelle_domain::ProfileId::parse("p1").unwrap(),
+            action: passerelle_domain::SyncAction::DemoEngine,
+            trigger: passerelle_domain::Trigger::Scheduled,
+            input: serde_json::json!({}),
+            actor: Actor::Scheduler,
+            requested_at: c.now(),
+        })
+        .await
+        .unwrap();
     assert_eq!(again, EnqueueOutcome::AlreadyActive(first));
     let backend = Arc::new(MemBackend::with_items(2, None));
     let w = worker(&app, "w1", registry(backend), c.clone(), 2);
@@ -199,14 +337,29 @@ impl Workflow for EditedDemo {
     fn run(&self, ctx: RunContext, _input: serde_json::Value) -> WorkflowFuture {
         Box::pin(async move {
             let items: Vec<passerelle_workflows::actions::demo_engine::DemoItem> = ctx
-                .step("read_items", &passerelle_workflows::engine::RetryPolicy::NONE, || async {
-                    Err(passerelle_workflows::engine::StepError::permanent("no IO in replay"))
-                })
+                .step(
+                    "read_items",
+                    &passerelle_workflows::engine::RetryPolicy::NONE,
+                    || async {
+                        Err(passerelle_workflows::engine::StepError::permanent(
+                            "no IO in replay",
+                        ))
+                    },
+                )
                 .await?;
-            ctx.for_each_item(items, |i| (i.reference.clone(), i.reference.clone()), |ictx, _r, _i| async move {
-                ictx.step("check_v2", &passerelle_workflows::engine::RetryPolicy::NONE, || async { Ok(()) }).await?;
-                Ok(passerelle_domain::ItemOutcome::Succeeded(None))
-            })
+            ctx.for_each_item(
+                items,
+                |i| (i.reference.clone(), i.reference.clone()),
+                |ictx, _r, _i| async move {
+                    ictx.step(
+                        "check_v2",
+                        &passerelle_workflows::engine::RetryPolicy::NONE,
+                        || async { Ok(()) },
+                    )
+                    .await?;
+                    Ok(passerelle_domain::ItemOutcome::Succeeded(None))
+                },
+            )
             .await?;
             Ok(())
         })
@@ -224,7 +377,9 @@ async fn replay_is_deterministic_and_catches_changes(kind: Kind) {
     let w = worker(&app, "w1", registry(backend.clone()), c.clone(), 3);
     loop {
         w.drain().await.unwrap();
-        if !finished(&app.run_store().load_run(&acc, run).await.unwrap()).is_empty() { break; }
+        if !finished(&app.run_store().load_run(&acc, run).await.unwrap()).is_empty() {
+            break;
+        }
         clock.advance(chrono::Duration::seconds(5));
     }
     let events = app.run_store().load_run(&acc, run).await.unwrap();
@@ -232,7 +387,9 @@ async fn replay_is_deterministic_and_catches_changes(kind: Kind) {
     // Replaying with a backend that fails every call proves no IO happens.
     let broken = Arc::new(MemBackend::default());
     broken.list_failures.store(1000, Ordering::SeqCst);
-    let report = replay_run(&DemoEngine::new(broken.clone()), &events).await.unwrap();
+    let report = replay_run(&DemoEngine::new(broken.clone()), &events)
+        .await
+        .unwrap();
     assert!(report.outcome.is_ok(), "{:?}", report.outcome);
     assert_eq!(broken.list_calls.load(Ordering::SeqCst), 0);
     assert_eq!(backend.effect_calls.load(Ordering::SeqCst), calls_before);
@@ -261,19 +418,32 @@ async fn replay_verify_detects_tampering(kind: Kind) {
     clock.advance(chrono::Duration::seconds(5));
     w.drain().await.unwrap();
     let stopped = enqueue(app.run_store().as_ref(), &acc, "p4", c.now()).await;
-    app.run_store().request_cancel(&acc, stopped, &Actor::Cli, c.now()).await.unwrap();
+    app.run_store()
+        .request_cancel(&acc, stopped, &Actor::Cli, c.now())
+        .await
+        .unwrap();
     enqueue(app.run_store().as_ref(), &account("other"), "p1", c.now()).await;
 
     let report = rebuild(&app.projector, true).await.unwrap();
     assert!(report.diffs.is_empty(), "{:?}", report.diffs);
     assert_eq!(report.rows, 5);
-    app.db.execute("UPDATE journal_runs SET succeeded = 99 WHERE profile_id = 'p2'", &[]).await.unwrap();
+    app.db
+        .execute(
+            "UPDATE journal_runs SET succeeded = 99 WHERE profile_id = 'p2'",
+            &[],
+        )
+        .await
+        .unwrap();
     let report = rebuild(&app.projector, true).await.unwrap();
     assert_eq!(report.diffs.len(), 1, "{:?}", report.diffs);
     assert!(report.diffs[0].live.as_deref().unwrap().contains("99"));
     // Without --verify the live rows are replaced; a new verify is clean.
     rebuild(&app.projector, false).await.unwrap();
-    assert!(rebuild(&app.projector, true).await.unwrap().diffs.is_empty());
+    assert!(rebuild(&app.projector, true)
+        .await
+        .unwrap()
+        .diffs
+        .is_empty());
 }
 both!(replay_verify, replay_verify_detects_tampering);
 
@@ -289,13 +459,21 @@ async fn corrupt_event_stops_the_projector(kind: Kind) {
     ).await.unwrap();
     let after = enqueue(app.run_store().as_ref(), &acc, "p2", c.now()).await;
     let err = app.projector.catch_up().await.unwrap_err().to_string();
-    assert!(err.contains("run-x") && err.contains("séquence 1") && err.contains("RunExploded"), "{err}");
+    assert!(
+        err.contains("run-x") && err.contains("séquence 1") && err.contains("RunExploded"),
+        "{err}"
+    );
     // It does not advance past the bad event, and says so again next time.
     let err2 = app.projector.catch_up().await.unwrap_err().to_string();
     assert_eq!(err, err2);
-    let runs = journal::list(&app.db, "acme", &JournalFilter::default()).await.unwrap();
+    let runs = journal::list(&app.db, "acme", &JournalFilter::default())
+        .await
+        .unwrap();
     let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
-    assert!(!ids.contains(&after.to_string()), "nothing after the bad event was projected");
+    assert!(
+        !ids.contains(&after.to_string()),
+        "nothing after the bad event was projected"
+    );
     let _ = good;
     // load_run of the broken stream names it as well.
 }
@@ -309,11 +487,31 @@ async fn tenants_are_isolated(kind: Kind) {
     let b = account("beta");
     let run = enqueue(app.run_store().as_ref(), &a, "p1", c.now()).await;
     app.projector.catch_up().await.unwrap();
-    assert_eq!(journal::list(&app.db, "alpha", &JournalFilter::default()).await.unwrap().len(), 1);
-    assert!(journal::list(&app.db, "beta", &JournalFilter::default()).await.unwrap().is_empty());
-    assert!(journal::get(&app.db, "beta", &run.to_string()).await.unwrap().is_none());
-    assert!(matches!(app.run_store().load_run(&b, run).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(app.run_store().request_cancel(&b, run, &Actor::Cli, c.now()).await, Err(StoreError::NotFound(_))));
+    assert_eq!(
+        journal::list(&app.db, "alpha", &JournalFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(journal::list(&app.db, "beta", &JournalFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(journal::get(&app.db, "beta", &run.to_string())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        app.run_store().load_run(&b, run).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        app.run_store()
+            .request_cancel(&b, run, &Actor::Cli, c.now())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
     // The same profile and action in another account is not an overlap.
     enqueue(app.run_store().as_ref(), &b, "p1", c.now()).await;
 }
@@ -343,23 +541,34 @@ async fn two_workers_share_one_postgres_queue() {
     }
     let total: usize = per_worker.iter().map(Vec::len).sum();
     assert_eq!(total, 200, "each run executed by exactly one claim");
-    assert!(per_worker.iter().all(|v| !v.is_empty()), "both workers took runs: {:?}", per_worker.iter().map(Vec::len).collect::<Vec<_>>());
+    assert!(
+        per_worker.iter().all(|v| !v.is_empty()),
+        "both workers took runs: {:?}",
+        per_worker.iter().map(Vec::len).collect::<Vec<_>>()
+    );
     for run in &runs {
         let events = app.run_store().load_run(&acc, *run).await.unwrap();
         assert_eq!(finished(&events).len(), 1, "run {run} finished once");
         let mut keys = HashSet::new();
         for e in &events {
             if let RunEvent::StepCompleted { key, .. } = &e.event {
-                assert!(keys.insert(key.clone()), "step {key} appended twice in {run}");
+                assert!(
+                    keys.insert(key.clone()),
+                    "step {key} appended twice in {run}"
+                );
             }
         }
         assert_eq!(keys.len(), 1 + 3 * 2);
     }
     assert_eq!(backend.applied_count(), 600);
     app.projector.catch_up().await.unwrap();
-    let rows = journal::list(&app.db, "acme", &JournalFilter::default()).await.unwrap();
+    let rows = journal::list(&app.db, "acme", &JournalFilter::default())
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 200);
-    assert!(rows.iter().all(|r| r.status == "succeeded" && r.counts.succeeded == 3));
+    assert!(rows
+        .iter()
+        .all(|r| r.status == "succeeded" && r.counts.succeeded == 3));
 }
 
 /// A transaction that took its position early but commits late is not skipped by the
@@ -373,22 +582,48 @@ async fn late_commit_is_never_skipped() {
         _ => unreachable!(),
     };
     let meta = r#"{"account_id":"acme","actor":"cli","correlation_id":"x","timestamp":"2024-09-09T17:06:45.000Z"}"#;
-    let req = |p: &str| format!(r#"{{"RunRequested":{{"profile_id":"{p}","action":"demo-engine","trigger":"manual","input":null}}}}"#);
+    let req = |p: &str| {
+        format!(
+            r#"{{"RunRequested":{{"profile_id":"{p}","action":"demo-engine","trigger":"manual","input":null}}}}"#
+        )
+    };
     let insert = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('SyncRun', $1, 1, 'RunRequested', '2', $2::json, $3::json) RETURNING position";
     // T2 takes its transaction id first; T1 then writes (lower position, higher xid)...
     let mut t2 = pool.begin().await.unwrap();
-    sqlx::query("SELECT pg_current_xact_id()").execute(&mut *t2).await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *t2)
+        .await
+        .unwrap();
     let mut t1 = pool.begin().await.unwrap();
-    let p1: i64 = sqlx::query_scalar(insert).bind("run-late").bind(req("late")).bind(meta).fetch_one(&mut *t1).await.unwrap();
-    let p2: i64 = sqlx::query_scalar(insert).bind("run-early").bind(req("early")).bind(meta).fetch_one(&mut *t2).await.unwrap();
+    let p1: i64 = sqlx::query_scalar(insert)
+        .bind("run-late")
+        .bind(req("late"))
+        .bind(meta)
+        .fetch_one(&mut *t1)
+        .await
+        .unwrap();
+    let p2: i64 = sqlx::query_scalar(insert)
+        .bind("run-early")
+        .bind(req("early"))
+        .bind(meta)
+        .fetch_one(&mut *t2)
+        .await
+        .unwrap();
     assert!(p1 < p2, "the late writer holds the lower position");
     t2.commit().await.unwrap();
     app.projector.catch_up().await.unwrap();
     let ids = |rows: Vec<journal::JournalRun>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
-    assert_eq!(ids(journal::list(&app.db, "acme", &JournalFilter::default()).await.unwrap()), vec!["run-early".to_string()]);
+    assert_eq!(
+        ids(journal::list(&app.db, "acme", &JournalFilter::default())
+            .await
+            .unwrap()),
+        vec!["run-early".to_string()]
+    );
     t1.commit().await.unwrap();
     app.projector.catch_up().await.unwrap();
-    let mut got = ids(journal::list(&app.db, "acme", &JournalFilter::default()).await.unwrap());
+    let mut got = ids(journal::list(&app.db, "acme", &JournalFilter::default())
+        .await
+        .unwrap());
     got.sort();
     assert_eq!(got, vec!["run-early".to_string(), "run-late".to_string()]);
 }

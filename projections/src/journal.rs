@@ -170,7 +170,10 @@ impl JournalRun {
                 self.finished_at = Some(ts(e.metadata.timestamp));
                 self.message = format!(
                     "{message} : {} réussi(s), {} en échec, {} ignoré(s) sur {}",
-                    self.counts.succeeded, self.counts.failed, self.counts.ignored, self.counts.total
+                    self.counts.succeeded,
+                    self.counts.failed,
+                    self.counts.ignored,
+                    self.counts.total
                 );
             }
             RunEvent::StepFailed { .. }
@@ -233,9 +236,7 @@ impl Projection for JournalProjection {
         }
         for raw in relevant {
             let e = decode_run_event(raw)?;
-            rows.entry(e.aggregate_id.clone())
-                .or_default()
-                .apply(&e);
+            rows.entry(e.aggregate_id.clone()).or_default().apply(&e);
         }
         let rows: Vec<JournalRun> = rows.into_values().collect();
         for chunk in rows.chunks(50) {
@@ -274,7 +275,11 @@ pub struct JournalFilter {
 }
 
 /// The runs of `account`, newest first.
-pub async fn list(db: &Db, account: &str, f: &JournalFilter) -> Result<Vec<JournalRun>, sqlx::Error> {
+pub async fn list(
+    db: &Db,
+    account: &str,
+    f: &JournalFilter,
+) -> Result<Vec<JournalRun>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM journal_runs WHERE account_id = $1 \
            AND ($2::text IS NULL OR profile_id = $2) AND ($3 = 0 OR run_trigger = 'manual') \
@@ -297,7 +302,9 @@ pub async fn list(db: &Db, account: &str, f: &JournalFilter) -> Result<Vec<Journ
 /// One run of `account`.
 pub async fn get(db: &Db, account: &str, run_id: &str) -> Result<Option<JournalRun>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM journal_runs WHERE account_id = $1 AND run_id = $2");
-    let rows = db.fetch(&sql, &[Val::text(account), Val::text(run_id)]).await?;
+    let rows = db
+        .fetch(&sql, &[Val::text(account), Val::text(run_id)])
+        .await?;
     Ok(rows.first().map(|r| JournalRun::from_row(r)))
 }
 
@@ -315,10 +322,16 @@ pub fn render_log(events: &[RecordedEvent]) -> Vec<String> {
             } => Some(format!(
                 "Tâche demandée : {} (profil {profile_id}, {}, par {})",
                 action.label_fr(),
-                if trigger.as_str() == "manual" { "manuelle" } else { "planifiée" },
+                if trigger.as_str() == "manual" {
+                    "manuelle"
+                } else {
+                    "planifiée"
+                },
                 e.metadata.actor.to_text()
             )),
-            RunEvent::RunStarted { worker, resumed, .. } => Some(if *resumed {
+            RunEvent::RunStarted {
+                worker, resumed, ..
+            } => Some(if *resumed {
                 format!("Reprise par {worker}")
             } else {
                 format!("Démarrée par {worker}")
@@ -338,15 +351,22 @@ pub fn render_log(events: &[RecordedEvent]) -> Vec<String> {
                     key.scope,
                     at.format("%H:%M:%S")
                 ),
-                None => format!("Étape {} ({}) en échec, essai {attempt} : {error}", key.name, key.scope),
+                None => format!(
+                    "Étape {} ({}) en échec, essai {attempt} : {error}",
+                    key.name, key.scope
+                ),
             }),
             RunEvent::ItemSucceeded { item, message } => Some(format!(
                 "{} : {}",
                 item.progress(),
                 message.clone().unwrap_or_else(|| "OK".into())
             )),
-            RunEvent::ItemFailed { item, reason } => Some(format!("{} : ERREUR {reason}", item.progress())),
-            RunEvent::ItemIgnored { item, reason } => Some(format!("{} : ignoré ({reason})", item.progress())),
+            RunEvent::ItemFailed { item, reason } => {
+                Some(format!("{} : ERREUR {reason}", item.progress()))
+            }
+            RunEvent::ItemIgnored { item, reason } => {
+                Some(format!("{} : ignoré ({reason})", item.progress()))
+            }
             RunEvent::Noted { text } => Some(text.clone()),
             RunEvent::CancelRequested { by } => Some(format!("Arrêt demandé par {by}")),
             RunEvent::RunFinished { status, message } => {
@@ -354,7 +374,10 @@ pub fn render_log(events: &[RecordedEvent]) -> Vec<String> {
             }
         };
         if let Some(t) = text {
-            out.push(format!("{} -> {t}", e.metadata.timestamp.format("%Y-%m-%d %H:%M:%S")));
+            out.push(format!(
+                "{} -> {t}",
+                e.metadata.timestamp.format("%Y-%m-%d %H:%M:%S")
+            ));
         }
     }
     out

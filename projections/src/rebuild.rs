@@ -35,7 +35,10 @@ const PREFIX: &str = "rebuild_";
 /// Rebuilds every projection of `projector` into `rebuild_*` tables up to the live
 /// checkpoint, compares, then either drops the rebuilt tables (`verify_only`) or, when they
 /// differ, replaces the live rows with the rebuilt ones.
-pub async fn rebuild(projector: &Projector, verify_only: bool) -> Result<RebuildReport, ProjectionError> {
+pub async fn rebuild(
+    projector: &Projector,
+    verify_only: bool,
+) -> Result<RebuildReport, ProjectionError> {
     let db = projector.db();
     projector.catch_up().await?;
     let mut report = RebuildReport::default();
@@ -44,14 +47,20 @@ pub async fn rebuild(projector: &Projector, verify_only: bool) -> Result<Rebuild
         let rname = format!("{PREFIX}{}", p.name());
         drop_tables(projector, p.as_ref()).await?;
         create_tables(db, p.as_ref(), PREFIX).await?;
-        db.execute("DELETE FROM projection_checkpoints WHERE name = $1", &[Val::text(&rname)])
-            .await?;
+        db.execute(
+            "DELETE FROM projection_checkpoints WHERE name = $1",
+            &[Val::text(&rname)],
+        )
+        .await?;
         let started = std::time::Instant::now();
         report.events += run(db, p.as_ref(), PREFIX, &rname, Some(live_ckpt), 10_000).await?;
         report.seconds += started.elapsed().as_secs_f64();
         for t in p.tables() {
             let q = |prefix: &str| {
-                format!("SELECT {}, {} FROM {prefix}{} ORDER BY {}", t.key, t.columns, t.name, t.key)
+                format!(
+                    "SELECT {}, {} FROM {prefix}{} ORDER BY {}",
+                    t.key, t.columns, t.name, t.key
+                )
             };
             // Sorted here rather than trusting two collations to agree with Rust's order.
             let mut live = db.fetch(&q(""), &[]).await?;
@@ -61,8 +70,11 @@ pub async fn rebuild(projector: &Projector, verify_only: bool) -> Result<Rebuild
             report.rows += live.len().max(rebuilt.len()) as u64;
             compare(t.name, &live, &rebuilt, &mut report.diffs);
         }
-        db.execute("DELETE FROM projection_checkpoints WHERE name = $1", &[Val::text(&rname)])
-            .await?;
+        db.execute(
+            "DELETE FROM projection_checkpoints WHERE name = $1",
+            &[Val::text(&rname)],
+        )
+        .await?;
         if !verify_only && !report.diffs.is_empty() {
             let mut tx = db.begin().await?;
             for t in p.tables() {
@@ -113,15 +125,30 @@ fn compare(table: &str, live: &[Vec<Val>], rebuilt: &[Vec<Val>], out: &mut Vec<R
                 j += 1;
             }
             (Some(a), Some(b)) if key(a) < key(b) => {
-                out.push(RowDiff { table: table.into(), key: key(a), live: Some(render(a)), rebuilt: None });
+                out.push(RowDiff {
+                    table: table.into(),
+                    key: key(a),
+                    live: Some(render(a)),
+                    rebuilt: None,
+                });
                 i += 1;
             }
             (Some(_), Some(b)) | (None, Some(b)) => {
-                out.push(RowDiff { table: table.into(), key: key(b), live: None, rebuilt: Some(render(b)) });
+                out.push(RowDiff {
+                    table: table.into(),
+                    key: key(b),
+                    live: None,
+                    rebuilt: Some(render(b)),
+                });
                 j += 1;
             }
             (Some(a), None) => {
-                out.push(RowDiff { table: table.into(), key: key(a), live: Some(render(a)), rebuilt: None });
+                out.push(RowDiff {
+                    table: table.into(),
+                    key: key(a),
+                    live: Some(render(a)),
+                    rebuilt: None,
+                });
                 i += 1;
             }
             (None, None) => break,

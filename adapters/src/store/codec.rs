@@ -32,7 +32,10 @@ pub struct RawEvent {
 }
 
 /// Payload and metadata of an event, as stored.
-pub fn encode_event(event: &RunEvent, metadata: &EventMetadata) -> (String, String, String, String) {
+pub fn encode_event(
+    event: &RunEvent,
+    metadata: &EventMetadata,
+) -> (String, String, String, String) {
     let payload = serde_json::to_string(event).unwrap_or_else(|_| "null".into());
     let meta = serde_json::to_string(&metadata.to_map()).unwrap_or_else(|_| "{}".into());
     (event.event_type(), event.event_version(), payload, meta)
@@ -75,7 +78,10 @@ fn corrupt(raw: &RawEvent, reason: String) -> StoreError {
 /// problem names the aggregate id and sequence.
 pub fn decode_run_event(raw: &RawEvent) -> Result<RecordedEvent, StoreError> {
     if raw.aggregate_type != "SyncRun" {
-        return Err(corrupt(raw, format!("type d'agrégat inattendu {}", raw.aggregate_type)));
+        return Err(corrupt(
+            raw,
+            format!("type d'agrégat inattendu {}", raw.aggregate_type),
+        ));
     }
     let payload: Value = serde_json::from_str(&raw.payload)
         .map_err(|e| corrupt(raw, format!("charge utile JSON illisible : {e}")))?;
@@ -98,7 +104,10 @@ pub fn decode_run_event(raw: &RawEvent) -> Result<RecordedEvent, StoreError> {
     let known = RunEvent::current_version(&ser.event_type) == ser.event_version;
     let event: RunEvent = serde_json::from_value(ser.payload).map_err(|e| {
         if known {
-            corrupt(raw, format!("charge utile invalide pour {} : {e}", raw.event_type))
+            corrupt(
+                raw,
+                format!("charge utile invalide pour {} : {e}", raw.event_type),
+            )
         } else {
             corrupt(
                 raw,
@@ -131,7 +140,12 @@ pub fn decode_run_event(raw: &RawEvent) -> Result<RecordedEvent, StoreError> {
 }
 
 pub(crate) fn raw_from_row(row: &[super::Val]) -> RawEvent {
-    let s = |i: usize| row.get(i).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let s = |i: usize| {
+        row.get(i)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
     let n = |i: usize| row.get(i).and_then(|v| v.as_i64()).unwrap_or(0);
     RawEvent {
         aggregate_type: s(0),
@@ -188,7 +202,10 @@ mod tests {
     fn unknown_and_corrupt_events_name_the_row() {
         let e = decode_run_event(&raw("Bogus", "1", r#"{"Bogus":{}}"#)).expect_err("unknown");
         let text = e.to_string();
-        assert!(text.contains("0190") && text.contains("séquence 7") && text.contains("Bogus"), "{text}");
+        assert!(
+            text.contains("0190") && text.contains("séquence 7") && text.contains("Bogus"),
+            "{text}"
+        );
         let e = decode_run_event(&raw("Noted", "1", "{not json")).expect_err("corrupt");
         assert!(e.to_string().contains("illisible"), "{e}");
     }

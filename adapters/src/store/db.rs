@@ -184,7 +184,11 @@ impl Db {
             Db::Sqlite(pool)
         } else {
             return Err(sqlx::Error::Configuration(
-                format!("URL de base non reconnue (postgres:// ou sqlite://) : {}", redact(url)).into(),
+                format!(
+                    "URL de base non reconnue (postgres:// ou sqlite://) : {}",
+                    redact(url)
+                )
+                .into(),
             ));
         };
         Ok(db)

@@ -222,7 +222,10 @@ impl RunStore for SqlRunStore {
         );
         let rows = self
             .db
-            .fetch(&sql, &[Val::text(worker), Val::int(until), Val::int(ms(now))])
+            .fetch(
+                &sql,
+                &[Val::text(worker), Val::int(until), Val::int(ms(now))],
+            )
             .await
             .map_err(db_err)?;
         let Some(row) = rows.first() else {
@@ -312,7 +315,8 @@ impl RunStore for SqlRunStore {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<AppendAck, StoreError> {
-        self.append(fence, 0, &[], QueueChange::Keep, now, lease).await
+        self.append(fence, 0, &[], QueueChange::Keep, now, lease)
+            .await
     }
 
     async fn request_cancel(

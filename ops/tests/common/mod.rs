@@ -35,16 +35,29 @@ pub async fn fresh(kind: Kind) -> TestDb {
         Kind::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}/t.db", dir.path().display());
-            TestDb { url, kind, _dir: Some(dir) }
+            TestDb {
+                url,
+                kind,
+                _dir: Some(dir),
+            }
         }
         Kind::Pg => {
             let base = std::env::var("PASSERELLE_TEST_PG")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
             let name = format!("pt_{}", uuid::Uuid::new_v4().simple());
-            let admin = sqlx::PgPool::connect(&format!("{base}/postgres")).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+            let admin = sqlx::PgPool::connect(&format!("{base}/postgres"))
+                .await
+                .unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await
+                .unwrap();
             admin.close().await;
-            TestDb { url: format!("{base}/{name}"), kind, _dir: None }
+            TestDb {
+                url: format!("{base}/{name}"),
+                kind,
+                _dir: None,
+            }
         }
     }
 }
@@ -83,10 +96,17 @@ impl MemBackend {
         let items = (0..n)
             .map(|i| DemoItem {
                 reference: format!("REF-{i:03}"),
-                quantity: if Some(i) == negative_at { -1 } else { i as i64 + 1 },
+                quantity: if Some(i) == negative_at {
+                    -1
+                } else {
+                    i as i64 + 1
+                },
             })
             .collect();
-        MemBackend { items, ..Default::default() }
+        MemBackend {
+            items,
+            ..Default::default()
+        }
     }
     pub fn applied_count(&self) -> usize {
         self.applied.lock().unwrap().len()
@@ -125,11 +145,17 @@ impl DemoBackend for MemBackend {
         let receipt = {
             let mut g = self.applied.lock().unwrap();
             match g.get(key) {
-                Some(id) => Receipt { effect_id: id.clone(), replayed: true },
+                Some(id) => Receipt {
+                    effect_id: id.clone(),
+                    replayed: true,
+                },
                 None => {
                     let id = format!("E{}-{}", g.len() + 1, item.reference);
                     g.insert(key.to_string(), id.clone());
-                    Receipt { effect_id: id, replayed: false }
+                    Receipt {
+                        effect_id: id,
+                        replayed: false,
+                    }
                 }
             }
         };
@@ -156,11 +182,22 @@ pub fn cfg(concurrency: usize) -> WorkerConfig {
     }
 }
 
-pub fn worker(app: &App, id: &str, reg: Arc<Registry>, clock: Arc<dyn Clock>, concurrency: usize) -> Worker {
+pub fn worker(
+    app: &App,
+    id: &str,
+    reg: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+    concurrency: usize,
+) -> Worker {
     Worker::new(id, app.run_store(), reg, clock, cfg(concurrency))
 }
 
-pub async fn enqueue(store: &dyn RunStore, acc: &AccountId, profile: &str, at: chrono::DateTime<Utc>) -> RunId {
+pub async fn enqueue(
+    store: &dyn RunStore,
+    acc: &AccountId,
+    profile: &str,
+    at: chrono::DateTime<Utc>,
+) -> RunId {
     let id = RunId::from_uuid(uuid::Uuid::now_v7());
     let out = store
         .enqueue(NewRun {

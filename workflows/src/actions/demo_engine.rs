@@ -100,9 +100,11 @@ impl Workflow for DemoEngine {
                         let backend = backend.clone();
                         async move {
                             let it = item.clone();
-                            ictx.step("validate", &RetryPolicy::NONE, || async move {
-                                validate(&it)
-                            })
+                            ictx.step(
+                                "validate",
+                                &RetryPolicy::NONE,
+                                || async move { validate(&it) },
+                            )
                             .await?;
                             let key = ictx.idempotency_key("apply_effect");
                             let receipt: Receipt = ictx

@@ -82,8 +82,7 @@ impl History {
                 RunEvent::ItemSucceeded { item, .. }
                 | RunEvent::ItemFailed { item, .. }
                 | RunEvent::ItemIgnored { item, .. } => {
-                    h.item_outcomes
-                        .insert(outcome_key(item), e.event.clone());
+                    h.item_outcomes.insert(outcome_key(item), e.event.clone());
                 }
                 RunEvent::Noted { text } => {
                     h.notes.insert(text.clone());
@@ -483,7 +482,11 @@ impl RunContext {
         let work = &work;
         let results: Vec<Result<Done, RunError>> = futures::stream::iter(prepared)
             .map(|(item_ref, scope, item)| async move {
-                let recorded = self.shared.history.item_outcomes.get(&outcome_key(&item_ref));
+                let recorded = self
+                    .shared
+                    .history
+                    .item_outcomes
+                    .get(&outcome_key(&item_ref));
                 if let (Some(ev), false) = (recorded, replay) {
                     return Ok(Done::Outcome(ev.clone()));
                 }
@@ -528,8 +531,8 @@ impl RunContext {
                         Some(r) if *r == event => {}
                         Some(r) => {
                             return Err(RunError::Nondeterminism(format!(
-                                "issue différente pour l'élément : enregistré {r:?}, rejoué {event:?}"
-                            )))
+                            "issue différente pour l'élément : enregistré {r:?}, rejoué {event:?}"
+                        )))
                         }
                         None => return Ok(Done::NotStarted),
                     }

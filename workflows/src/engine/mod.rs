@@ -27,6 +27,4 @@ pub use store::{
     AppendAck, CancelOutcome, Claim, EnqueueOutcome, Fence, NewEvent, NewRun, QueueChange,
     RecordedEvent, RunStore, StoreError,
 };
-pub use worker::{
-    Execution, FaultHook, Registry, Worker, WorkerConfig, Workflow, WorkflowFuture,
-};
+pub use worker::{Execution, FaultHook, Registry, Worker, WorkerConfig, Workflow, WorkflowFuture};

@@ -43,10 +43,9 @@ pub async fn replay_run(
         }
     };
     let first = &events[0];
-    let run_id: passerelle_domain::RunId = first
-        .aggregate_id
-        .parse()
-        .map_err(|_| RunError::Nondeterminism(format!("id de tâche invalide {}", first.aggregate_id)))?;
+    let run_id: passerelle_domain::RunId = first.aggregate_id.parse().map_err(|_| {
+        RunError::Nondeterminism(format!("id de tâche invalide {}", first.aggregate_id))
+    })?;
     let account_id = passerelle_domain::AccountId::parse(&first.metadata.account_id)
         .map_err(|e| RunError::Nondeterminism(e.to_string()))?;
     let history = History::from_events(events);

@@ -291,7 +291,11 @@ impl Worker {
             }
             Err(RunError::Parked { until }) => {
                 info!(%until, "run parked until its next retry");
-                (vec![], QueueChange::Park { due_at: until }, RunStatus::Waiting)
+                (
+                    vec![],
+                    QueueChange::Park { due_at: until },
+                    RunStatus::Waiting,
+                )
             }
             Err(RunError::Cancelled) => {
                 let by = journal
