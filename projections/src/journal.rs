@@ -239,7 +239,7 @@ impl Projection for JournalProjection {
             rows.entry(e.aggregate_id.clone()).or_default().apply(&e);
         }
         let rows: Vec<JournalRun> = rows.into_values().collect();
-        for chunk in rows.chunks(50) {
+        for chunk in rows.chunks(500) {
             let mut sql = format!("INSERT INTO {prefix}journal_runs ({COLUMNS}) VALUES ");
             let mut args = Vec::with_capacity(chunk.len() * 16);
             for (i, r) in chunk.iter().enumerate() {

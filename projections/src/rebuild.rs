@@ -41,6 +41,10 @@ pub async fn rebuild(
 ) -> Result<RebuildReport, ProjectionError> {
     let db = projector.db();
     projector.catch_up().await?;
+    if db.kind() == passerelle_adapters::store::DbKind::Postgres {
+        // Fresh statistics keep the feed on its (tx_id, position) index after bulk loads.
+        db.execute("ANALYZE events", &[]).await?;
+    }
     let mut report = RebuildReport::default();
     for p in projector.projections() {
         let live_ckpt = checkpoint(db, p.name()).await?;

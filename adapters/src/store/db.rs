@@ -125,14 +125,24 @@ where
     for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     usize: sqlx::ColumnIndex<R>,
 {
+    use sqlx::{Column, TypeInfo};
     let mut out = Vec::with_capacity(row.columns().len());
-    for i in 0..row.columns().len() {
-        let v = match row.try_get::<Option<i64>, _>(i) {
-            Ok(v) => Val::Int(v),
-            Err(_) => match row.try_get::<Option<i32>, _>(i) {
-                Ok(v) => Val::Int(v.map(i64::from)),
+    for (i, col) in row.columns().iter().enumerate() {
+        // Decided from the column's type, not by trial decoding (which allocates an error
+        // per miss and dominated projection rebuilds).
+        let ty = col.type_info().name().to_ascii_uppercase();
+        let v = if ty == "INT4" || ty == "INT2" {
+            Val::Int(row.try_get::<Option<i32>, _>(i)?.map(i64::from))
+        } else if ty.contains("INT") {
+            Val::Int(row.try_get::<Option<i64>, _>(i)?)
+        } else if ty.contains("TEXT") || ty.contains("CHAR") || ty == "JSON" || ty == "JSONB" {
+            Val::Text(row.try_get::<Option<String>, _>(i)?)
+        } else {
+            // SQLite expression columns may report no type (`NULL`): try the value.
+            match row.try_get::<Option<i64>, _>(i) {
+                Ok(v) => Val::Int(v),
                 Err(_) => Val::Text(row.try_get::<Option<String>, _>(i)?),
-            },
+            }
         };
         out.push(v);
     }

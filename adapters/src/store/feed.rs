@@ -12,6 +12,9 @@
 use super::codec::{raw_from_row, RawEvent, RAW_COLUMNS};
 use super::db::{Db, DbKind, DbResult, Val};
 
+// Note: ORDER BY names the table's columns explicitly: an unqualified `tx_id` would bind
+// to the bigint *output* column and defeat the (tx_id, position) index.
+
 /// A point in the global order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GlobalPos {
@@ -43,12 +46,12 @@ pub async fn read_feed(
                  (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x \
                    WHERE (x::text::bigint % 4294967296) NOT IN (SELECT x FROM foreign_xids)), \
                  (SELECT pg_snapshot_xmax(s) FROM snap)) AS h) \
-             SELECT {RAW_COLUMNS}, tx_id::text::bigint, position FROM events, horizon \
-             WHERE (tx_id, position) > ($1::text::xid8, $2) AND tx_id < horizon.h {filter} \
-             ORDER BY tx_id, position LIMIT $3"
+             SELECT {RAW_COLUMNS}, events.tx_id::text::bigint AS tx, events.position FROM events, horizon \
+             WHERE (events.tx_id, events.position) > ($1::text::xid8, $2) AND events.tx_id < horizon.h {filter} \
+             ORDER BY events.tx_id, events.position LIMIT $3"
         ),
         DbKind::Sqlite => format!(
-            "SELECT {RAW_COLUMNS}, 0 AS tx_id, position FROM events \
+            "SELECT {RAW_COLUMNS}, 0 AS tx, position FROM events \
              WHERE position > $2 AND $1 IS NOT NULL {filter} ORDER BY position LIMIT $3"
         ),
     };

@@ -1,9 +1,9 @@
 //! `SqlRunStore`: the engine's run store on PostgreSQL or SQLite.
 //!
-//! Fencing: every append first updates the run's queue row *where the lease owner, epoch and
-//! expiry still match*, in the same transaction as the event INSERT. A worker whose lease
+//! Fencing: every append is conditional on the run's queue row still showing this worker's
+//! lease owner, epoch and an unexpired lease, atomically with the event INSERT. A worker whose lease
 //! was reclaimed finds no row and gets `LeaseLost`; the (aggregate, sequence) primary key
-//! catches any remaining race. The same UPDATE renews the lease, so appends are heartbeats.
+//! catches any remaining race. Heartbeats (and parks, releases, ends) renew or drop the lease.
 
 use super::codec::{decode_run_event, encode_event, raw_from_row, RAW_COLUMNS};
 use super::db::{Db, DbKind, Tx, Val};
@@ -106,6 +106,149 @@ impl SqlRunStore {
         rows.iter()
             .map(|r| decode_run_event(&raw_from_row(r)))
             .collect()
+    }
+
+    /// The hot path of the engine: one statement, no explicit transaction. The INSERT only
+    /// happens if the fence still holds an unexpired lease (checked in the same statement;
+    /// on PostgreSQL the queue row is locked `FOR SHARE`, so a concurrent claim — which
+    /// skips locked rows — cannot slip in between the check and the insert). The lease is
+    /// renewed by the heartbeat, not here, which keeps a journaled step at one write.
+    async fn append_fenced(
+        &self,
+        fence: &Fence,
+        first_sequence: i64,
+        events: &[NewEvent],
+        now: DateTime<Utc>,
+    ) -> Result<AppendAck, StoreError> {
+        let run_id = fence.run_id.to_string();
+        let mut values = String::new();
+        let mut args = vec![
+            Val::text(&run_id),
+            Val::text(&fence.worker),
+            Val::int(fence.epoch),
+            Val::int(ms(now)),
+        ];
+        for (i, ev) in events.iter().enumerate() {
+            let (et, ver, payload, meta) = encode_event(&ev.event, &ev.metadata);
+            let b = 4 + i * 5;
+            if i > 0 {
+                values.push(',');
+            }
+            values.push_str(&format!(
+                "(${}::bigint, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+            args.extend([
+                Val::int(first_sequence + i as i64),
+                Val::text(et),
+                Val::text(ver),
+                Val::text(payload),
+                Val::text(meta),
+            ]);
+        }
+        let (lock, cancel) = match self.db.kind() {
+            DbKind::Postgres => (
+                "FOR SHARE",
+                "(SELECT cancel_requested_by FROM run_queue WHERE run_id = $1)",
+            ),
+            // One writer at a time: the statement is atomic on its own.
+            DbKind::Sqlite => ("", "NULL"),
+        };
+        let sql = format!(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+             SELECT 'SyncRun', $1, v.column1, v.column2, v.column3, v.column4::json, v.column5::json \
+             FROM (VALUES {values}) AS v \
+             WHERE EXISTS (SELECT 1 FROM run_queue WHERE run_id = $1 AND lease_owner = $2 AND lease_epoch = $3 \
+                           AND state = 'leased' AND lease_until >= $4 {lock}) \
+             RETURNING {cancel}"
+        );
+        let rows = match self.db.fetch(&sql, &args).await {
+            Ok(rows) => rows,
+            Err(e) if is_unique(&e) => return Err(StoreError::LeaseLost(fence.run_id)),
+            Err(e) => return Err(db_err(e)),
+        };
+        if rows.len() != events.len() {
+            return Err(StoreError::LeaseLost(fence.run_id));
+        }
+        let mut cancel_requested_by = rows.first().and_then(|r| r[0].as_str()).map(str::to_string);
+        if self.db.kind() == DbKind::Sqlite {
+            // SQLite's RETURNING cannot read another table: ask separately (in-process, cheap).
+            let r = self
+                .db
+                .fetch(
+                    "SELECT cancel_requested_by FROM run_queue WHERE run_id = $1",
+                    &[Val::text(&run_id)],
+                )
+                .await
+                .map_err(db_err)?;
+            cancel_requested_by = r.first().and_then(|r| r[0].as_str()).map(str::to_string);
+        }
+        Ok(AppendAck {
+            cancel_requested_by,
+        })
+    }
+
+    /// Appends (possibly nothing) and changes the queue row in one transaction; renews the
+    /// lease when the run stays leased. Used for heartbeats, parks, releases and ends.
+    async fn append_with_queue_change(
+        &self,
+        fence: &Fence,
+        first_sequence: i64,
+        events: &[NewEvent],
+        change: QueueChange,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<AppendAck, StoreError> {
+        let run_id = fence.run_id.to_string();
+        let (state, due) = match change {
+            QueueChange::Keep => ("leased", None),
+            QueueChange::Park { due_at } => ("ready", Some(ms(due_at))),
+            QueueChange::Release => ("ready", Some(ms(now))),
+            QueueChange::Finish => ("done", None),
+        };
+        let mut tx = self.db.begin().await.map_err(db_err)?;
+        let rows = tx
+            .fetch(
+                "UPDATE run_queue SET state = $5, due_at = COALESCE($6, due_at), \
+                   lease_owner = CASE WHEN $5 = 'leased' THEN lease_owner ELSE NULL END, \
+                   lease_until = CASE WHEN $5 = 'leased' THEN $7 ELSE NULL END \
+                 WHERE run_id = $1 AND lease_owner = $2 AND lease_epoch = $3 AND state = 'leased' AND lease_until >= $4 \
+                 RETURNING cancel_requested_by",
+                &[
+                    Val::text(&run_id),
+                    Val::text(&fence.worker),
+                    Val::int(fence.epoch),
+                    Val::int(ms(now)),
+                    Val::text(state),
+                    Val::Int(due),
+                    Val::int(ms(now) + lease.as_millis() as i64),
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = rows.first() else {
+            let _ = tx.rollback().await;
+            return Err(StoreError::LeaseLost(fence.run_id));
+        };
+        let ack = AppendAck {
+            cancel_requested_by: row[0].as_str().map(str::to_string),
+        };
+        if !events.is_empty() {
+            if let Err(e) = Self::insert_events(&mut tx, &run_id, first_sequence, events).await {
+                let _ = tx.rollback().await;
+                return Err(if is_unique(&e) {
+                    StoreError::LeaseLost(fence.run_id)
+                } else {
+                    db_err(e)
+                });
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(ack)
     }
 
     /// Run ids of `account` with their queue state, newest first (operators' listing).
@@ -261,52 +404,11 @@ impl RunStore for SqlRunStore {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<AppendAck, StoreError> {
-        let run_id = fence.run_id.to_string();
-        let (state, due) = match change {
-            QueueChange::Keep => ("leased", None),
-            QueueChange::Park { due_at } => ("ready", Some(ms(due_at))),
-            QueueChange::Release => ("ready", Some(ms(now))),
-            QueueChange::Finish => ("done", None),
-        };
-        let mut tx = self.db.begin().await.map_err(db_err)?;
-        let rows = tx
-            .fetch(
-                "UPDATE run_queue SET state = $5, due_at = COALESCE($6, due_at), \
-                   lease_owner = CASE WHEN $5 = 'leased' THEN lease_owner ELSE NULL END, \
-                   lease_until = CASE WHEN $5 = 'leased' THEN $7 ELSE NULL END \
-                 WHERE run_id = $1 AND lease_owner = $2 AND lease_epoch = $3 AND state = 'leased' AND lease_until >= $4 \
-                 RETURNING cancel_requested_by",
-                &[
-                    Val::text(&run_id),
-                    Val::text(&fence.worker),
-                    Val::int(fence.epoch),
-                    Val::int(ms(now)),
-                    Val::text(state),
-                    Val::Int(due),
-                    Val::int(ms(now) + lease.as_millis() as i64),
-                ],
-            )
-            .await
-            .map_err(db_err)?;
-        let Some(row) = rows.first() else {
-            let _ = tx.rollback().await;
-            return Err(StoreError::LeaseLost(fence.run_id));
-        };
-        let ack = AppendAck {
-            cancel_requested_by: row[0].as_str().map(str::to_string),
-        };
-        if !events.is_empty() {
-            if let Err(e) = Self::insert_events(&mut tx, &run_id, first_sequence, events).await {
-                let _ = tx.rollback().await;
-                return Err(if is_unique(&e) {
-                    StoreError::LeaseLost(fence.run_id)
-                } else {
-                    db_err(e)
-                });
-            }
+        if change == QueueChange::Keep && !events.is_empty() && events.len() <= 500 {
+            return self.append_fenced(fence, first_sequence, events, now).await;
         }
-        tx.commit().await.map_err(db_err)?;
-        Ok(ack)
+        self.append_with_queue_change(fence, first_sequence, events, change, now, lease)
+            .await
     }
 
     async fn heartbeat(
