@@ -7,6 +7,7 @@
 pub mod action;
 pub mod ids;
 pub mod metadata;
+pub mod schedule;
 pub mod sync_run;
 
 pub use action::SyncAction;
