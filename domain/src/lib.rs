@@ -8,6 +8,7 @@ pub mod action;
 pub mod ids;
 pub mod metadata;
 pub mod schedule;
+pub mod scheduling;
 pub mod sync_run;
 
 pub use action::SyncAction;

@@ -99,11 +99,87 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Scheduled tasks: profile, action, start, interval, last run, next run, running.
+    Schedules {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Creates, edits, pauses, resumes or deletes a scheduled task.
+    Schedule {
+        /// What to do.
+        #[command(subcommand)]
+        op: ScheduleOp,
+    },
+    /// Runs the scheduler alone until Ctrl-C (several may run on one PostgreSQL).
+    Scheduler,
+    /// Runs workers, the scheduler and the HTTP API until Ctrl-C.
+    Serve {
+        /// Workers in this process.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// No workers (API and scheduler only).
+        #[arg(long)]
+        no_workers: bool,
+        /// HTTP listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Base URL of the demo-engine backend.
+        #[arg(
+            long,
+            env = "PASSERELLE_DEMO_BACKEND_URL",
+            default_value = "http://127.0.0.1:8089"
+        )]
+        demo_backend_url: String,
+    },
     /// Rebuilds every projection from the event log; --verify compares without replacing.
     Replay {
         /// Compare rebuilt and live projections; exit 1 on any difference.
         #[arg(long)]
         verify: bool,
+    },
+}
+
+/// Schedule operations.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleOp {
+    /// Creates a schedule; prints its id.
+    Create {
+        /// Profile id.
+        profile: String,
+        /// Action (kebab-case).
+        action: String,
+        /// Timing.
+        #[command(flatten)]
+        timing: crate::scheduling::Timing,
+    },
+    /// Changes the timing of a schedule (no need to delete and recreate).
+    Edit {
+        /// Schedule id.
+        id: String,
+        /// Timing.
+        #[command(flatten)]
+        timing: crate::scheduling::Timing,
+    },
+    /// Pauses a schedule.
+    Pause {
+        /// Schedule id.
+        id: String,
+    },
+    /// Resumes a paused schedule (missed triggers are not replayed).
+    Resume {
+        /// Schedule id.
+        id: String,
+    },
+    /// Deletes a schedule.
+    Delete {
+        /// Schedule id.
+        id: String,
+    },
+    /// Every event of a schedule (fired, skipped, edits).
+    History {
+        /// Schedule id.
+        id: String,
     },
 }
 

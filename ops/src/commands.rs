@@ -1,14 +1,17 @@
 //! The commands behind the CLI.
 
 use crate::app::{fault_from_env, registry, App};
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ScheduleOp};
 use anyhow::Context;
 use passerelle_adapters::demo_backend::{DemoSim, SimConfig};
+use passerelle_adapters::store::SqlScheduleStore;
+use passerelle_domain::scheduling::ScheduleCommand;
 use passerelle_domain::{
     AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction, Trigger,
 };
 use passerelle_projections::journal::{self, JournalFilter, JournalRun};
 use passerelle_projections::rebuild::rebuild;
+use passerelle_projections::schedules;
 use passerelle_workflows::engine::{
     CancelOutcome, EnqueueOutcome, NewRun, RunStore, Worker, WorkerConfig,
 };
@@ -144,6 +147,74 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Schedules { json } => {
+            let app = App::connect(&cli.database_url).await?;
+            app.projector.catch_up().await?;
+            let rows = schedules::list(&app.db, acc.as_str()).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!("(aucune tâche planifiée)");
+            } else {
+                println!(
+                    "{:<36}  {:<16}  {:<24}  {:<20}  {:<20}  {:<20}  {}",
+                    "planification",
+                    "profil",
+                    "action",
+                    "départ / intervalle",
+                    "dernière",
+                    "prochaine",
+                    "en cours"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<36}  {:<16}  {:<24}  {:<20}  {:<20}  {:<20}  {}",
+                        r.id,
+                        r.profile,
+                        r.action,
+                        describe(&r.spec),
+                        r.last_run_at.as_deref().unwrap_or("-"),
+                        if r.paused {
+                            "(en pause)"
+                        } else {
+                            r.next_run_at.as_deref().unwrap_or("-")
+                        },
+                        if r.running { "oui" } else { "non" }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schedule { op } => schedule_op(&cli.database_url, &acc, op).await,
+        Command::Scheduler => {
+            let app = App::connect(&cli.database_url).await?;
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let s2 = stop.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                s2.store(true, Ordering::SeqCst);
+            });
+            eprintln!("Planificateur démarré ; Ctrl-C pour arrêter.");
+            crate::scheduling::run_scheduler(&app, stop, Duration::from_secs(1)).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            workers,
+            no_workers,
+            listen,
+            demo_backend_url,
+        } => {
+            crate::serve::serve(
+                &cli.database_url,
+                &acc,
+                if *no_workers { 0 } else { *workers },
+                listen,
+                demo_backend_url,
+                worker_id,
+                config(),
+            )
+            .await
+        }
         Command::Replay { verify } => {
             let app = App::connect(&cli.database_url).await?;
             let report = rebuild(&app.projector, *verify).await?;
@@ -180,14 +251,107 @@ fn passerelle_domain_event_type(e: &RunEvent) -> String {
     cqrs_es::DomainEvent::event_type(e)
 }
 
-fn worker_id(n: usize) -> String {
+fn describe(spec: &serde_json::Value) -> String {
+    let start = spec
+        .get("start")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .replace('T', " ");
+    let start: String = start.chars().take(16).collect();
+    let kind = spec
+        .pointer("/trigger/kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let every = match kind {
+        "daily" => format!(
+            "{}j",
+            spec.pointer("/trigger/every_days")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(1)
+        ),
+        "weekly" => format!(
+            "{}sem",
+            spec.pointer("/trigger/every_weeks")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(1)
+        ),
+        _ => "mensuel".into(),
+    };
+    match spec.pointer("/repeat/every").and_then(|v| v.as_str()) {
+        Some(r) => format!(
+            "{start} {every} ↻{}",
+            r.replace("minutes_", "").replace("hours_", "h")
+        ),
+        None => format!("{start} {every}"),
+    }
+}
+
+async fn schedule_op(url: &str, acc: &AccountId, op: &ScheduleOp) -> anyhow::Result<ExitCode> {
+    let app = App::connect(url).await?;
+    let store = SqlScheduleStore::new(app.db.clone());
+    let now = chrono::Utc::now();
+    let actor = Actor::Cli;
+    let (id, cmd) = match op {
+        ScheduleOp::Create {
+            profile,
+            action,
+            timing,
+        } => {
+            let action: SyncAction = action
+                .parse()
+                .map_err(|e: passerelle_domain::action::UnknownAction| usage(e.to_string()))?;
+            let profile_id = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+            let id = uuid::Uuid::now_v7().to_string();
+            (
+                id,
+                ScheduleCommand::Create {
+                    profile_id,
+                    action,
+                    spec: timing.spec()?,
+                    time_zone: timing.time_zone.clone(),
+                    now,
+                },
+            )
+        }
+        ScheduleOp::Edit { id, timing } => (
+            id.clone(),
+            ScheduleCommand::Change {
+                spec: timing.spec()?,
+                time_zone: timing.time_zone.clone(),
+                now,
+            },
+        ),
+        ScheduleOp::Pause { id } => (id.clone(), ScheduleCommand::Pause),
+        ScheduleOp::Resume { id } => (id.clone(), ScheduleCommand::Resume { now }),
+        ScheduleOp::Delete { id } => (id.clone(), ScheduleCommand::Delete),
+        ScheduleOp::History { id } => {
+            for (seq, ty, payload) in store.history(acc, id).await? {
+                println!("#{seq:<4} {ty:<16} {payload}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    match store.execute(acc, &id, cmd, actor, now).await {
+        Ok(_) => {
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(passerelle_adapters::store::ScheduleStoreError::Refused(r)) => {
+            Err(usage(r.to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A worker id unique on this host.
+pub fn worker_id(n: usize) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
     format!("{host}-{}-{n}", std::process::id())
 }
 
 /// Worker settings; `PASSERELLE_LEASE_MS` shortens the lease (crash tests) and
 /// `PASSERELLE_ITEM_CONCURRENCY` bounds the items of a run processed at once (default 8).
-fn config() -> WorkerConfig {
+pub fn config() -> WorkerConfig {
     let mut cfg = WorkerConfig {
         poll: Duration::from_millis(100),
         ..WorkerConfig::default()

@@ -4,3 +4,5 @@
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod scheduling;
+pub mod serve;

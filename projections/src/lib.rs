@@ -9,10 +9,14 @@
 pub mod journal;
 mod projector;
 pub mod rebuild;
+pub mod schedules;
 
 pub use projector::{Projection, ProjectionError, Projector, TableSpec};
 
 /// Every projection of the product, in the order they are caught up.
 pub fn all() -> Vec<Box<dyn Projection>> {
-    vec![Box::new(journal::JournalProjection)]
+    vec![
+        Box::new(journal::JournalProjection),
+        Box::new(schedules::SchedulesProjection),
+    ]
 }

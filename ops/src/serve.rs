@@ -1,0 +1,125 @@
+//! `passerelle serve`: workers, the scheduler and a small HTTP API in one process.
+//!
+//! The API is read-only for now and scoped to the account given on the command line
+//! (`GET /health`, `GET /api/journal`, `GET /api/schedules`); it binds to loopback by
+//! default. The console and authenticated multi-account API come later.
+
+use crate::app::{registry, App};
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use passerelle_domain::AccountId;
+use passerelle_projections::{journal, schedules};
+use passerelle_workflows::engine::{Worker, WorkerConfig};
+use passerelle_workflows::ports::SystemClock;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+struct ApiState {
+    app: Arc<App>,
+    account: AccountId,
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn api_journal(
+    State(s): State<ApiState>,
+) -> Result<Json<Vec<journal::JournalRun>>, (axum::http::StatusCode, String)> {
+    let err = |e: String| (axum::http::StatusCode::SERVICE_UNAVAILABLE, e);
+    s.app
+        .projector
+        .catch_up()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    journal::list(
+        &s.app.db,
+        s.account.as_str(),
+        &journal::JournalFilter::default(),
+    )
+    .await
+    .map(Json)
+    .map_err(|e| err(e.to_string()))
+}
+
+async fn api_schedules(
+    State(s): State<ApiState>,
+) -> Result<Json<Vec<schedules::ScheduleRow>>, (axum::http::StatusCode, String)> {
+    let err = |e: String| (axum::http::StatusCode::SERVICE_UNAVAILABLE, e);
+    s.app
+        .projector
+        .catch_up()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    schedules::list(&s.app.db, s.account.as_str())
+        .await
+        .map(Json)
+        .map_err(|e| err(e.to_string()))
+}
+
+/// Runs everything until Ctrl-C.
+pub async fn serve(
+    url: &str,
+    account: &AccountId,
+    workers: usize,
+    listen: &str,
+    demo_backend_url: &str,
+    worker_id: fn(usize) -> String,
+    cfg: WorkerConfig,
+) -> anyhow::Result<ExitCode> {
+    let app = Arc::new(App::connect(url).await?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reg = Arc::new(registry(demo_backend_url)?);
+    let mut tasks = Vec::new();
+    let mut flags = Vec::new();
+    for n in 0..workers {
+        let w = Worker::new(
+            worker_id(n),
+            app.run_store(),
+            reg.clone(),
+            Arc::new(SystemClock),
+            cfg.clone(),
+        );
+        flags.push(w.shutdown_flag());
+        tasks.push(tokio::spawn(async move {
+            w.run_until_shutdown().await.map_err(anyhow::Error::from)
+        }));
+    }
+    {
+        let (app, stop) = (app.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            crate::scheduling::run_scheduler(&app, stop, Duration::from_secs(1)).await
+        }));
+    }
+    let router = Router::new()
+        .route("/health", get(health))
+        .route("/api/journal", get(api_journal))
+        .route("/api/schedules", get(api_schedules))
+        .with_state(ApiState {
+            app: app.clone(),
+            account: account.clone(),
+        });
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!(
+        "Passerelle sur http://{} ({workers} worker(s), planificateur) ; Ctrl-C pour arrêter.",
+        listener.local_addr()?
+    );
+    let stop2 = stop.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stop2.store(true, Ordering::SeqCst);
+        })
+        .await?;
+    for f in &flags {
+        f.store(true, Ordering::SeqCst);
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(ExitCode::SUCCESS)
+}
