@@ -9,6 +9,8 @@ fi
 # Drop databases left by earlier test runs (tests name theirs pt_*).
 psql -q -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'pt\_%'" 2>/dev/null \
   | while read -r db; do psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
+# Test-only tools (aiosmtpd for the local SMTP sink).
+./scripts/setup-test-deps.sh >/dev/null
 export PASSERELLE_TEST_PG="${PASSERELLE_TEST_PG:-postgres://postgres@127.0.0.1:5432}"
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --test-threads 4 "$@"

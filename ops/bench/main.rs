@@ -37,6 +37,9 @@ struct Args {
     /// Events generated for the rebuild benchmark.
     #[arg(long, default_value_t = 1_000_000)]
     events: i64,
+    /// Only this part: `engine`, `workers` or `rebuild`.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 /// A workflow of `n` sequential no-op steps (input `{"steps": n}`).
@@ -225,12 +228,19 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = std::env::temp_dir().join(format!("passerelle-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let sqlite = Db::connect(&format!("sqlite://{}/bench.db", dir.display())).await?;
-    bench_db("sqlite WAL synchronous=NORMAL", &sqlite, &args).await?;
-    let pg = Db::connect(&fresh_pg(&args.pg).await?).await?;
-    bench_db("postgres", &pg, &args).await?;
-    workers_pg(&fresh_pg(&args.pg).await?, args.runs).await?;
-    rebuild_pg(&fresh_pg(&args.pg).await?, args.events).await?;
+    let part = |p: &str| args.only.as_deref().is_none_or(|o| o == p);
+    if part("engine") {
+        let sqlite = Db::connect(&format!("sqlite://{}/bench.db", dir.display())).await?;
+        bench_db("sqlite WAL synchronous=NORMAL", &sqlite, &args).await?;
+        let pg = Db::connect(&fresh_pg(&args.pg).await?).await?;
+        bench_db("postgres", &pg, &args).await?;
+    }
+    if part("workers") {
+        workers_pg(&fresh_pg(&args.pg).await?, args.runs).await?;
+    }
+    if part("rebuild") {
+        rebuild_pg(&fresh_pg(&args.pg).await?, args.events).await?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = Duration::ZERO;
     Ok(())

@@ -38,6 +38,14 @@ impl App {
         })
     }
 
+    /// The e-mail notifier, for workers.
+    pub fn notifier(&self) -> Arc<dyn passerelle_workflows::ports::Notifier> {
+        Arc::new(crate::notify::MailNotifier::new(
+            self.db.clone(),
+            self.store.clone(),
+        ))
+    }
+
     /// The store as the engine's port.
     pub fn run_store(&self) -> Arc<dyn RunStore> {
         self.store.clone()

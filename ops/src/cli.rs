@@ -111,6 +111,12 @@ pub enum Command {
         #[command(subcommand)]
         op: ScheduleOp,
     },
+    /// E-mail notifications of a profile (after runs).
+    Notifications {
+        /// What to do.
+        #[command(subcommand)]
+        op: NotificationsOp,
+    },
     /// Runs the scheduler alone until Ctrl-C (several may run on one PostgreSQL).
     Scheduler,
     /// Runs workers, the scheduler and the HTTP API until Ctrl-C.
@@ -137,6 +143,57 @@ pub enum Command {
         /// Compare rebuilt and live projections; exit 1 on any difference.
         #[arg(long)]
         verify: bool,
+    },
+}
+
+/// Notification settings operations.
+#[derive(Debug, Subcommand)]
+pub enum NotificationsOp {
+    /// Sets (replaces) the settings; invalid addresses are refused, named.
+    Set {
+        /// Profile id.
+        profile: String,
+        /// SMTP server.
+        #[arg(long)]
+        smtp_host: String,
+        /// SMTP port.
+        #[arg(long, default_value_t = 587)]
+        smtp_port: u16,
+        /// none, starttls or tls.
+        #[arg(long, default_value = "starttls")]
+        tls: String,
+        /// SMTP login (the password comes from PASSERELLE_SMTP_PASSWORD, never stored).
+        #[arg(long)]
+        smtp_user: Option<String>,
+        /// Sender address.
+        #[arg(long)]
+        from: String,
+        /// Recipients separated by `;`.
+        #[arg(long)]
+        recipients: String,
+        /// Subject (empty: a default naming the task, profile and outcome).
+        #[arg(long, default_value = "")]
+        subject: String,
+        /// After runs that created orders.
+        #[arg(long)]
+        after_orders: bool,
+        /// After runs that created quotes.
+        #[arg(long)]
+        after_quotes: bool,
+        /// When a run succeeded.
+        #[arg(long)]
+        on_success: bool,
+        /// When a run failed.
+        #[arg(long)]
+        on_failure: bool,
+        /// Attach the run's log.
+        #[arg(long)]
+        attach_log: bool,
+    },
+    /// Shows the settings.
+    Show {
+        /// Profile id.
+        profile: String,
     },
 }
 

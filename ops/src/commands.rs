@@ -1,7 +1,7 @@
 //! The commands behind the CLI.
 
 use crate::app::{fault_from_env, registry, App};
-use crate::cli::{Cli, Command, ScheduleOp};
+use crate::cli::{Cli, Command, NotificationsOp, ScheduleOp};
 use anyhow::Context;
 use passerelle_adapters::demo_backend::{DemoSim, SimConfig};
 use passerelle_adapters::store::SqlScheduleStore;
@@ -157,14 +157,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("(aucune tâche planifiée)");
             } else {
                 println!(
-                    "{:<36}  {:<16}  {:<24}  {:<20}  {:<20}  {:<20}  {}",
+                    "{:<36}  {:<16}  {:<24}  {:<20}  {:<20}  {:<20}  en cours",
                     "planification",
                     "profil",
                     "action",
                     "départ / intervalle",
                     "dernière",
-                    "prochaine",
-                    "en cours"
+                    "prochaine"
                 );
                 for r in &rows {
                     println!(
@@ -186,6 +185,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Schedule { op } => schedule_op(&cli.database_url, &acc, op).await,
+        Command::Notifications { op } => notifications_op(&cli.database_url, &acc, op).await,
         Command::Scheduler => {
             let app = App::connect(&cli.database_url).await?;
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -343,6 +343,75 @@ async fn schedule_op(url: &str, acc: &AccountId, op: &ScheduleOp) -> anyhow::Res
     }
 }
 
+async fn notifications_op(
+    url: &str,
+    acc: &AccountId,
+    op: &NotificationsOp,
+) -> anyhow::Result<ExitCode> {
+    use passerelle_adapters::mail::{NotificationSettings, TlsMode};
+    let app = App::connect(url).await?;
+    match op {
+        NotificationsOp::Set {
+            profile,
+            smtp_host,
+            smtp_port,
+            tls,
+            smtp_user,
+            from,
+            recipients,
+            subject,
+            after_orders,
+            after_quotes,
+            on_success,
+            on_failure,
+            attach_log,
+        } => {
+            let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+            let tls = match tls.as_str() {
+                "none" => TlsMode::None,
+                "starttls" => TlsMode::StartTls,
+                "tls" => TlsMode::Tls,
+                other => {
+                    return Err(usage(format!(
+                        "--tls invalide : {other} (none, starttls, tls)"
+                    )))
+                }
+            };
+            let settings = NotificationSettings {
+                smtp_host: smtp_host.clone(),
+                smtp_port: *smtp_port,
+                smtp_user: smtp_user.clone(),
+                smtp_password: None,
+                tls,
+                from: from.clone(),
+                subject: subject.clone(),
+                recipients: recipients.clone(),
+                after_orders_created: *after_orders,
+                after_quotes_created: *after_quotes,
+                on_success: *on_success,
+                on_failure: *on_failure,
+                attach_log: *attach_log,
+            };
+            match crate::notify::save_settings(&app.db, acc, &profile, settings, "cli").await {
+                Ok(()) => {
+                    println!("Notifications enregistrées pour {profile}.");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(crate::notify::SaveError::Invalid(e)) => Err(usage(e.to_string())),
+                Err(e) => Err(e.into()),
+            }
+        }
+        NotificationsOp::Show { profile } => {
+            let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+            match crate::notify::load_settings(&app.db, acc, &profile).await? {
+                Some(s) => println!("{}", serde_json::to_string_pretty(&s)?),
+                None => println!("(aucune notification pour {profile})"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 /// A worker id unique on this host.
 pub fn worker_id(n: usize) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
@@ -388,7 +457,8 @@ async fn worker(url: &str, workers: usize, backend: &str, drain: bool) -> anyhow
             reg.clone(),
             Arc::new(SystemClock),
             config(),
-        );
+        )
+        .with_notifier(app.notifier());
         if let Some(f) = &fault {
             w = w.with_fault(f.clone());
         }
@@ -533,7 +603,8 @@ async fn run_now(
         Arc::new(registry(&url_b)?),
         Arc::new(SystemClock),
         config(),
-    );
+    )
+    .with_notifier(app.notifier());
     let status = execute_live(&app, acc, id, &w).await?;
     app.projector.catch_up().await?;
     println!("Résultat : {}", status.label_fr());
@@ -580,7 +651,8 @@ async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
         Arc::new(registry(&sim.url())?),
         Arc::new(SystemClock),
         config(),
-    );
+    )
+    .with_notifier(app.notifier());
     let status = execute_live(&app, acc, id, &w).await?;
     app.projector.catch_up().await?;
     let stats = sim.stats();

@@ -83,7 +83,8 @@ pub async fn serve(
             reg.clone(),
             Arc::new(SystemClock),
             cfg.clone(),
-        );
+        )
+        .with_notifier(app.notifier());
         flags.push(w.shutdown_flag());
         tasks.push(tokio::spawn(async move {
             w.run_until_shutdown().await.map_err(anyhow::Error::from)

@@ -1,7 +1,7 @@
 //! The journal: running runs, history with counts and message, and the detail of one run
 //! with its log rendered from the run's events (FEATURES §7).
 
-use crate::projector::{Projection, ProjectionError, TableSpec};
+use crate::projector::{bulk_upsert, fetch_by_keys, Projection, ProjectionError, TableSpec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use passerelle_adapters::store::{decode_run_event, Db, RawEvent, Tx, Val};
@@ -222,43 +222,35 @@ impl Projection for JournalProjection {
         ids.sort();
         ids.dedup();
         let mut rows: HashMap<String, JournalRun> = HashMap::new();
-        for chunk in ids.chunks(500) {
-            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT {COLUMNS} FROM {prefix}journal_runs WHERE run_id IN ({})",
-                ph.join(",")
-            );
-            let args: Vec<Val> = chunk.iter().map(Val::text).collect();
-            for r in tx.fetch(&sql, &args).await? {
-                let jr = JournalRun::from_row(&r);
-                rows.insert(jr.id.clone(), jr);
-            }
+        let table = format!("{prefix}journal_runs");
+        for r in fetch_by_keys(tx, &table, "run_id", COLUMNS, &ids).await? {
+            let jr = JournalRun::from_row(&r);
+            rows.insert(jr.id.clone(), jr);
         }
         for raw in relevant {
             let e = decode_run_event(raw)?;
             rows.entry(e.aggregate_id.clone()).or_default().apply(&e);
         }
-        let rows: Vec<JournalRun> = rows.into_values().collect();
-        for chunk in rows.chunks(500) {
-            let mut sql = format!("INSERT INTO {prefix}journal_runs ({COLUMNS}) VALUES ");
-            let mut args = Vec::with_capacity(chunk.len() * 16);
-            for (i, r) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
+        let cols: Vec<&str> = COLUMNS.split(", ").collect();
+        let json: Vec<serde_json::Value> = rows
+            .values()
+            .map(|r| {
+                let vals = r.to_args();
+                let mut m = serde_json::Map::new();
+                for (c, v) in cols.iter().zip(vals) {
+                    m.insert(
+                        (*c).to_string(),
+                        match v {
+                            Val::Int(Some(n)) => serde_json::Value::from(n),
+                            Val::Text(Some(t)) => serde_json::Value::from(t),
+                            _ => serde_json::Value::Null,
+                        },
+                    );
                 }
-                let ph: Vec<String> = (1..=16).map(|k| format!("${}", i * 16 + k)).collect();
-                sql.push_str(&format!("({})", ph.join(",")));
-                args.extend(r.to_args());
-            }
-            sql.push_str(
-                " ON CONFLICT (run_id) DO UPDATE SET account_id = excluded.account_id, profile_id = excluded.profile_id, \
-                 action = excluded.action, run_trigger = excluded.run_trigger, status = excluded.status, \
-                 requested_at = excluded.requested_at, started_at = excluded.started_at, finished_at = excluded.finished_at, \
-                 updated_at = excluded.updated_at, message = excluded.message, total = excluded.total, \
-                 succeeded = excluded.succeeded, failed = excluded.failed, ignored = excluded.ignored, progress = excluded.progress",
-            );
-            tx.execute(&sql, &args).await?;
-        }
+                serde_json::Value::Object(m)
+            })
+            .collect();
+        bulk_upsert(tx, &table, "run_id", &cols, &json).await?;
         Ok(())
     }
 }
@@ -308,96 +300,7 @@ pub async fn get(db: &Db, account: &str, run_id: &str) -> Result<Option<JournalR
     Ok(rows.first().map(|r| JournalRun::from_row(r)))
 }
 
-/// Renders the detailed log of a run from its events: `2024-09-09 17:06:45 -> text`.
-/// Step results are left out (see `passerelle history` for every event).
-pub fn render_log(events: &[RecordedEvent]) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in events {
-        let text = match &e.event {
-            RunEvent::RunRequested {
-                profile_id,
-                action,
-                trigger,
-                ..
-            } => Some(format!(
-                "Tâche demandée : {} (profil {profile_id}, {}, par {})",
-                action.label_fr(),
-                if trigger.as_str() == "manual" {
-                    "manuelle"
-                } else {
-                    "planifiée"
-                },
-                e.metadata.actor.to_text()
-            )),
-            RunEvent::RunStarted {
-                worker, resumed, ..
-            } => Some(if *resumed {
-                format!("Reprise par {worker}")
-            } else {
-                format!("Démarrée par {worker}")
-            }),
-            RunEvent::ItemsDiscovered { count } => Some(format!("{count} élément(s) à traiter")),
-            RunEvent::StepCompleted { .. } => None,
-            RunEvent::StepFailed {
-                key,
-                attempt,
-                error,
-                retry_at,
-                ..
-            } => Some(match retry_at {
-                Some(at) => format!(
-                    "Étape {} ({}) en erreur, essai {attempt} : {error} — nouvel essai à {}",
-                    key.name,
-                    key.scope,
-                    at.format("%H:%M:%S")
-                ),
-                None => format!(
-                    "Étape {} ({}) en échec, essai {attempt} : {error}",
-                    key.name, key.scope
-                ),
-            }),
-            RunEvent::ItemSucceeded { item, message } => Some(format!(
-                "{} : {}",
-                item.progress(),
-                message.clone().unwrap_or_else(|| "OK".into())
-            )),
-            RunEvent::ItemFailed { item, reason } => {
-                Some(format!("{} : ERREUR {reason}", item.progress()))
-            }
-            RunEvent::ItemIgnored { item, reason } => {
-                Some(format!("{} : ignoré ({reason})", item.progress()))
-            }
-            RunEvent::Noted { text } => Some(text.clone()),
-            RunEvent::CancelRequested { by } => Some(format!("Arrêt demandé par {by}")),
-            RunEvent::RunFinished { status, message } => {
-                Some(format!("Fin : {} — {message}", status.label_fr()))
-            }
-        };
-        if let Some(t) = text {
-            out.push(format!(
-                "{} -> {t}",
-                e.metadata.timestamp.format("%Y-%m-%d %H:%M:%S")
-            ));
-        }
-    }
-    out
-}
-
-/// The error lines of a run's log.
-pub fn render_errors(events: &[RecordedEvent]) -> Vec<String> {
-    render_log(
-        &events
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e.event,
-                    RunEvent::ItemFailed { .. } | RunEvent::StepFailed { .. }
-                ) || matches!(&e.event, RunEvent::RunFinished { status, .. } if *status == RunStatus::Failed)
-            })
-            .cloned()
-            .collect::<Vec<_>>(),
-    )
-}
+pub use passerelle_workflows::engine::log::{render_errors, render_log};
 
 /// French label of an action name from the journal (falls back to the name).
 pub fn action_label(action: &str) -> String {

@@ -1,7 +1,7 @@
 //! The catch-up projector: checkpoints by global position, written with the rows.
 
 use async_trait::async_trait;
-use passerelle_adapters::store::{read_feed, Db, GlobalPos, RawEvent, Tx, Val};
+use passerelle_adapters::store::{read_feed, Db, DbKind, GlobalPos, RawEvent, Tx, Val};
 use passerelle_workflows::engine::StoreError;
 
 /// Projection failures. `Corrupt` stops the projector at that event: it never advances past
@@ -186,4 +186,72 @@ pub(crate) async fn run(
             return Ok(applied);
         }
     }
+}
+
+/// Reads the rows of `table` whose `key` is in `keys`, in one statement whatever their
+/// number: the keys travel as one JSON array parameter, so the statement text is constant
+/// (prepared once per connection) instead of one placeholder per key.
+pub(crate) async fn fetch_by_keys(
+    tx: &mut Tx,
+    table: &str,
+    key: &str,
+    columns: &str,
+    keys: &[String],
+) -> Result<Vec<Vec<Val>>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+    let sql = match tx.kind() {
+        DbKind::Postgres => format!(
+            "SELECT {columns} FROM {table} WHERE {key} IN (SELECT json_array_elements_text($1::json))"
+        ),
+        DbKind::Sqlite => {
+            format!("SELECT {columns} FROM {table} WHERE {key} IN (SELECT value FROM json_each($1))")
+        }
+    };
+    tx.fetch(&sql, &[Val::text(list)]).await
+}
+
+/// Upserts rows given as JSON objects keyed by column name, in one statement with one
+/// parameter (`json_populate_recordset` on PostgreSQL, `json_each` on SQLite).
+/// `int_columns` are the integer columns (SQLite needs to know to keep their type).
+pub(crate) async fn bulk_upsert(
+    tx: &mut Tx,
+    table: &str,
+    key: &str,
+    columns: &[&str],
+    rows: &[serde_json::Value],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let cols = columns.join(", ");
+    let updates = columns
+        .iter()
+        .filter(|c| **c != key)
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = match tx.kind() {
+        DbKind::Postgres => format!(
+            "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, $1::json) \
+             ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        ),
+        DbKind::Sqlite => {
+            let extract = columns
+                .iter()
+                .map(|c| format!("json_extract(value, '$.{c}')"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // `WHERE true` lets SQLite parse ON CONFLICT after a SELECT.
+            format!(
+                "INSERT INTO {table} ({cols}) SELECT {extract} FROM json_each($1) WHERE true \
+                 ON CONFLICT ({key}) DO UPDATE SET {updates}"
+            )
+        }
+    };
+    let body = serde_json::to_string(rows).unwrap_or_else(|_| "[]".into());
+    tx.execute(&sql, &[Val::text(body)]).await?;
+    Ok(())
 }

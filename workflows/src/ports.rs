@@ -47,3 +47,31 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// What the end-of-run notification needs to know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEnd {
+    /// The run.
+    pub run_id: passerelle_domain::RunId,
+    /// Tenant.
+    pub account_id: passerelle_domain::AccountId,
+    /// Profile.
+    pub profile_id: passerelle_domain::ProfileId,
+    /// Action.
+    pub action: passerelle_domain::SyncAction,
+    /// Final status the run is about to get.
+    pub status: passerelle_domain::RunStatus,
+    /// Summary message.
+    pub message: String,
+    /// Item counts of the whole run.
+    pub counts: crate::engine::ItemCounts,
+}
+
+/// Sends end-of-run notifications (e-mail) according to the profile's settings. Called from
+/// a journaled step, so a notification is retried like any step and never sent twice.
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync {
+    /// Sends what the settings ask for; returns a log line (`envoyé à 2 destinataire(s)`,
+    /// `pas de notification demandée`).
+    async fn run_ended(&self, end: &RunEnd) -> Result<String, crate::engine::StepError>;
+}

@@ -149,8 +149,11 @@ where
     Ok(out)
 }
 
+/// The database error type (sqlx's, which keeps the unique-violation classification).
+pub type DbError = sqlx::Error;
+
 /// Errors of this layer keep sqlx's classification (unique violations matter).
-pub type DbResult<T> = Result<T, sqlx::Error>;
+pub type DbResult<T> = Result<T, DbError>;
 
 impl Db {
     /// Connects to `url` (`postgres://…` or `sqlite://…`), creating a SQLite file on first
@@ -281,6 +284,14 @@ impl Db {
 }
 
 impl Tx {
+    /// Which database this transaction is on.
+    pub fn kind(&self) -> DbKind {
+        match self {
+            Tx::Pg(_) => DbKind::Postgres,
+            Tx::Sqlite(_) => DbKind::Sqlite,
+        }
+    }
+
     /// Runs a statement; returns rows affected.
     pub async fn execute(&mut self, sql: &str, args: &[Val]) -> DbResult<u64> {
         Ok(match self {

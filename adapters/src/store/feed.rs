@@ -59,16 +59,25 @@ pub async fn read_feed(
         DbKind::Postgres => Val::text(after.tx_id.to_string()),
         DbKind::Sqlite => Val::int(after.tx_id),
     };
-    let rows = db
-        .fetch(
-            &sql,
-            &[
-                tx_arg,
-                Val::int(after.position),
-                Val::int(limit),
-                Val::Text(aggregate_type.map(str::to_string)),
-            ],
-        )
-        .await?;
+    let args = [
+        tx_arg,
+        Val::int(after.position),
+        Val::int(limit),
+        Val::Text(aggregate_type.map(str::to_string)),
+    ];
+    let rows = match db.kind() {
+        DbKind::Postgres => {
+            // The feed must walk the (tx_id, position) index in order: with stale statistics
+            // (right after a bulk load) the planner prefers a bitmap scan plus a sort of the
+            // whole tail, which made every batch O(log size). Pin the plan for this read.
+            let mut tx = db.begin().await?;
+            tx.execute("SET LOCAL enable_sort = off", &[]).await?;
+            tx.execute("SET LOCAL enable_bitmapscan = off", &[]).await?;
+            let rows = tx.fetch(&sql, &args).await?;
+            tx.commit().await?;
+            rows
+        }
+        DbKind::Sqlite => db.fetch(&sql, &args).await?,
+    };
     Ok(rows.iter().map(|r| raw_from_row(r)).collect())
 }

@@ -8,7 +8,7 @@ mod runs;
 mod schedules;
 
 pub use codec::{decode_run_event, encode_event, upcasters, RawEvent};
-pub use db::{redact, Db, DbKind, DbResult, Tx, Val};
+pub use db::{redact, Db, DbError, DbKind, DbResult, Tx, Val};
 pub use feed::{read_feed, GlobalPos};
 pub use runs::SqlRunStore;
 pub use schedules::{ScheduleStoreError, SqlScheduleStore, TickReport};

@@ -83,6 +83,7 @@ pub type Hook = Arc<dyn Fn(u32) -> Pin<Box<dyn Future<Output = ()> + Send>> + Se
 pub struct MemBackend {
     pub items: Vec<DemoItem>,
     pub list_failures: AtomicU32,
+    pub list_permanent: std::sync::atomic::AtomicBool,
     pub list_retry_after: Mutex<Option<u64>>,
     pub effect_failures: AtomicU32,
     pub list_calls: AtomicU32,
@@ -117,6 +118,9 @@ impl MemBackend {
 impl DemoBackend for MemBackend {
     async fn list_items(&self) -> Result<Vec<DemoItem>, StepError> {
         self.list_calls.fetch_add(1, Ordering::SeqCst);
+        if self.list_permanent.load(Ordering::SeqCst) {
+            return Err(StepError::permanent("HTTP 401 : clé d'API refusée"));
+        }
         if self
             .list_failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
@@ -246,4 +250,60 @@ macro_rules! both {
             }
         }
     };
+}
+
+/// A real local SMTP sink (scripts/smtp-sink.py, aiosmtpd) storing messages in a folder.
+pub struct Sink {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Sink {
+    pub fn start() -> Sink {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/smtp-sink.py");
+        let mut child = std::process::Command::new("python3")
+            .args([script, "--port", "0", "--out"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("ready ")
+            .unwrap_or_else(|| {
+                panic!("smtp-sink did not start ({line:?}); run scripts/setup-test-deps.sh")
+            })
+            .parse()
+            .unwrap();
+        Sink { port, dir, child }
+    }
+
+    /// Received messages, as raw text, in arrival order.
+    pub fn messages(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

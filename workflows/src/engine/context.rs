@@ -142,6 +142,7 @@ pub(crate) struct Shared {
     pub(crate) lease_lost: Arc<AtomicBool>,
     fault: Option<FaultHook>,
     concurrency: usize,
+    totals: Mutex<ItemCounts>,
 }
 
 /// The handle a workflow body works with. Cheap to clone; each item gets a child context
@@ -184,6 +185,7 @@ impl RunContext {
                 lease_lost: p.lease_lost,
                 fault: p.fault,
                 concurrency: p.concurrency.max(1),
+                totals: Mutex::new(ItemCounts::default()),
             }),
             scope: Arc::from("run"),
             counter: Arc::new(AtomicU32::new(0)),
@@ -213,6 +215,16 @@ impl RunContext {
     /// retries and resumes of the same step, different for every step of every run.
     pub fn idempotency_key(&self, step: &str) -> String {
         format!("{}:{}:{}", self.shared.run_id, self.scope, step)
+    }
+
+    /// Item counts of every `for_each_item` call so far (recorded outcomes included).
+    pub fn totals(&self) -> ItemCounts {
+        *self.shared.totals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A context whose steps live in their own scope (the engine's end-of-run steps).
+    pub(crate) fn scoped(&self, scope: &str) -> RunContext {
+        self.child(scope.to_string())
     }
 
     fn child(&self, scope: String) -> RunContext {
@@ -564,6 +576,13 @@ impl RunContext {
                     }
                 }
             }
+        }
+        {
+            let mut t = self.shared.totals.lock().unwrap_or_else(|e| e.into_inner());
+            t.total += counts.total;
+            t.succeeded += counts.succeeded;
+            t.failed += counts.failed;
+            t.ignored += counts.ignored;
         }
         if let Some(e) = fatal {
             return Err(e);

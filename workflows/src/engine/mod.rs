@@ -15,6 +15,7 @@
 mod context;
 mod error;
 mod journal;
+pub mod log;
 pub mod replay;
 mod retry;
 mod store;

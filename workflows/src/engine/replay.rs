@@ -84,7 +84,10 @@ pub async fn replay_run(
     let reached = ctx.reached();
     let reached_set: HashSet<&StepKey> = reached.iter().collect();
     if finished || outcome.is_ok() {
-        if let Some(missing) = recorded.iter().find(|k| !reached_set.contains(k)) {
+        if let Some(missing) = recorded
+            .iter()
+            .find(|k| k.scope != super::worker::END_SCOPE && !reached_set.contains(k))
+        {
             return Err(RunError::Nondeterminism(format!(
                 "l'étape enregistrée {missing} n'est plus atteinte par le workflow"
             )));

@@ -3,8 +3,9 @@
 use super::context::{ContextParts, History, RunContext};
 use super::error::RunError;
 use super::journal::{Journal, Sink};
+use super::retry::RetryPolicy;
 use super::store::{Claim, QueueChange, RunStore, StoreError};
-use crate::ports::Clock;
+use crate::ports::{Clock, Notifier, RunEnd};
 use passerelle_domain::{RunEvent, RunId, RunStatus, StepKey, SyncAction};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -96,8 +97,13 @@ pub struct Worker {
     clock: Arc<dyn Clock>,
     cfg: WorkerConfig,
     fault: Option<FaultHook>,
+    notifier: Option<Arc<dyn Notifier>>,
     shutdown: Arc<AtomicBool>,
 }
+
+/// Scope of the engine's own end-of-run steps (not part of the workflow body: replay
+/// does not expect the body to reach them).
+pub(crate) const END_SCOPE: &str = "end";
 
 impl Worker {
     /// A worker with its id (unique per process: host + pid + counter is fine).
@@ -115,6 +121,7 @@ impl Worker {
             clock,
             cfg,
             fault: None,
+            notifier: None,
             shutdown: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -122,6 +129,12 @@ impl Worker {
     /// Installs a fault hook (tests only).
     pub fn with_fault(mut self, hook: FaultHook) -> Self {
         self.fault = Some(hook);
+        self
+    }
+
+    /// Sends end-of-run notifications through `notifier` (a journaled step).
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
         self
     }
 
@@ -271,8 +284,51 @@ impl Worker {
                 "aucun workflow pour l'action {action} dans ce binaire"
             ))),
         };
+        let outcome = self.notify(&ctx, action, outcome).await;
         hb.abort();
         self.close(&ctx, outcome).await
+    }
+
+    /// Runs the notification step for a run about to end. A notification that fails for
+    /// good is logged (StepFailed) and does not change the run's outcome; a transient
+    /// failure parks the run before it ends, so the notification is retried.
+    async fn notify(
+        &self,
+        ctx: &RunContext,
+        action: SyncAction,
+        outcome: Result<(), RunError>,
+    ) -> Result<(), RunError> {
+        let Some(notifier) = &self.notifier else {
+            return outcome;
+        };
+        let (status, message) = match &outcome {
+            Ok(()) => (RunStatus::Succeeded, "Tâche terminée".to_string()),
+            Err(e @ (RunError::Failed { .. } | RunError::Nondeterminism(_))) => {
+                (RunStatus::Failed, e.to_string())
+            }
+            Err(RunError::Cancelled) => (RunStatus::Stopped, "Tâche arrêtée".to_string()),
+            Err(_) => return outcome,
+        };
+        let end = RunEnd {
+            run_id: ctx.run_id(),
+            account_id: ctx.account_id().clone(),
+            profile_id: ctx.profile_id().clone(),
+            action,
+            status,
+            message,
+            counts: ctx.totals(),
+        };
+        let n = notifier.clone();
+        match ctx
+            .scoped(END_SCOPE)
+            .step("notify", &RetryPolicy::SHOP, || async move {
+                n.run_ended(&end).await
+            })
+            .await
+        {
+            Ok(_) | Err(RunError::Failed { .. }) => outcome,
+            Err(e) => Err(e),
+        }
     }
 
     async fn close(&self, ctx: &RunContext, outcome: Result<(), RunError>) -> RunStatus {
