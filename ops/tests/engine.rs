@@ -627,3 +627,59 @@ async fn late_commit_is_never_skipped() {
     got.sort();
     assert_eq!(got, vec!["run-early".to_string(), "run-late".to_string()]);
 }
+
+/// Graceful shutdown: the current step finishes and is journaled, the run is released at
+/// once (not left to lease expiry), and another worker completes it without redoing it.
+async fn shutdown_releases_the_run_after_the_current_step(kind: Kind) {
+    let tdb = fresh(kind).await;
+    let app = tdb.app().await;
+    let acc = account("acme");
+    let (_clock, c) = manual_clock();
+    let backend = Arc::new(MemBackend::with_items(4, None));
+    let run = enqueue(app.run_store().as_ref(), &acc, "p1", c.now()).await;
+    let w = worker(&app, "w1", registry(backend.clone()), c.clone(), 1);
+    let flag = w.shutdown_flag();
+    *backend.on_apply.lock().unwrap() = Some(Arc::new(move |n| {
+        let flag = flag.clone();
+        Box::pin(async move {
+            if n == 2 {
+                flag.store(true, Ordering::SeqCst);
+            }
+        })
+    }));
+    assert_eq!(
+        w.try_execute_next().await.unwrap(),
+        Execution::Completed {
+            run_id: run,
+            status: RunStatus::Queued
+        }
+    );
+    let state = app
+        .db
+        .fetch(
+            "SELECT state, lease_owner FROM run_queue WHERE run_id = $1",
+            &[Val::text(run.to_string())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(state[0][0], Val::text("ready"), "released, due at once");
+    assert!(state[0][1].as_str().is_none(), "no lease left behind");
+    let events = app.run_store().load_run(&acc, run).await.unwrap();
+    let applied = events
+        .iter()
+        .filter(|e| matches!(&e.event, RunEvent::StepCompleted { key, .. } if key.name == "apply_effect"))
+        .count();
+    assert_eq!(applied, 2, "the step in flight at shutdown was journaled");
+    *backend.on_apply.lock().unwrap() = None;
+    let w2 = worker(&app, "w2", registry(backend.clone()), c.clone(), 1);
+    assert_eq!(w2.drain().await.unwrap(), vec![(run, RunStatus::Succeeded)]);
+    assert_eq!(
+        backend.effect_calls.load(Ordering::SeqCst),
+        4,
+        "no step ran twice"
+    );
+}
+both!(
+    graceful_shutdown,
+    shutdown_releases_the_run_after_the_current_step
+);

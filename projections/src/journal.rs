@@ -228,6 +228,20 @@ impl Projection for JournalProjection {
             rows.insert(jr.id.clone(), jr);
         }
         for raw in relevant {
+            // Item outcomes are most of a log: they only move a counter, the progress line
+            // and the update time, so they are read through a light, borrowed parse. Any
+            // other shape (another version, an unusual timestamp) takes the full decode.
+            if let Some((kind, item, at)) = light_item(raw) {
+                let row = rows.entry(raw.aggregate_id.clone()).or_default();
+                row.updated_at = at.to_string();
+                match kind {
+                    LightKind::Succeeded => row.counts.succeeded += 1,
+                    LightKind::Failed => row.counts.failed += 1,
+                    LightKind::Ignored => row.counts.ignored += 1,
+                }
+                row.progress = format!("{}/{} - {}", item.index, item.total, item.label);
+                continue;
+            }
             let e = decode_run_event(raw)?;
             rows.entry(e.aggregate_id.clone()).or_default().apply(&e);
         }
@@ -253,6 +267,71 @@ impl Projection for JournalProjection {
         bulk_upsert(tx, &table, "run_id", &cols, &json).await?;
         Ok(())
     }
+}
+
+enum LightKind {
+    Succeeded,
+    Failed,
+    Ignored,
+}
+
+#[derive(serde::Deserialize)]
+struct LightRef<'a> {
+    index: u32,
+    total: u32,
+    #[serde(borrow)]
+    label: std::borrow::Cow<'a, str>,
+}
+
+#[derive(serde::Deserialize)]
+struct LightBody<'a> {
+    #[serde(borrow)]
+    item: LightRef<'a>,
+}
+
+// The variant names are the stored event types (serde's external tag).
+#[allow(clippy::enum_variant_names)]
+#[derive(serde::Deserialize)]
+enum LightItem<'a> {
+    #[serde(borrow)]
+    ItemSucceeded(LightBody<'a>),
+    #[serde(borrow)]
+    ItemFailed(LightBody<'a>),
+    #[serde(borrow)]
+    ItemIgnored(LightBody<'a>),
+}
+
+#[derive(serde::Deserialize)]
+struct LightMeta<'a> {
+    #[serde(borrow)]
+    timestamp: std::borrow::Cow<'a, str>,
+}
+
+/// The light read of an item outcome (version 1, canonical `…:SS.mmmZ` timestamp), or
+/// `None` to take the full decode (which also reports corrupt rows).
+fn light_item(raw: &RawEvent) -> Option<(LightKind, LightRef<'_>, std::borrow::Cow<'_, str>)> {
+    if raw.event_version != "1" || !raw.event_type.starts_with("Item") {
+        return None;
+    }
+    let meta: LightMeta<'_> = serde_json::from_str(&raw.metadata).ok()?;
+    let ts = &meta.timestamp;
+    if ts.len() != 24 || !ts.ends_with('Z') || ts.as_bytes().get(19) != Some(&b'.') {
+        return None;
+    }
+    let (kind, body) = match serde_json::from_str::<LightItem<'_>>(&raw.payload).ok()? {
+        LightItem::ItemSucceeded(b) => (LightKind::Succeeded, b),
+        LightItem::ItemFailed(b) => (LightKind::Failed, b),
+        LightItem::ItemIgnored(b) => (LightKind::Ignored, b),
+    };
+    let expected = match kind {
+        LightKind::Succeeded => "ItemSucceeded",
+        LightKind::Failed => "ItemFailed",
+        LightKind::Ignored => "ItemIgnored",
+    };
+    if raw.event_type != expected {
+        return None;
+    }
+    Some((kind, body.item, meta.timestamp))
 }
 
 /// Filters of the history list.

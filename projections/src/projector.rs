@@ -141,49 +141,68 @@ pub(crate) async fn run(
         &[Val::text(ckpt_name)],
     )
     .await?;
-    loop {
-        let from = checkpoint(db, ckpt_name).await?;
-        let mut events = read_feed(db, from, batch, Some(p.aggregate_type())).await?;
-        if let Some(u) = until {
-            events.retain(|e| {
-                GlobalPos {
-                    tx_id: e.tx_id,
-                    position: e.position,
-                } <= u
-            });
-        }
-        let Some(last) = events.last() else {
-            return Ok(applied);
-        };
-        let to = GlobalPos {
-            tx_id: last.tx_id,
-            position: last.position,
-        };
-        let mut tx = db.begin().await?;
-        let moved = tx
-            .execute(
-                "UPDATE projection_checkpoints SET tx_id = $2, position = $3 WHERE name = $1 AND tx_id = $4 AND position = $5",
-                &[
-                    Val::text(ckpt_name),
-                    Val::int(to.tx_id),
-                    Val::int(to.position),
-                    Val::int(from.tx_id),
-                    Val::int(from.position),
-                ],
-            )
-            .await?;
-        if moved == 0 {
-            tx.rollback().await?;
-            continue;
-        }
-        if let Err(e) = p.apply_batch(&mut tx, prefix, &events).await {
-            let _ = tx.rollback().await;
-            return Err(e);
-        }
-        tx.commit().await?;
-        applied += events.len() as u64;
-        if (events.len() as i64) < batch {
-            return Ok(applied);
+    let agg = p.aggregate_type();
+    let read = |from: GlobalPos| {
+        let db = db.clone();
+        tokio::spawn(async move { read_feed(&db, from, batch, Some(agg)).await })
+    };
+    'restart: loop {
+        let mut from = checkpoint(db, ckpt_name).await?;
+        let mut pending = read(from);
+        loop {
+            let mut events = pending.await.map_err(|e| {
+                ProjectionError::Db(sqlx::Error::Protocol(format!("lecture interrompue : {e}")))
+            })??;
+            let full = events.len() as i64 == batch;
+            if let Some(u) = until {
+                events.retain(|e| {
+                    GlobalPos {
+                        tx_id: e.tx_id,
+                        position: e.position,
+                    } <= u
+                });
+            }
+            let Some(last) = events.last() else {
+                return Ok(applied);
+            };
+            let to = GlobalPos {
+                tx_id: last.tx_id,
+                position: last.position,
+            };
+            // Read the next batch while this one is applied: the database serves the read
+            // on another connection while this task decodes and writes (two cores busy).
+            pending = read(to);
+            let mut tx = db.begin().await?;
+            let moved = tx
+                .execute(
+                    "UPDATE projection_checkpoints SET tx_id = $2, position = $3 WHERE name = $1 AND tx_id = $4 AND position = $5",
+                    &[
+                        Val::text(ckpt_name),
+                        Val::int(to.tx_id),
+                        Val::int(to.position),
+                        Val::int(from.tx_id),
+                        Val::int(from.position),
+                    ],
+                )
+                .await?;
+            if moved == 0 {
+                // Another projector advanced first: start again from its checkpoint.
+                tx.rollback().await?;
+                pending.abort();
+                continue 'restart;
+            }
+            if let Err(e) = p.apply_batch(&mut tx, prefix, &events).await {
+                let _ = tx.rollback().await;
+                pending.abort();
+                return Err(e);
+            }
+            tx.commit().await?;
+            applied += events.len() as u64;
+            from = to;
+            if !full || until.is_some_and(|u| to >= u) {
+                pending.abort();
+                return Ok(applied);
+            }
         }
     }
 }
@@ -203,11 +222,23 @@ pub(crate) async fn fetch_by_keys(
     }
     let list = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
     let sql = match tx.kind() {
-        DbKind::Postgres => format!(
-            "SELECT {columns} FROM {table} WHERE {key} IN (SELECT json_array_elements_text($1::json))"
-        ),
+        // A join from the key list (a nested loop over the primary key) rather than
+        // `IN (subquery)`: the prepared statement's generic plan must not pick a hash join
+        // over the whole table, which made every batch scan it.
+        DbKind::Postgres => {
+            let cols = columns
+                .split(", ")
+                .map(|c| format!("t.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "SELECT {cols} FROM json_array_elements_text($1::json) AS k(id) JOIN {table} t ON t.{key} = k.id"
+            )
+        }
         DbKind::Sqlite => {
-            format!("SELECT {columns} FROM {table} WHERE {key} IN (SELECT value FROM json_each($1))")
+            format!(
+                "SELECT {columns} FROM {table} WHERE {key} IN (SELECT value FROM json_each($1))"
+            )
         }
     };
     tx.fetch(&sql, &[Val::text(list)]).await

@@ -2,7 +2,7 @@
 //! them row by row with the live ones, and (without `--verify`) swap them in.
 
 use crate::projector::{checkpoint, create_tables, run, Projection, ProjectionError, Projector};
-use passerelle_adapters::store::Val;
+use passerelle_adapters::store::{DbKind, Val};
 
 /// One difference between a live and a rebuilt table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,19 +60,7 @@ pub async fn rebuild(
         report.events += run(db, p.as_ref(), PREFIX, &rname, Some(live_ckpt), 10_000).await?;
         report.seconds += started.elapsed().as_secs_f64();
         for t in p.tables() {
-            let q = |prefix: &str| {
-                format!(
-                    "SELECT {}, {} FROM {prefix}{} ORDER BY {}",
-                    t.key, t.columns, t.name, t.key
-                )
-            };
-            // Sorted here rather than trusting two collations to agree with Rust's order.
-            let mut live = db.fetch(&q(""), &[]).await?;
-            let mut rebuilt = db.fetch(&q(PREFIX), &[]).await?;
-            live.sort_by_key(|r| r.first().map(Val::display));
-            rebuilt.sort_by_key(|r| r.first().map(Val::display));
-            report.rows += live.len().max(rebuilt.len()) as u64;
-            compare(t.name, &live, &rebuilt, &mut report.diffs);
+            compare_table(db, &t, &mut report).await?;
         }
         db.execute(
             "DELETE FROM projection_checkpoints WHERE name = $1",
@@ -94,6 +82,68 @@ pub async fn rebuild(
         drop_tables(projector, p.as_ref()).await?;
     }
     Ok(report)
+}
+
+/// Rows compared per page: the comparison streams both tables in key order, so memory
+/// stays flat whatever their size.
+const PAGE: usize = 5_000;
+
+async fn page(
+    db: &passerelle_adapters::store::Db,
+    table: &str,
+    t: &crate::projector::TableSpec,
+    after: Option<&str>,
+) -> Result<Vec<Vec<Val>>, sqlx::Error> {
+    // Byte order on both databases, so the merge below can compare keys as Rust strings.
+    let collate = match db.kind() {
+        DbKind::Postgres => " COLLATE \"C\"",
+        DbKind::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT {key}, {cols} FROM {table} WHERE ($1::text IS NULL OR {key}{collate} > $1) ORDER BY {key}{collate} LIMIT {PAGE}",
+        key = t.key,
+        cols = t.columns,
+    );
+    db.fetch(&sql, &[Val::Text(after.map(str::to_string))])
+        .await
+}
+
+async fn compare_table(
+    db: &passerelle_adapters::store::Db,
+    t: &crate::projector::TableSpec,
+    report: &mut RebuildReport,
+) -> Result<(), sqlx::Error> {
+    let key = |r: &Vec<Val>| r.first().map(Val::display).unwrap_or_default();
+    let mut after: Option<String> = None;
+    loop {
+        let live = page(db, t.name, t, after.as_deref()).await?;
+        let rebuilt = page(db, &format!("{PREFIX}{}", t.name), t, after.as_deref()).await?;
+        if live.is_empty() && rebuilt.is_empty() {
+            return Ok(());
+        }
+        // A full page bounds what is known on its side: compare only up to the smaller bound.
+        let bound = [
+            (&live, live.len() == PAGE),
+            (&rebuilt, rebuilt.len() == PAGE),
+        ]
+        .iter()
+        .filter(|(_, full)| *full)
+        .filter_map(|(rows, _)| rows.last().map(key))
+        .min();
+        let within = |rows: Vec<Vec<Val>>| -> Vec<Vec<Val>> {
+            match &bound {
+                Some(b) => rows.into_iter().filter(|r| key(r) <= *b).collect(),
+                None => rows,
+            }
+        };
+        let (l, r) = (within(live), within(rebuilt));
+        report.rows += l.len().max(r.len()) as u64;
+        compare(t.name, &l, &r, &mut report.diffs);
+        match bound {
+            Some(b) => after = Some(b),
+            None => return Ok(()),
+        }
+    }
 }
 
 async fn drop_tables(projector: &Projector, p: &dyn Projection) -> Result<(), sqlx::Error> {

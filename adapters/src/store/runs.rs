@@ -356,10 +356,14 @@ impl RunStore for SqlRunStore {
             // SQLite serialises writers: the UPDATE below is atomic on its own.
             DbKind::Sqlite => "",
         };
+        // `state <> 'done'` lets both databases use the partial index on due_at, so a claim
+        // stays cheap however many finished runs the queue keeps. A leased run's due_at is
+        // never later than its lease expiry, so `due_at <= now` holds for reclaimable ones.
         let sql = format!(
             "UPDATE run_queue SET state = 'leased', lease_owner = $1, lease_until = $2, lease_epoch = lease_epoch + 1 \
              WHERE run_id = (SELECT run_id FROM run_queue \
-                 WHERE (state = 'ready' AND due_at <= $3) OR (state = 'leased' AND lease_until < $3) \
+                 WHERE state <> 'done' AND due_at <= $3 \
+                   AND (state = 'ready' OR (state = 'leased' AND lease_until < $3)) \
                  ORDER BY due_at, run_id LIMIT 1 {lock}) \
              RETURNING run_id, account_id, lease_epoch, cancel_requested_by"
         );
