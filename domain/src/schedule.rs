@@ -791,6 +791,33 @@ mod tests {
     }
 
     #[test]
+    fn fourth_and_last_weekday_differ_only_in_months_with_a_fifth_one() {
+        // given: the fourth Friday, and the last Friday, of every month at 09:00
+        let on = |ordinal| {
+            spec(
+                local(2026, 1, 1, 9, 0),
+                Trigger::Monthly {
+                    months: every_month(),
+                    on: MonthlyOn::Weekday {
+                        ordinal,
+                        weekdays: vec![Fri],
+                    },
+                },
+            )
+        };
+        // when / then: January 2026 has five Fridays (2 … 30), February four (6 … 27):
+        // no "fifth Friday" is ever asked for, so a month without one is no special case.
+        assert_eq!(
+            fires(&on(Ordinal::Fourth), PARIS, utc("2026-01-01T00:00:00Z"), 2),
+            instants(&["2026-01-23T08:00:00Z", "2026-02-27T08:00:00Z"])
+        );
+        assert_eq!(
+            fires(&on(Ordinal::Last), PARIS, utc("2026-01-01T00:00:00Z"), 2),
+            instants(&["2026-01-30T08:00:00Z", "2026-02-27T08:00:00Z"])
+        );
+    }
+
+    #[test]
     fn monthly_on_the_last_friday() {
         // given: last Friday of every month at 09:00
         let s = spec(

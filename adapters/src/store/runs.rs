@@ -175,7 +175,19 @@ impl SqlRunStore {
             return Err(StoreError::LeaseLost(fence.run_id));
         }
         let mut cancel_requested_by = rows.first().and_then(|r| r[0].as_str()).map(str::to_string);
-        if self.db.kind() == DbKind::Sqlite {
+        // Cancel is honoured between items, so only appends that end an item (or start the
+        // run) need the flag; plain step results skip the extra read.
+        let at_item_boundary = events.iter().any(|e| {
+            matches!(
+                e.event,
+                RunEvent::ItemSucceeded { .. }
+                    | RunEvent::ItemFailed { .. }
+                    | RunEvent::ItemIgnored { .. }
+                    | RunEvent::RunStarted { .. }
+                    | RunEvent::ItemsDiscovered { .. }
+            )
+        });
+        if self.db.kind() == DbKind::Sqlite && at_item_boundary {
             // SQLite's RETURNING cannot read another table: ask separately (in-process, cheap).
             let r = self
                 .db
