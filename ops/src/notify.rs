@@ -145,25 +145,18 @@ impl Notifier for MailNotifier {
             .await
             .map_err(|e| StepError::transient(e.to_string()))?;
         let log_lines = render_log(&events);
+        let when = |e: &passerelle_workflows::engine::RecordedEvent| {
+            e.metadata
+                .timestamp
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        };
         let started = events
             .iter()
             .find(|e| matches!(e.event, passerelle_domain::RunEvent::RunStarted { .. }))
-            .map(|e| {
-                e.metadata
-                    .timestamp
-                    .format("%Y-%m-%d %H:%M:%S UTC")
-                    .to_string()
-            })
+            .map(when)
             .unwrap_or_default();
-        let finished = events
-            .last()
-            .map(|e| {
-                e.metadata
-                    .timestamp
-                    .format("%Y-%m-%d %H:%M:%S UTC")
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let finished = events.last().map(when).unwrap_or_default();
         let summary = RunSummary {
             profile: end.profile_id.to_string(),
             action_label: end.action.label_fr().to_string(),
