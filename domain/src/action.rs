@@ -81,6 +81,35 @@ impl SyncAction {
         }
     }
 
+    /// The label in `lang`.
+    pub fn label(self, lang: crate::Lang) -> &'static str {
+        match lang {
+            crate::Lang::Fr => self.label_fr(),
+            crate::Lang::En => self.label_en(),
+        }
+    }
+
+    /// The English label.
+    pub fn label_en(self) -> &'static str {
+        match self {
+            SyncAction::ImportOrders => "Import orders",
+            SyncAction::ExportArticles => "Export articles",
+            SyncAction::ExportNewArticles => "Export new articles",
+            SyncAction::UpdatePrices => "Update prices",
+            SyncAction::UpdateStock => "Update stock",
+            SyncAction::ActivateArticles => "Activate articles",
+            SyncAction::ExportCustomers => "Export customers",
+            SyncAction::ExportNewCustomers => "Export new customers",
+            SyncAction::DeactivateCustomers => "Deactivate customers",
+            SyncAction::ExportCustomerGroups => "Export customer groups",
+            SyncAction::ImportProspects => "Import prospects",
+            SyncAction::UpdateOrderStatuses => "Update order statuses",
+            SyncAction::SendInvoices => "Send invoice PDFs",
+            SyncAction::ImportQuotes => "Import quotes",
+            SyncAction::DemoEngine => "Engine demonstration",
+        }
+    }
+
     /// The French label shown to merchants.
     pub fn label_fr(self) -> &'static str {
         match self {

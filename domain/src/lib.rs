@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod ids;
+pub mod lang;
 pub mod metadata;
 pub mod schedule;
 pub mod scheduling;
@@ -13,6 +14,7 @@ pub mod sync_run;
 
 pub use action::SyncAction;
 pub use ids::{AccountId, ProfileId, RunId};
+pub use lang::Lang;
 pub use metadata::{Actor, EventMetadata};
 pub use sync_run::{
     ItemOutcome, ItemRef, RunCommand, RunError as RunDomainError, RunEvent, RunStatus, StepKey,

@@ -63,6 +63,21 @@ impl RunStatus {
         }
     }
 
+    /// The label in `lang`.
+    pub fn label(self, lang: crate::Lang) -> &'static str {
+        match lang {
+            crate::Lang::Fr => self.label_fr(),
+            crate::Lang::En => match self {
+                RunStatus::Queued => "queued",
+                RunStatus::Running => "running",
+                RunStatus::Waiting => "retry scheduled",
+                RunStatus::Succeeded => "finished",
+                RunStatus::Failed => "failed",
+                RunStatus::Stopped => "stopped",
+            },
+        }
+    }
+
     /// The French label shown in the journal.
     pub fn label_fr(self) -> &'static str {
         match self {

@@ -15,6 +15,9 @@ pub struct Cli {
         default_value = "sqlite://passerelle.db"
     )]
     pub database_url: String,
+    /// Language of the console: fr (default) or en.
+    #[arg(long, global = true, env = "PASSERELLE_LANG", default_value = "fr")]
+    pub lang: String,
     /// Account (tenant) the command works for.
     #[arg(
         long,

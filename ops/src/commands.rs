@@ -7,7 +7,7 @@ use passerelle_adapters::demo_backend::{DemoSim, SimConfig};
 use passerelle_adapters::store::SqlScheduleStore;
 use passerelle_domain::scheduling::ScheduleCommand;
 use passerelle_domain::{
-    AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction, Trigger,
+    AccountId, Actor, Lang, ProfileId, RunEvent, RunId, RunStatus, SyncAction, Trigger,
 };
 use passerelle_projections::journal::{self, JournalFilter, JournalRun};
 use passerelle_projections::rebuild::rebuild;
@@ -21,6 +21,18 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+static LANG: std::sync::OnceLock<Lang> = std::sync::OnceLock::new();
+
+/// The language chosen with `--lang` / `PASSERELLE_LANG` (French by default).
+pub fn lang() -> Lang {
+    LANG.get().copied().unwrap_or_default()
+}
+
+/// Picks the text of the chosen language.
+pub fn t(fr: &'static str, en: &'static str) -> &'static str {
+    lang().pick(fr, en)
+}
 
 /// A usage or configuration error: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +54,13 @@ fn run_id(s: &str) -> anyhow::Result<RunId> {
 
 /// Runs one parsed command.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let chosen = Lang::parse(&cli.lang).ok_or_else(|| {
+        usage(format!(
+            "langue inconnue « {} » (fr, en) (unknown language)",
+            cli.lang
+        ))
+    })?;
+    let _ = LANG.set(chosen);
     let acc = account(&cli)?;
     match &cli.command {
         Command::Demo => demo(&cli.database_url, &acc).await,
@@ -79,10 +98,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "{}",
                 match out {
-                    CancelOutcome::Stopped => "Tâche arrêtée.",
-                    CancelOutcome::Requested =>
+                    CancelOutcome::Stopped => t("Tâche arrêtée.", "Run stopped."),
+                    CancelOutcome::Requested => t(
                         "Arrêt demandé : la tâche s'arrêtera après l'élément en cours.",
-                    CancelOutcome::AlreadyFinished => "La tâche est déjà terminée.",
+                        "Stop requested: the run stops after the current item."
+                    ),
+                    CancelOutcome::AlreadyFinished =>
+                        t("La tâche est déjà terminée.", "The run has already ended."),
                 }
             );
             Ok(ExitCode::SUCCESS)
@@ -154,7 +176,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if *json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if rows.is_empty() {
-                println!("(aucune tâche planifiée)");
+                println!("{}", t("(aucune tâche planifiée)", "(no scheduled task)"));
             } else {
                 println!(
                     "{:<36}  {:<16}  {:<24}  {:<20}  {:<20}  {:<20}  en cours",
@@ -219,26 +241,51 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = App::connect(&cli.database_url).await?;
             let report = rebuild(&app.projector, *verify).await?;
             println!(
-                "Projections reconstruites : {} événement(s) rejoué(s) en {:.2} s, {} ligne(s) comparée(s).",
-                report.events, report.seconds, report.rows
+                "{}",
+                match lang() {
+                    Lang::Fr => format!(
+                        "Projections reconstruites : {} événement(s) rejoué(s) en {:.2} s, {} ligne(s) comparée(s).",
+                        report.events, report.seconds, report.rows
+                    ),
+                    Lang::En => format!(
+                        "Projections rebuilt: {} event(s) replayed in {:.2} s, {} row(s) compared.",
+                        report.events, report.seconds, report.rows
+                    ),
+                }
             );
             if report.diffs.is_empty() {
-                println!("Identiques aux projections en service.");
+                println!(
+                    "{}",
+                    t(
+                        "Identiques aux projections en service.",
+                        "Identical to the live projections."
+                    )
+                );
                 Ok(ExitCode::SUCCESS)
             } else {
-                println!("{} différence(s) :", report.diffs.len());
+                println!(
+                    "{} {}",
+                    report.diffs.len(),
+                    t("différence(s) :", "difference(s):")
+                );
                 for d in &report.diffs {
                     println!(
-                        "  {} [{}]\n    en service : {}\n    reconstruit : {}",
+                        "  {} [{}]\n    {} : {}\n    {} : {}",
                         d.table,
                         d.key,
-                        d.live.as_deref().unwrap_or("(absente)"),
-                        d.rebuilt.as_deref().unwrap_or("(absente)")
+                        t("en service", "live"),
+                        d.live.as_deref().unwrap_or(t("(absente)", "(missing)")),
+                        t("reconstruit", "rebuilt"),
+                        d.rebuilt.as_deref().unwrap_or(t("(absente)", "(missing)"))
                     );
                 }
                 if !*verify {
                     println!(
-                        "Les projections en service ont été remplacées par la reconstruction."
+                        "{}",
+                        t(
+                            "Les projections en service ont été remplacées par la reconstruction.",
+                            "The live projections were replaced by the rebuild."
+                        )
                     );
                 }
                 Ok(ExitCode::from(1))
@@ -499,7 +546,7 @@ async fn execute_live(
         let mut shown = 0;
         loop {
             if let Ok(events) = store.load_run(&acc2, run).await {
-                let lines = journal::render_log(&events);
+                let lines = journal::render_log_in(&events, lang());
                 for l in lines.iter().skip(shown) {
                     println!("  {l}");
                 }
@@ -607,7 +654,7 @@ async fn run_now(
     .with_notifier(app.notifier());
     let status = execute_live(&app, acc, id, &w).await?;
     app.projector.catch_up().await?;
-    println!("Résultat : {}", status.label_fr());
+    println!("{} : {}", t("Résultat", "Result"), status.label(lang()));
     Ok(if status == RunStatus::Failed {
         ExitCode::from(1)
     } else {
@@ -617,7 +664,12 @@ async fn run_now(
 
 async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
     println!(
-        "Passerelle — démonstration du moteur (base : {})",
+        "{} ({} : {})",
+        t(
+            "Passerelle — démonstration du moteur",
+            "Passerelle — engine demonstration"
+        ),
+        t("base", "database"),
         passerelle_adapters::store::redact(url)
     );
     let app = App::connect(url).await?;
@@ -632,8 +684,13 @@ async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
     )
     .await?;
     println!(
-        "Simulateur démarré sur {} (1re lecture en erreur 503, 1re écriture en erreur 503).",
-        sim.url()
+        "{} {} ({})",
+        t("Simulateur démarré sur", "Simulator listening on"),
+        sim.url(),
+        t(
+            "1re lecture en erreur 503, 1re écriture en erreur 503",
+            "first read answers 503, first write answers 503"
+        )
     );
     let profile = ProfileId::parse("demo-prestashop").map_err(|e| usage(e.to_string()))?;
     let id = enqueue(
@@ -644,7 +701,11 @@ async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
         json!({"retry_initial_ms": 300}),
     )
     .await?;
-    println!("Tâche {id} en file ; exécution :");
+    println!(
+        "{} {id} {}",
+        t("Tâche", "Run"),
+        t("en file ; exécution :", "queued; running:")
+    );
     let w = Worker::new(
         worker_id(0),
         app.run_store(),
@@ -656,11 +717,17 @@ async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
     let status = execute_live(&app, acc, id, &w).await?;
     app.projector.catch_up().await?;
     let stats = sim.stats();
-    println!(
-        "\nSimulateur : {} lecture(s), {} appel(s) d'écriture, {} effet(s) appliqué(s) (une fois par clé d'idempotence).",
-        stats.list_calls, stats.effect_calls, stats.effects_applied
-    );
-    println!("\nJournal du compte {acc} :");
+    match lang() {
+        Lang::Fr => println!(
+            "\nSimulateur : {} lecture(s), {} appel(s) d'écriture, {} effet(s) appliqué(s) (une fois par clé d'idempotence).",
+            stats.list_calls, stats.effect_calls, stats.effects_applied
+        ),
+        Lang::En => println!(
+            "\nSimulator: {} read(s), {} write call(s), {} effect(s) applied (once per idempotency key).",
+            stats.list_calls, stats.effect_calls, stats.effects_applied
+        ),
+    }
+    println!("\n{} {acc} :", t("Journal du compte", "Journal of account"));
     let runs = journal::list(
         &app.db,
         acc.as_str(),
@@ -673,7 +740,7 @@ async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
     print_journal(&runs);
     println!();
     run_detail(&app, acc, id, false).await?;
-    println!("\nRésultat : {}", status.label_fr());
+    println!("\n{} : {}", t("Résultat", "Result"), status.label(lang()));
     Ok(if status == RunStatus::Failed {
         ExitCode::from(1)
     } else {
@@ -683,12 +750,21 @@ async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
 
 fn print_journal(runs: &[JournalRun]) {
     if runs.is_empty() {
-        println!("(aucune tâche)");
+        println!("{}", t("(aucune tâche)", "(no run)"));
         return;
     }
     println!(
         "{:<36}  {:<18}  {:<34}  {:<19}  {:<19}  {:>5} {:>5} {:>5} {:>5}  {:<10}  message",
-        "tâche", "profil", "action", "début", "fin", "total", "ok", "échec", "ign.", "statut"
+        t("tâche", "run"),
+        t("profil", "profile"),
+        "action",
+        t("début", "start"),
+        t("fin", "end"),
+        "total",
+        "ok",
+        t("échec", "fail"),
+        "ign.",
+        t("statut", "status")
     );
     for r in runs {
         let short = |s: &Option<String>| {
@@ -700,14 +776,14 @@ fn print_journal(runs: &[JournalRun]) {
             "{:<36}  {:<18}  {:<34}  {:<19}  {:<19}  {:>5} {:>5} {:>5} {:>5}  {:<10}  {}",
             r.id,
             r.profile,
-            journal::action_label(&r.action),
+            journal::action_label_in(&r.action, lang()),
             short(&r.started_at),
             short(&r.finished_at),
             r.counts.total,
             r.counts.succeeded,
             r.counts.failed,
             r.counts.ignored,
-            RunStatus::parse(&r.status).map_or(r.status.as_str(), |s| s.label_fr()),
+            RunStatus::parse(&r.status).map_or(r.status.as_str(), |s| s.label(lang())),
             r.message
         );
     }
@@ -725,8 +801,8 @@ async fn run_detail(
         )));
     };
     let events = app.store.load_run(acc, id).await?;
-    let log = journal::render_log(&events);
-    let errors = journal::render_errors(&events);
+    let log = journal::render_log_in(&events, lang());
+    let errors = journal::render_errors_in(&events, lang());
     let duration = match (&run.started_at, &run.finished_at) {
         (Some(s), Some(f)) => {
             let p = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
@@ -748,31 +824,43 @@ async fn run_detail(
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("Détail de la tâche {}", run.id);
+    println!("{} {}", t("Détail de la tâche", "Run detail"), run.id);
     println!(
-        "  profil : {}   action : {}   déclenchement : {}",
+        "  {} : {}   action : {}   {} : {}",
+        t("profil", "profile"),
         run.profile,
-        journal::action_label(&run.action),
+        journal::action_label_in(&run.action, lang()),
+        t("déclenchement", "trigger"),
         run.trigger
     );
     println!(
-        "  statut : {}   début : {}   fin : {}   durée : {}",
-        RunStatus::parse(&run.status).map_or(run.status.as_str(), |s| s.label_fr()),
+        "  {} : {}   {} : {}   {} : {}   {} : {}",
+        t("statut", "status"),
+        RunStatus::parse(&run.status).map_or(run.status.as_str(), |s| s.label(lang())),
+        t("début", "start"),
         run.started_at.as_deref().unwrap_or("-"),
+        t("fin", "end"),
         run.finished_at.as_deref().unwrap_or("-"),
+        t("durée", "duration"),
         duration.map_or("-".to_string(), |d| format!("{d:.2} s"))
     );
-    println!(
-        "  éléments : {} au total, {} réussi(s), {} en échec, {} ignoré(s)",
-        run.counts.total, run.counts.succeeded, run.counts.failed, run.counts.ignored
-    );
+    match lang() {
+        Lang::Fr => println!(
+            "  éléments : {} au total, {} réussi(s), {} en échec, {} ignoré(s)",
+            run.counts.total, run.counts.succeeded, run.counts.failed, run.counts.ignored
+        ),
+        Lang::En => println!(
+            "  items: {} in all, {} succeeded, {} failed, {} ignored",
+            run.counts.total, run.counts.succeeded, run.counts.failed, run.counts.ignored
+        ),
+    }
     println!("  message : {}", run.message);
-    println!("Journal détaillé (UTC) :");
+    println!("{}", t("Journal détaillé (UTC) :", "Detailed log (UTC):"));
     for l in &log {
         println!("  {l}");
     }
     if !errors.is_empty() {
-        println!("Erreurs :");
+        println!("{}", t("Erreurs :", "Errors:"));
         for l in &errors {
             println!("  {l}");
         }

@@ -151,6 +151,24 @@ fn demo_prints_a_journal_and_replay_verifies() {
     }
     assert_eq!(run["counts"]["succeeded"], 5);
     assert_eq!(run["action"], "demo-engine");
+    // English is available for the console and the rendered log.
+    let id = run["id"].as_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["--lang", "en", "run-detail", id])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Detailed log (UTC):") && text.contains("item(s) to process"),
+        "{text}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["--lang", "de", "journal"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
     let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
         .args(["replay", "--verify"])
         .env("DATABASE_URL", &url)

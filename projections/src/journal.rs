@@ -379,12 +379,19 @@ pub async fn get(db: &Db, account: &str, run_id: &str) -> Result<Option<JournalR
     Ok(rows.first().map(|r| JournalRun::from_row(r)))
 }
 
-pub use passerelle_workflows::engine::log::{render_errors, render_log};
+pub use passerelle_workflows::engine::log::{
+    render_errors, render_errors_in, render_log, render_log_in,
+};
 
 /// French label of an action name from the journal (falls back to the name).
 pub fn action_label(action: &str) -> String {
+    action_label_in(action, passerelle_domain::Lang::Fr)
+}
+
+/// Label of an action name in `lang` (falls back to the name).
+pub fn action_label_in(action: &str, lang: passerelle_domain::Lang) -> String {
     action
         .parse::<SyncAction>()
-        .map(|a| a.label_fr().to_string())
+        .map(|a| a.label(lang).to_string())
         .unwrap_or_else(|_| action.to_string())
 }

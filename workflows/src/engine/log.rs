@@ -2,11 +2,18 @@
 //! Shared by the journal (CLI, API) and the e-mail notification.
 
 use super::store::RecordedEvent;
-use passerelle_domain::{RunEvent, RunStatus};
+use passerelle_domain::{Lang, RunEvent, RunStatus};
 
-/// Renders the detailed log of a run from its events: `2024-09-09 17:06:45 -> text`.
-/// Step results are left out (see `passerelle history` for every event).
+/// Renders the detailed log of a run from its events, in French:
+/// `2024-09-09 17:06:45 -> text`. Step results are left out (`passerelle history` shows
+/// every event).
 pub fn render_log(events: &[RecordedEvent]) -> Vec<String> {
+    render_log_in(events, Lang::Fr)
+}
+
+/// [`render_log`] in `lang` (labels and templates; recorded reasons stay as recorded).
+pub fn render_log_in(events: &[RecordedEvent], lang: Lang) -> Vec<String> {
+    let t = |fr: &'static str, en: &'static str| lang.pick(fr, en);
     let mut out = Vec::new();
     for e in events {
         let text = match &e.event {
@@ -16,23 +23,29 @@ pub fn render_log(events: &[RecordedEvent]) -> Vec<String> {
                 trigger,
                 ..
             } => Some(format!(
-                "Tâche demandée : {} (profil {profile_id}, {}, par {})",
-                action.label_fr(),
+                "{} : {} ({} {profile_id}, {}, {} {})",
+                t("Tâche demandée", "Run requested"),
+                action.label(lang),
+                t("profil", "profile"),
                 if trigger.as_str() == "manual" {
-                    "manuelle"
+                    t("manuelle", "manual")
                 } else {
-                    "planifiée"
+                    t("planifiée", "scheduled")
                 },
+                t("par", "by"),
                 e.metadata.actor.to_text()
             )),
             RunEvent::RunStarted {
                 worker, resumed, ..
             } => Some(if *resumed {
-                format!("Reprise par {worker}")
+                format!("{} {worker}", t("Reprise par", "Resumed by"))
             } else {
-                format!("Démarrée par {worker}")
+                format!("{} {worker}", t("Démarrée par", "Started by"))
             }),
-            RunEvent::ItemsDiscovered { count } => Some(format!("{count} élément(s) à traiter")),
+            RunEvent::ItemsDiscovered { count } => Some(format!(
+                "{count} {}",
+                t("élément(s) à traiter", "item(s) to process")
+            )),
             RunEvent::StepCompleted { .. } => None,
             RunEvent::StepFailed {
                 key,
@@ -42,14 +55,20 @@ pub fn render_log(events: &[RecordedEvent]) -> Vec<String> {
                 ..
             } => Some(match retry_at {
                 Some(at) => format!(
-                    "Étape {} ({}) en erreur, essai {attempt} : {error} — nouvel essai à {}",
+                    "{} {} ({}) {} {attempt} : {error} — {} {}",
+                    t("Étape", "Step"),
                     key.name,
                     key.scope,
+                    t("en erreur, essai", "error, attempt"),
+                    t("nouvel essai à", "next attempt at"),
                     at.format("%H:%M:%S")
                 ),
                 None => format!(
-                    "Étape {} ({}) en échec, essai {attempt} : {error}",
-                    key.name, key.scope
+                    "{} {} ({}) {} {attempt} : {error}",
+                    t("Étape", "Step"),
+                    key.name,
+                    key.scope,
+                    t("en échec, essai", "failed, attempt")
                 ),
             }),
             RunEvent::ItemSucceeded { item, message } => Some(format!(
@@ -57,17 +76,26 @@ pub fn render_log(events: &[RecordedEvent]) -> Vec<String> {
                 item.progress(),
                 message.clone().unwrap_or_else(|| "OK".into())
             )),
-            RunEvent::ItemFailed { item, reason } => {
-                Some(format!("{} : ERREUR {reason}", item.progress()))
-            }
-            RunEvent::ItemIgnored { item, reason } => {
-                Some(format!("{} : ignoré ({reason})", item.progress()))
-            }
+            RunEvent::ItemFailed { item, reason } => Some(format!(
+                "{} : {} {reason}",
+                item.progress(),
+                t("ERREUR", "ERROR")
+            )),
+            RunEvent::ItemIgnored { item, reason } => Some(format!(
+                "{} : {} ({reason})",
+                item.progress(),
+                t("ignoré", "ignored")
+            )),
             RunEvent::Noted { text } => Some(text.clone()),
-            RunEvent::CancelRequested { by } => Some(format!("Arrêt demandé par {by}")),
-            RunEvent::RunFinished { status, message } => {
-                Some(format!("Fin : {} — {message}", status.label_fr()))
-            }
+            RunEvent::CancelRequested { by } => Some(format!(
+                "{} {by}",
+                t("Arrêt demandé par", "Stop requested by")
+            )),
+            RunEvent::RunFinished { status, message } => Some(format!(
+                "{} : {} — {message}",
+                t("Fin", "End"),
+                status.label(lang)
+            )),
         };
         if let Some(t) = text {
             out.push(format!(
@@ -79,9 +107,14 @@ pub fn render_log(events: &[RecordedEvent]) -> Vec<String> {
     out
 }
 
-/// The error lines of a run's log.
+/// The error lines of a run's log, in French.
 pub fn render_errors(events: &[RecordedEvent]) -> Vec<String> {
-    render_log(
+    render_errors_in(events, Lang::Fr)
+}
+
+/// [`render_errors`] in `lang`.
+pub fn render_errors_in(events: &[RecordedEvent], lang: Lang) -> Vec<String> {
+    render_log_in(
         &events
             .iter()
             .filter(|e| {
@@ -92,5 +125,6 @@ pub fn render_errors(events: &[RecordedEvent]) -> Vec<String> {
             })
             .cloned()
             .collect::<Vec<_>>(),
+        lang,
     )
 }
