@@ -13,7 +13,7 @@
 
 use clap::Parser;
 use passerelle_adapters::store::{Db, SqlRunStore, Val};
-use passerelle_domain::{AccountId, Actor, ItemOutcome, ProfileId, RunId, SyncAction, Trigger};
+use passerelle_domain::{AccountId, Actor, ProfileId, RunId, SyncAction, Trigger};
 use passerelle_projections::Projector;
 use passerelle_workflows::engine::{
     NewRun, Registry, RetryPolicy, RunContext, RunStore, Worker, WorkerConfig, Workflow,
@@ -52,7 +52,6 @@ impl Workflow for Noop {
                 ctx.step("noop", &RetryPolicy::NONE, || async move { Ok(i) })
                     .await?;
             }
-            let _ = ItemOutcome::Succeeded(None);
             Ok(())
         })
     }
@@ -391,6 +390,5 @@ async fn main() -> anyhow::Result<()> {
         rebuild_pg(&fresh_pg(&args.pg).await?, args.events).await?;
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = Duration::ZERO;
     Ok(())
 }

@@ -5,9 +5,7 @@ use crate::commands::UsageError;
 use chrono::{NaiveDateTime, Weekday};
 use clap::Args;
 use passerelle_adapters::store::SqlScheduleStore;
-use passerelle_domain::schedule::{
-    default_time_zone, MonthlyOn, Ordinal, Repeat, RepeatEvery, ScheduleSpec, Trigger,
-};
+use passerelle_domain::schedule::{MonthlyOn, Ordinal, Repeat, RepeatEvery, ScheduleSpec, Trigger};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,7 +159,6 @@ impl Timing {
 /// (at most `poll`).
 pub async fn run_scheduler(app: &App, stop: Arc<AtomicBool>, poll: Duration) -> anyhow::Result<()> {
     let store = SqlScheduleStore::new(app.db.clone());
-    let _ = default_time_zone();
     while !stop.load(Ordering::SeqCst) {
         loop {
             let report = store.tick(chrono::Utc::now(), 200).await?;

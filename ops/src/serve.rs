@@ -27,38 +27,27 @@ async fn health() -> &'static str {
     "ok"
 }
 
+type ApiError = (axum::http::StatusCode, String);
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    (axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
 async fn api_journal(
     State(s): State<ApiState>,
-) -> Result<Json<Vec<journal::JournalRun>>, (axum::http::StatusCode, String)> {
-    let err = |e: String| (axum::http::StatusCode::SERVICE_UNAVAILABLE, e);
-    s.app
-        .projector
-        .catch_up()
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    journal::list(
-        &s.app.db,
-        s.account.as_str(),
-        &journal::JournalFilter::default(),
-    )
-    .await
-    .map(Json)
-    .map_err(|e| err(e.to_string()))
+) -> Result<Json<Vec<journal::JournalRun>>, ApiError> {
+    s.app.projector.catch_up().await.map_err(unavailable)?;
+    let filter = journal::JournalFilter::default();
+    let runs = journal::list(&s.app.db, s.account.as_str(), &filter).await;
+    runs.map(Json).map_err(unavailable)
 }
 
 async fn api_schedules(
     State(s): State<ApiState>,
-) -> Result<Json<Vec<schedules::ScheduleRow>>, (axum::http::StatusCode, String)> {
-    let err = |e: String| (axum::http::StatusCode::SERVICE_UNAVAILABLE, e);
-    s.app
-        .projector
-        .catch_up()
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    schedules::list(&s.app.db, s.account.as_str())
-        .await
-        .map(Json)
-        .map_err(|e| err(e.to_string()))
+) -> Result<Json<Vec<schedules::ScheduleRow>>, ApiError> {
+    s.app.projector.catch_up().await.map_err(unavailable)?;
+    let rows = schedules::list(&s.app.db, s.account.as_str()).await;
+    rows.map(Json).map_err(unavailable)
 }
 
 /// Runs everything until Ctrl-C.

@@ -1,7 +1,7 @@
 //! The `schedules` projection: per schedule, its timing, paused flag, last trigger, last
 //! run and next trigger (computed from the events, so a rebuild gives the same rows).
 
-use crate::projector::{Projection, ProjectionError, TableSpec};
+use crate::projector::{bulk_upsert, fetch_by_keys, Projection, ProjectionError, TableSpec};
 use async_trait::async_trait;
 use passerelle_adapters::store::{Db, RawEvent, Tx, Val};
 use passerelle_domain::scheduling::{Schedule, ScheduleEvent};
@@ -87,26 +87,27 @@ impl Projection for SchedulesProjection {
         let mut ids: Vec<String> = events.iter().map(|e| e.aggregate_id.clone()).collect();
         ids.sort();
         ids.dedup();
-        for chunk in ids.chunks(500) {
-            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT schedule_id, account_id, fired, skipped, state_json FROM {prefix}schedules_view WHERE schedule_id IN ({})",
-                ph.join(",")
+        let table = format!("{prefix}schedules_view");
+        let existing = fetch_by_keys(
+            tx,
+            &table,
+            "schedule_id",
+            "schedule_id, account_id, fired, skipped, state_json",
+            &ids,
+        )
+        .await?;
+        for r in existing {
+            let state: Schedule =
+                serde_json::from_str(r[4].as_str().unwrap_or("")).unwrap_or_default();
+            rows.insert(
+                r[0].as_str().unwrap_or("").to_string(),
+                (
+                    state,
+                    r[1].as_str().unwrap_or("").to_string(),
+                    r[2].as_i64().unwrap_or(0),
+                    r[3].as_i64().unwrap_or(0),
+                ),
             );
-            let args: Vec<Val> = chunk.iter().map(Val::text).collect();
-            for r in tx.fetch(&sql, &args).await? {
-                let state: Schedule =
-                    serde_json::from_str(r[4].as_str().unwrap_or("")).unwrap_or_default();
-                rows.insert(
-                    r[0].as_str().unwrap_or("").to_string(),
-                    (
-                        state,
-                        r[1].as_str().unwrap_or("").to_string(),
-                        r[2].as_i64().unwrap_or(0),
-                        r[3].as_i64().unwrap_or(0),
-                    ),
-                );
-            }
         }
         for raw in events {
             let e: ScheduleEvent = serde_json::from_str(&raw.payload)
@@ -128,47 +129,29 @@ impl Projection for SchedulesProjection {
             }
             entry.0.apply_event(&e);
         }
-        let mut list: Vec<(String, (Schedule, String, i64, i64))> = rows.into_iter().collect();
-        list.sort_by(|a, b| a.0.cmp(&b.0));
-        for chunk in list.chunks(200) {
-            let mut sql = format!("INSERT INTO {prefix}schedules_view ({COLUMNS}) VALUES ");
-            let mut args = Vec::new();
-            for (i, (id, (s, account, fired, skipped))) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                let ph: Vec<String> = (1..=14).map(|k| format!("${}", i * 14 + k)).collect();
-                sql.push_str(&format!("({})", ph.join(",")));
-                args.extend([
-                    Val::text(id),
-                    Val::text(account),
-                    Val::text(
-                        s.profile_id
-                            .as_ref()
-                            .map(|p| p.to_string())
-                            .unwrap_or_default(),
-                    ),
-                    Val::text(s.action.map(|a| a.as_str().to_string()).unwrap_or_default()),
-                    Val::text(serde_json::to_string(&s.spec).unwrap_or_default()),
-                    Val::text(&s.time_zone),
-                    Val::int(i64::from(s.paused)),
-                    Val::int(i64::from(s.deleted)),
-                    Val::Text(s.last_fired_at.map(ts)),
-                    Val::Text(s.last_run.map(|r| r.to_string())),
-                    Val::Text(s.next_due().map(ts)),
-                    Val::int(*fired),
-                    Val::int(*skipped),
-                    Val::text(serde_json::to_string(s).unwrap_or_default()),
-                ]);
-            }
-            sql.push_str(
-                " ON CONFLICT (schedule_id) DO UPDATE SET account_id = excluded.account_id, profile_id = excluded.profile_id, \
-                 action = excluded.action, spec_json = excluded.spec_json, time_zone = excluded.time_zone, paused = excluded.paused, \
-                 deleted = excluded.deleted, last_fired_at = excluded.last_fired_at, last_run_id = excluded.last_run_id, \
-                 next_due_at = excluded.next_due_at, fired = excluded.fired, skipped = excluded.skipped, state_json = excluded.state_json",
-            );
-            tx.execute(&sql, &args).await?;
-        }
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(id, (s, account, fired, skipped))| {
+                serde_json::json!({
+                    "schedule_id": id,
+                    "account_id": account,
+                    "profile_id": s.profile_id.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+                    "action": s.action.map(|a| a.as_str().to_string()).unwrap_or_default(),
+                    "spec_json": serde_json::to_string(&s.spec).unwrap_or_default(),
+                    "time_zone": s.time_zone,
+                    "paused": i64::from(s.paused),
+                    "deleted": i64::from(s.deleted),
+                    "last_fired_at": s.last_fired_at.map(ts),
+                    "last_run_id": s.last_run.map(|r| r.to_string()),
+                    "next_due_at": s.next_due().map(ts),
+                    "fired": fired,
+                    "skipped": skipped,
+                    "state_json": serde_json::to_string(s).unwrap_or_default(),
+                })
+            })
+            .collect();
+        let cols: Vec<&str> = COLUMNS.split(", ").collect();
+        bulk_upsert(tx, &table, "schedule_id", &cols, &json).await?;
         Ok(())
     }
 }

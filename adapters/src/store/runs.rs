@@ -262,30 +262,6 @@ impl SqlRunStore {
         tx.commit().await.map_err(db_err)?;
         Ok(ack)
     }
-
-    /// Run ids of `account` with their queue state, newest first (operators' listing).
-    pub async fn queue_states(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = self
-            .db
-            .fetch(
-                "SELECT run_id, state FROM run_queue WHERE account_id = $1 ORDER BY created_at DESC",
-                &[Val::text(account.as_str())],
-            )
-            .await
-            .map_err(db_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r[0].as_str().unwrap_or("").to_string(),
-                    r[1].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect())
-    }
 }
 
 #[async_trait]

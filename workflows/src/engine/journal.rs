@@ -30,7 +30,6 @@ struct State {
     durable: u64,
     broken: Option<RunError>,
     cancel_requested_by: Option<String>,
-    written: Vec<RunEvent>,
 }
 
 pub(crate) struct Journal {
@@ -67,7 +66,6 @@ impl Journal {
                 durable: 0,
                 broken: None,
                 cancel_requested_by,
-                written: Vec::new(),
             }),
             flush: tokio::sync::Mutex::new(()),
         }
@@ -104,11 +102,6 @@ impl Journal {
         }
     }
 
-    /// Events appended by this journal (replay inspects them).
-    pub(crate) fn written(&self) -> Vec<RunEvent> {
-        self.lock().written.clone()
-    }
-
     fn envelope(&self, event: RunEvent) -> NewEvent {
         NewEvent {
             event,
@@ -130,7 +123,6 @@ impl Journal {
                 return Err(e.clone());
             }
             let env = self.envelope(event);
-            st.written.push(env.event.clone());
             st.pending.push(env);
             st.issued += 1;
             st.issued
@@ -168,7 +160,6 @@ impl Journal {
             }
             for event in events {
                 let env = self.envelope(event);
-                st.written.push(env.event.clone());
                 st.pending.push(env);
                 st.issued += 1;
             }

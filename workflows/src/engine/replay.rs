@@ -93,7 +93,6 @@ pub async fn replay_run(
             )));
         }
     }
-    let _ = ctx.shared().journal.written();
     Ok(ReplayReport {
         reached,
         recorded,
