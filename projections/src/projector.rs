@@ -89,12 +89,47 @@ impl Projector {
     }
 
     /// Applies every settled event not yet projected; returns how many were applied.
+    ///
+    /// Events already committed but still behind the horizon (a transaction of this cluster
+    /// that started earlier is in flight) are waited for briefly, up to two seconds, so a
+    /// caller reads its own writes; the horizon itself is never relaxed.
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
         let mut total = 0;
         for p in &self.projections {
-            total += run(&self.db, p.as_ref(), "", p.name(), None, self.batch).await?;
+            let started = std::time::Instant::now();
+            loop {
+                total += run(&self.db, p.as_ref(), "", p.name(), None, self.batch).await?;
+                if !self.unsettled(p.as_ref()).await?
+                    || started.elapsed() > std::time::Duration::from_secs(2)
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
         }
         Ok(total)
+    }
+
+    /// True when visible events lie past the projection's checkpoint (PostgreSQL only: on
+    /// SQLite every committed event is settled).
+    async fn unsettled(&self, p: &dyn Projection) -> Result<bool, sqlx::Error> {
+        if self.db.kind() != DbKind::Postgres {
+            return Ok(false);
+        }
+        let at = checkpoint(&self.db, p.name()).await?;
+        let rows = self
+            .db
+            .fetch(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2) \
+                 AND aggregate_type = $3 LIMIT 1) AS x",
+                &[
+                    Val::text(at.tx_id.to_string()),
+                    Val::int(at.position),
+                    Val::text(p.aggregate_type()),
+                ],
+            )
+            .await?;
+        Ok(rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0) > 0)
     }
 
     /// The projections.
