@@ -8,6 +8,7 @@ pub mod action;
 pub mod ids;
 pub mod lang;
 pub mod metadata;
+pub mod orders;
 pub mod schedule;
 pub mod scheduling;
 pub mod sync_run;

@@ -75,3 +75,11 @@ pub trait Notifier: Send + Sync {
     /// `pas de notification demandée`).
     async fn run_ended(&self, end: &RunEnd) -> Result<String, crate::engine::StepError>;
 }
+
+mod erp;
+mod ledger;
+mod shop;
+
+pub use erp::{CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport, StockLevel};
+pub use ledger::{Counter, Ledger, Quotas, Reservation, Transferred};
+pub use shop::{DateField, OrderQuery, OrdersPage, Shop, ShopOrderRead};

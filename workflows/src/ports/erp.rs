@@ -1,0 +1,91 @@
+//! The ERP port: what the order workflows need from EBP Gestion Commerciale SaaS.
+//! Reads are batched (`WhereCondition` `In` over many values) because a subscription has
+//! 1 call/s and 10,000 calls/day; writes are imports of files, many orders per call.
+
+use crate::engine::StepError;
+use async_trait::async_trait;
+use passerelle_domain::orders::{CustomerRecord, DocumentKind, ErpCustomer, ErpDocument, ErpItem};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Values to look customers up with (each list is searched in one batched query).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerKeys {
+    /// SIRETs.
+    pub sirets: Vec<String>,
+    /// E-mails (lower-case).
+    pub emails: Vec<String>,
+    /// VAT numbers.
+    pub vats: Vec<String>,
+}
+
+/// A sale document already in the ERP for a web order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExistingDocument {
+    /// The web order number (`xx_atoosync_order`, or recovered from "Document importé n°").
+    pub atoosync_order: String,
+    /// ERP document number.
+    pub number: String,
+    /// Document type.
+    pub kind: DocumentKind,
+}
+
+/// What one import call writes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImportBatch {
+    /// Customers to create or update first.
+    pub customers: Vec<CustomerRecord>,
+    /// Documents to create.
+    pub documents: Vec<ErpDocument>,
+}
+
+/// A file sent to the ERP (kept per run for audit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportFile {
+    /// File name (`Orders.txt`, `Customers.txt`, …).
+    pub name: String,
+    /// Content as text (it is sent in the encoding the ERP expects).
+    pub content: String,
+}
+
+/// The result of an import call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// The files sent.
+    pub files: Vec<ImportFile>,
+    /// Documents created (with their numbers).
+    pub created: Vec<ExistingDocument>,
+    /// Documents refused by the ERP: (web order number, reason).
+    pub rejected: Vec<(String, String)>,
+}
+
+/// Stock of one article.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLevel {
+    /// Article code.
+    pub item_id: String,
+    /// Real stock (summed over the warehouses asked).
+    pub quantity: Decimal,
+}
+
+/// EBP Gestion Commerciale SaaS.
+#[async_trait]
+pub trait Erp: Send + Sync {
+    /// Articles among `references` that exist (batched `In` look-ups).
+    async fn items_by_references(&self, references: &[String]) -> Result<Vec<ErpItem>, StepError>;
+    /// Customers matching any of the keys.
+    async fn find_customers(&self, keys: &CustomerKeys) -> Result<Vec<ErpCustomer>, StepError>;
+    /// Sale documents already holding one of these web order numbers.
+    async fn documents_for_web_orders(
+        &self,
+        web_orders: &[String],
+    ) -> Result<Vec<ExistingDocument>, StepError>;
+    /// Imports customers then documents in one call (or as few as the ERP needs).
+    async fn import(&self, batch: &ImportBatch) -> Result<ImportReport, StepError>;
+    /// Real stock of these articles, summed over `warehouses` (all when empty).
+    async fn stock_levels(
+        &self,
+        item_ids: &[String],
+        warehouses: &[String],
+    ) -> Result<Vec<StockLevel>, StepError>;
+}

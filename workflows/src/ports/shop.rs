@@ -1,0 +1,99 @@
+//! The shop port: what the order workflows need from an online shop, whatever the platform.
+
+use crate::engine::StepError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use passerelle_domain::orders::ShopOrder;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Which order date the period filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DateField {
+    /// Creation date (`date_add`).
+    #[default]
+    Created,
+    /// Last update (`date_upd`).
+    Updated,
+}
+
+/// Which orders to read.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OrderQuery {
+    /// Shop status ids to read (empty: none).
+    pub states: Vec<String>,
+    /// Shops to read (multi-shop); empty: the default shop only.
+    pub shops: Vec<String>,
+    /// Start of the period (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// End of the period (inclusive).
+    pub to: Option<DateTime<Utc>>,
+    /// Which date the period applies to.
+    pub date_field: DateField,
+}
+
+/// One order as read: normalised, or refused with the reason (malformed data fails that
+/// order only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "read", rename_all = "kebab-case")]
+pub enum ShopOrderRead {
+    /// A well-formed order.
+    Ok(Box<ShopOrder>),
+    /// An order the adapter could not read.
+    Invalid {
+        /// Shop order id (or the best identification available).
+        id: String,
+        /// Why, in French first.
+        reason: String,
+    },
+}
+
+impl ShopOrderRead {
+    /// The order's id.
+    pub fn id(&self) -> &str {
+        match self {
+            ShopOrderRead::Ok(o) => &o.id,
+            ShopOrderRead::Invalid { id, .. } => id,
+        }
+    }
+}
+
+/// One page of orders, in a stable order (ascending id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrdersPage {
+    /// The orders of the page.
+    pub orders: Vec<ShopOrderRead>,
+    /// True when another page may follow.
+    pub has_more: bool,
+}
+
+/// An online shop.
+#[async_trait]
+pub trait Shop: Send + Sync {
+    /// Reads one page of the orders matching `query`, `limit` orders from `offset`.
+    async fn orders_page(
+        &self,
+        query: &OrderQuery,
+        offset: u32,
+        limit: u32,
+    ) -> Result<OrdersPage, StepError>;
+    /// Sets the order's status (set-to: idempotent; no change when already there).
+    async fn set_order_state(
+        &self,
+        order_id: &str,
+        state_id: &str,
+        notify_customer: bool,
+    ) -> Result<(), StepError>;
+    /// Writes the ERP document number on the order (idempotent).
+    async fn set_order_document_number(
+        &self,
+        order_id: &str,
+        document_number: &str,
+    ) -> Result<(), StepError>;
+    /// Writes the ERP customer account number on the shop customer (idempotent).
+    async fn set_customer_erp_code(&self, customer_id: &str, code: &str) -> Result<(), StepError>;
+    /// Sets the available quantity of the product with this reference (absolute: idempotent).
+    /// Returns false when the shop has no such product.
+    async fn set_stock(&self, reference: &str, quantity: Decimal) -> Result<bool, StepError>;
+}
