@@ -5,12 +5,16 @@
 //! given / when / then and replayed deterministically.
 
 pub mod action;
+pub mod decider;
 pub mod ids;
 pub mod lang;
 pub mod metadata;
 pub mod orders;
+pub mod profile;
 pub mod schedule;
 pub mod scheduling;
+pub mod shop_order;
+pub mod subscription;
 pub mod sync_run;
 
 pub use action::SyncAction;

@@ -1,3 +1,4 @@
 //! One module per sync action.
 
 pub mod demo_engine;
+pub mod import_orders;

@@ -59,7 +59,7 @@ impl ShopOrderRead {
     }
 }
 
-/// One page of orders, in a stable order (ascending id).
+/// One page of orders, in ascending id order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrdersPage {
     /// The orders of the page.
@@ -71,11 +71,13 @@ pub struct OrdersPage {
 /// An online shop.
 #[async_trait]
 pub trait Shop: Send + Sync {
-    /// Reads one page of the orders matching `query`, `limit` orders from `offset`.
+    /// Reads one page of the orders matching `query`: up to `limit` orders whose id comes
+    /// after `after_id` (keyset paging in ascending id order, so orders whose status the
+    /// import changes do not shift the following pages).
     async fn orders_page(
         &self,
         query: &OrderQuery,
-        offset: u32,
+        after_id: Option<&str>,
         limit: u32,
     ) -> Result<OrdersPage, StepError>;
     /// Sets the order's status (set-to: idempotent; no change when already there).

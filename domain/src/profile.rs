@@ -1,0 +1,245 @@
+//! The `Profile` aggregate (id: the profile id): one shop ⇄ ERP connection with its
+//! settings (FEATURES §1 "Profiles", §3). Connection events carry the public parameters
+//! and a *reference* to the encrypted credentials plus a short fingerprint, never a secret
+//! (DESIGN §3): the ciphertext lives in the `credentials` table.
+
+use crate::decider::Decider;
+use crate::orders::OrderSettings;
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+/// The default period an import reads (FEATURES §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportPeriod {
+    /// The last 15 days.
+    #[default]
+    Last15Days,
+    /// This calendar month.
+    ThisMonth,
+    /// Last calendar month.
+    LastMonth,
+    /// The last 3 months.
+    Last3Months,
+    /// The last 6 months.
+    Last6Months,
+    /// This calendar year.
+    ThisYear,
+    /// Last calendar year.
+    LastYear,
+    /// All orders.
+    All,
+}
+
+/// Order-import options of a profile (FEATURES §3.3, §3.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportOptions {
+    /// Default period.
+    #[serde(default)]
+    pub period: ImportPeriod,
+    /// Shops to read (multi-shop); empty: the default shop.
+    #[serde(default)]
+    pub shops: Vec<String>,
+    /// Find orders by update date instead of creation date.
+    #[serde(default)]
+    pub by_update_date: bool,
+    /// Orders per page (one batch of ERP calls per page).
+    #[serde(default = "page")]
+    pub page_size: u32,
+    /// Send the ERP account number back to the shop customer.
+    #[serde(default = "yes")]
+    pub send_customer_code: bool,
+    /// Write the document number back on the shop order.
+    #[serde(default)]
+    pub send_document_number: bool,
+    /// Ask the shop to notify the customer on status changes.
+    #[serde(default)]
+    pub notify_customer: bool,
+    /// Document and customer rules.
+    pub settings: OrderSettings,
+}
+
+fn page() -> u32 {
+    100
+}
+fn yes() -> bool {
+    true
+}
+
+/// The shop side of a connection (public part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShopConnection {
+    /// Platform (`prestashop`).
+    pub platform: String,
+    /// Shop URL, normalised with a trailing slash.
+    pub url: String,
+    /// Fingerprint of the stored credential (first hex digits of its SHA-256), to show
+    /// that it changed without showing it.
+    pub credential_fingerprint: String,
+}
+
+/// The ERP side of a connection (public part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErpConnection {
+    /// API base (`https://api-developpeurs.ebp.com/`).
+    pub api_url: String,
+    /// Login base (`https://api-login.ebp.com/`).
+    pub login_url: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// Folder (dossier) id.
+    pub folder_id: String,
+    /// Fingerprint of the stored client secret and subscription key.
+    pub credential_fingerprint: String,
+}
+
+/// Events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ProfileEvent {
+    /// Created.
+    ProfileCreated {
+        /// Name.
+        name: String,
+    },
+    /// Renamed.
+    ProfileRenamed {
+        /// New name.
+        name: String,
+    },
+    /// Shop connection set (credentials stored encrypted, apart).
+    ShopConnectionSet(ShopConnection),
+    /// ERP connection set (credentials stored encrypted, apart).
+    ErpConnectionSet(ErpConnection),
+    /// Order-import options set.
+    ImportOptionsSet(Box<ImportOptions>),
+    /// Deleted (irreversible).
+    ProfileDeleted,
+}
+
+impl DomainEvent for ProfileEvent {
+    fn event_type(&self) -> String {
+        match self {
+            ProfileEvent::ProfileCreated { .. } => "ProfileCreated",
+            ProfileEvent::ProfileRenamed { .. } => "ProfileRenamed",
+            ProfileEvent::ShopConnectionSet(_) => "ShopConnectionSet",
+            ProfileEvent::ErpConnectionSet(_) => "ErpConnectionSet",
+            ProfileEvent::ImportOptionsSet(_) => "ImportOptionsSet",
+            ProfileEvent::ProfileDeleted => "ProfileDeleted",
+        }
+        .into()
+    }
+    fn event_version(&self) -> String {
+        "1".into()
+    }
+}
+
+/// Commands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProfileCommand {
+    /// Create or update from a whole description (`profile import`): only what changed
+    /// becomes events.
+    Apply {
+        /// Name.
+        name: String,
+        /// Shop connection.
+        shop: Option<ShopConnection>,
+        /// ERP connection.
+        erp: Option<ErpConnection>,
+        /// Import options.
+        import: Option<Box<ImportOptions>>,
+    },
+    /// Delete.
+    Delete,
+}
+
+/// Refusals.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileRefusal {
+    /// Deleted profiles accept nothing.
+    #[error("profil supprimé (profile deleted)")]
+    Deleted,
+    /// Name required.
+    #[error("le nom du profil est obligatoire (profile name required)")]
+    NameRequired,
+    /// Unknown profile.
+    #[error("profil inconnu (unknown profile)")]
+    Unknown,
+}
+
+/// Folded state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Exists.
+    pub created: bool,
+    /// Deleted.
+    pub deleted: bool,
+    /// Name.
+    pub name: String,
+    /// Shop connection.
+    pub shop: Option<ShopConnection>,
+    /// ERP connection.
+    pub erp: Option<ErpConnection>,
+    /// Import options.
+    pub import: Option<ImportOptions>,
+}
+
+impl Decider for Profile {
+    type Command = ProfileCommand;
+    type Event = ProfileEvent;
+    type Refusal = ProfileRefusal;
+    const TYPE: &'static str = "Profile";
+
+    fn decide(&self, cmd: ProfileCommand) -> Result<Vec<ProfileEvent>, ProfileRefusal> {
+        if self.deleted {
+            return Err(ProfileRefusal::Deleted);
+        }
+        match cmd {
+            ProfileCommand::Apply {
+                name,
+                shop,
+                erp,
+                import,
+            } => {
+                if name.trim().is_empty() {
+                    return Err(ProfileRefusal::NameRequired);
+                }
+                let mut ev = Vec::new();
+                if !self.created {
+                    ev.push(ProfileEvent::ProfileCreated { name });
+                } else if self.name != name {
+                    ev.push(ProfileEvent::ProfileRenamed { name });
+                }
+                if let Some(s) = shop.filter(|s| self.shop.as_ref() != Some(s)) {
+                    ev.push(ProfileEvent::ShopConnectionSet(s));
+                }
+                if let Some(e) = erp.filter(|e| self.erp.as_ref() != Some(e)) {
+                    ev.push(ProfileEvent::ErpConnectionSet(e));
+                }
+                if let Some(i) = import.filter(|i| self.import.as_ref() != Some(i.as_ref())) {
+                    ev.push(ProfileEvent::ImportOptionsSet(i));
+                }
+                Ok(ev)
+            }
+            ProfileCommand::Delete => {
+                if !self.created {
+                    return Err(ProfileRefusal::Unknown);
+                }
+                Ok(vec![ProfileEvent::ProfileDeleted])
+            }
+        }
+    }
+
+    fn apply_event(&mut self, e: &ProfileEvent) {
+        match e {
+            ProfileEvent::ProfileCreated { name } => {
+                self.created = true;
+                self.name = name.clone();
+            }
+            ProfileEvent::ProfileRenamed { name } => self.name = name.clone(),
+            ProfileEvent::ShopConnectionSet(s) => self.shop = Some(s.clone()),
+            ProfileEvent::ErpConnectionSet(e) => self.erp = Some(e.clone()),
+            ProfileEvent::ImportOptionsSet(i) => self.import = Some((**i).clone()),
+            ProfileEvent::ProfileDeleted => self.deleted = true,
+        }
+    }
+}
