@@ -9,7 +9,7 @@ use serde::Serialize;
 /// A decide/evolve aggregate.
 pub trait Decider: Default + Serialize + DeserializeOwned + Send + Sync {
     /// Commands.
-    type Command: Send;
+    type Command: Send + Clone;
     /// Events.
     type Event: DomainEvent + Serialize + DeserializeOwned + Clone + Send + Sync;
     /// Refusals (shown to the user).

@@ -1,12 +1,14 @@
 //! Event store wiring: PostgreSQL (hosted, multi-worker) or SQLite (embedded default),
 //! chosen by the database URL; the run queue, leases and the global event feed.
 
+mod aggregates;
 mod codec;
 mod db;
 mod feed;
 mod runs;
 mod schedules;
 
+pub use aggregates::{scoped_id, AggregateError, AggregateStore, Origin};
 pub use codec::{decode_run_event, encode_event, upcasters, RawEvent};
 pub use db::{redact, Db, DbError, DbKind, DbResult, Tx, Val};
 pub use feed::{read_feed, GlobalPos};

@@ -1,0 +1,248 @@
+//! Commands on the small decide/evolve aggregates (`Profile`, `ShopOrder`,
+//! `Subscription`): load the folded state, decide, append the events and the new state in
+//! one transaction. The stream's next sequence is the optimistic lock: a concurrent writer
+//! makes the insert fail on the events primary key, and the command is decided again on
+//! fresh state.
+//!
+//! Aggregate ids are scoped by account in the log (`<account>/<id>`), so two tenants with a
+//! profile named `demo` never share a stream, and every read filters on the account too.
+
+use super::db::{Db, Tx, Val};
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use passerelle_domain::decider::Decider;
+use passerelle_domain::{AccountId, Actor, EventMetadata};
+
+/// Failures of an aggregate command.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregateError<R: std::error::Error + 'static> {
+    /// Refused by the domain (show it).
+    #[error(transparent)]
+    Refused(R),
+    /// Kept conflicting with concurrent writers.
+    #[error("modification concurrente persistante, réessayez (concurrent changes)")]
+    Conflict,
+    /// Database.
+    #[error("base de données : {0}")]
+    Db(#[from] sqlx::Error),
+    /// Stored state unreadable.
+    #[error("état illisible : {0}")]
+    Corrupt(String),
+}
+
+/// The store.
+#[derive(Debug, Clone)]
+pub struct AggregateStore {
+    db: Db,
+}
+
+/// The stream id of aggregate `id` of `account`.
+pub fn scoped_id(account: &AccountId, id: &str) -> String {
+    format!("{}/{}", account.as_str(), id)
+}
+
+fn is_unique(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Who did it and why, for the events' metadata.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// Actor.
+    pub actor: Actor,
+    /// Correlation (a run id, or a support action id).
+    pub correlation: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl AggregateStore {
+    /// A store over `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// The folded state of `id`, if it has events.
+    pub async fn load<A: Decider>(
+        &self,
+        account: &AccountId,
+        id: &str,
+    ) -> Result<Option<A>, AggregateError<A::Refusal>> {
+        let rows = self
+            .db
+            .fetch(
+                "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND aggregate_id = $2 AND account_id = $3",
+                &[Val::text(A::TYPE), Val::text(scoped_id(account, id)), Val::text(account.as_str())],
+            )
+            .await?;
+        match rows.first() {
+            None => Ok(None),
+            Some(r) => serde_json::from_str(r[0].as_str().unwrap_or(""))
+                .map(Some)
+                .map_err(|e| AggregateError::Corrupt(e.to_string())),
+        }
+    }
+
+    /// Every aggregate of this type of the account (small sets: profiles).
+    pub async fn list<A: Decider>(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<(String, A)>, AggregateError<A::Refusal>> {
+        let rows = self
+            .db
+            .fetch(
+                "SELECT aggregate_id, state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 ORDER BY aggregate_id",
+                &[Val::text(A::TYPE), Val::text(account.as_str())],
+            )
+            .await?;
+        let prefix = format!("{}/", account.as_str());
+        rows.iter()
+            .map(|r| {
+                let id = r[0].as_str().unwrap_or("");
+                let state = serde_json::from_str(r[1].as_str().unwrap_or(""))
+                    .map_err(|e| AggregateError::Corrupt(e.to_string()))?;
+                Ok((id.strip_prefix(&prefix).unwrap_or(id).to_string(), state))
+            })
+            .collect()
+    }
+
+    /// Runs one command; returns the events recorded (empty when nothing changed).
+    pub async fn execute<A: Decider>(
+        &self,
+        account: &AccountId,
+        id: &str,
+        cmd: A::Command,
+        origin: &Origin,
+    ) -> Result<Vec<A::Event>, AggregateError<A::Refusal>> {
+        let mut out = self
+            .execute_many::<A>(account, vec![(id.to_string(), cmd)], origin)
+            .await?;
+        match out.pop() {
+            Some(Ok(ev)) => Ok(ev),
+            Some(Err(r)) => Err(AggregateError::Refused(r)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Runs one command on each of many aggregates in one transaction (one commit for a
+    /// page of orders). A refusal is returned for its aggregate and does not stop the others.
+    pub async fn execute_many<A: Decider>(
+        &self,
+        account: &AccountId,
+        cmds: Vec<(String, A::Command)>,
+        origin: &Origin,
+    ) -> Result<Vec<Result<Vec<A::Event>, A::Refusal>>, AggregateError<A::Refusal>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.db.begin().await?;
+            match self.try_many::<A>(&mut tx, account, &cmds, origin).await {
+                Ok(out) => {
+                    tx.commit().await?;
+                    return Ok(out);
+                }
+                Err(AggregateError::Db(e)) if is_unique(&e) && attempt < 8 => {
+                    let _ = tx.rollback().await;
+                    // Someone appended to one of the streams meanwhile: decide again.
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                }
+                Err(AggregateError::Db(e)) if is_unique(&e) => {
+                    let _ = tx.rollback().await;
+                    return Err(AggregateError::Conflict);
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn try_many<A: Decider>(
+        &self,
+        tx: &mut Tx,
+        account: &AccountId,
+        cmds: &[(String, A::Command)],
+        origin: &Origin,
+    ) -> Result<Vec<Result<Vec<A::Event>, A::Refusal>>, AggregateError<A::Refusal>> {
+        let meta = EventMetadata {
+            account_id: account.as_str().to_string(),
+            actor: origin.actor.clone(),
+            correlation_id: origin.correlation.clone(),
+            causation_id: None,
+            timestamp: origin.at,
+        };
+        let meta = serde_json::to_string(&meta.to_map()).unwrap_or_else(|_| "{}".into());
+        let mut out = Vec::with_capacity(cmds.len());
+        for (id, cmd) in cmds {
+            let sid = scoped_id(account, id);
+            let rows = tx
+                .fetch(
+                    "SELECT state_json, last_sequence, account_id FROM aggregate_state WHERE aggregate_type = $1 AND aggregate_id = $2",
+                    &[Val::text(A::TYPE), Val::text(sid.clone())],
+                )
+                .await?;
+            let (mut state, seq): (A, i64) = match rows.first() {
+                Some(r) => {
+                    if r[2].as_str() != Some(account.as_str()) {
+                        return Err(AggregateError::Corrupt(format!(
+                            "{} {sid} n'appartient pas au compte",
+                            A::TYPE
+                        )));
+                    }
+                    (
+                        serde_json::from_str(r[0].as_str().unwrap_or(""))
+                            .map_err(|e| AggregateError::Corrupt(e.to_string()))?,
+                        r[1].as_i64().unwrap_or(0),
+                    )
+                }
+                None => (A::default(), 0),
+            };
+            let events = match state.decide(cmd.clone()) {
+                Ok(ev) => ev,
+                Err(r) => {
+                    out.push(Err(r));
+                    continue;
+                }
+            };
+            if events.is_empty() {
+                out.push(Ok(events));
+                continue;
+            }
+            for (i, e) in events.iter().enumerate() {
+                state.apply_event(e);
+                let payload = serde_json::to_string(e)
+                    .map_err(|e| AggregateError::Corrupt(e.to_string()))?;
+                tx.execute(
+                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, $6::json, $7::json)",
+                    &[
+                        Val::text(A::TYPE),
+                        Val::text(sid.clone()),
+                        Val::int(seq + 1 + i as i64),
+                        Val::text(e.event_type()),
+                        Val::text(e.event_version()),
+                        Val::text(payload),
+                        Val::text(meta.clone()),
+                    ],
+                )
+                .await?;
+            }
+            let json =
+                serde_json::to_string(&state).map_err(|e| AggregateError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO aggregate_state (aggregate_type, aggregate_id, account_id, last_sequence, state_json) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last_sequence = excluded.last_sequence, state_json = excluded.state_json",
+                &[
+                    Val::text(A::TYPE),
+                    Val::text(sid),
+                    Val::text(account.as_str()),
+                    Val::int(seq + events.len() as i64),
+                    Val::text(json),
+                ],
+            )
+            .await?;
+            out.push(Ok(events));
+        }
+        Ok(out)
+    }
+}
