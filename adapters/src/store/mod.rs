@@ -1,9 +1,11 @@
 //! Event store wiring: PostgreSQL (hosted, multi-worker) or SQLite (embedded default),
-//! chosen by the database URL; the run queue, leases and the global event feed.
+//! chosen by the database URL; the run queue, leases and the global event feed; the EBP
+//! call gate and token store shared by workers ([`erp_gate`]).
 
 mod aggregates;
 mod codec;
 mod db;
+pub mod erp_gate;
 mod feed;
 mod runs;
 mod schedules;
@@ -11,6 +13,7 @@ mod schedules;
 pub use aggregates::{scoped_id, AggregateError, AggregateStore, Origin};
 pub use codec::{decode_run_event, encode_event, upcasters, RawEvent};
 pub use db::{redact, Db, DbError, DbKind, DbResult, Tx, Val};
+pub use erp_gate::{GateClock, SqlCallGate, SqlTokenStore};
 pub use feed::{read_feed, GlobalPos};
 pub use runs::SqlRunStore;
 pub use schedules::{ScheduleStoreError, SqlScheduleStore, TickReport};
