@@ -4,6 +4,7 @@
 //! * [`demo_backend`]: HTTP client and simulator of the demo-engine backend.
 //! * [`mail`]: e-mail notifications over SMTP (lettre).
 
+pub mod cms;
 pub mod demo_backend;
 pub mod mail;
 pub mod store;
