@@ -29,7 +29,10 @@ use base64::Engine as _;
 use chrono::{Duration as ChronoDuration, NaiveDate, NaiveDateTime};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// PrestaShop rounds half up (`PS_ROUND_HALF_UP`, the default round mode).
+const HALF_UP: RoundingStrategy = RoundingStrategy::MidpointAwayFromZero;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -265,7 +268,7 @@ fn ps_date(d: NaiveDateTime) -> String {
 }
 
 fn d6(d: Decimal) -> String {
-    format!("{:.6}", d.round_dp(6))
+    format!("{:.6}", d.round_dp_with_strategy(6, HALF_UP))
 }
 
 fn lang(v: &str) -> Value {
@@ -615,11 +618,11 @@ impl SimShop {
             let after = ((l.price_tax_excl - l.reduction_amount_tax_excl)
                 * (hundred - l.reduction_percent)
                 / hundred)
-                .round_dp(6);
-            let unit_incl = (after * factor).round_dp(6);
+                .round_dp_with_strategy(6, HALF_UP);
+            let unit_incl = (after * factor).round_dp_with_strategy(6, HALF_UP);
             let q = Decimal::from(l.quantity);
-            let total_excl = (after * q).round_dp(2);
-            let total_incl = (unit_incl * q).round_dp(2);
+            let total_excl = (after * q).round_dp_with_strategy(2, HALF_UP);
+            let total_incl = (unit_incl * q).round_dp_with_strategy(2, HALF_UP);
             products_excl += total_excl;
             products_incl += total_incl;
             let product_id = self
@@ -629,15 +632,16 @@ impl SimShop {
                 l, product_id, after, unit_incl, total_excl, total_incl, factor,
             ));
         }
-        let ship_incl =
-            (o.shipping_tax_excl * (hundred + o.carrier_tax_rate) / hundred).round_dp(2);
+        let ship_incl = (o.shipping_tax_excl * (hundred + o.carrier_tax_rate) / hundred)
+            .round_dp_with_strategy(2, HALF_UP);
         let (wrap_excl, wrap_incl) = o
             .gift
             .as_ref()
             .map(|g| {
                 (
                     g.wrapping_tax_excl,
-                    (g.wrapping_tax_excl * (hundred + g.tax_rate) / hundred).round_dp(2),
+                    (g.wrapping_tax_excl * (hundred + g.tax_rate) / hundred)
+                        .round_dp_with_strategy(2, HALF_UP),
                 )
             })
             .unwrap_or_default();
