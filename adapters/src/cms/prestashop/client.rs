@@ -578,7 +578,7 @@ fn transport(e: reqwest::Error) -> StepError {
 
 #[async_trait]
 impl Shop for PrestaShopClient {
-    #[instrument(skip_all, fields(offset, limit), err)]
+    #[instrument(skip_all, fields(offset = offset, limit = limit), err)]
     async fn orders_page(
         &self,
         query: &OrderQuery,
@@ -768,7 +768,7 @@ impl Shop for PrestaShopClient {
     /// `id_product_attribute` 0) — the product's own `quantity` cannot set stock
     /// (`PS-docs:webservice/resources/stock_availables.md`). PrestaShop stock is a whole
     /// number: a fractional ERP quantity is rounded down (never promise what is not there).
-    #[instrument(skip_all, fields(reference), err)]
+    #[instrument(skip_all, fields(reference = reference), err)]
     async fn set_stock(&self, reference: &str, quantity: Decimal) -> Result<bool, StepError> {
         let reference = reference.trim();
         if reference.is_empty() || reference.contains(['|', '[', ']', ',', '%', '!']) {
