@@ -6,6 +6,7 @@
 //! * [`ebp`]: EBP Gestion Commerciale SaaS (call gate and token store traits).
 //! * [`secrets`]: secrets at rest (AES-256-GCM under a master key).
 
+pub mod cms;
 pub mod demo_backend;
 pub mod ebp;
 pub mod mail;

@@ -1,0 +1,7 @@
+//! Online shop platforms (CMS): one module per platform, each with a reqwest client
+//! implementing the workflows' [`passerelle_workflows::ports::Shop`] port and an in-process
+//! simulator faithful enough to test it.
+//!
+//! * [`prestashop`]: PrestaShop Webservice 1.7 / 8.x (JSON reads, XML writes).
+
+pub mod prestashop;
