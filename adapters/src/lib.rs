@@ -5,5 +5,6 @@
 //! * [`mail`]: e-mail notifications over SMTP (lettre).
 
 pub mod demo_backend;
+pub mod ebp;
 pub mod mail;
 pub mod store;
