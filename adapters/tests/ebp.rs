@@ -288,8 +288,7 @@ async fn two_workers_refreshing_at_once_refresh_once() {
         0,
         "no refresh token used twice"
     );
-    // Both calls above shared one refresh; with a 30 s token every later call refreshes
-    // again, so compare with a single call's count.
+    // The second worker found the version it saw replaced and used the stored pair.
     assert_eq!(refreshes, 1, "one refresh for two concurrent workers");
 }
 
@@ -717,6 +716,18 @@ async fn client_errors_are_permanent_with_ebp_message() {
         matches!(&e, StepError::Permanent(m) if m.contains("HTTP 404") && m.contains("dossier introuvable")),
         "{e:?}"
     );
+
+    // A wrong subscription key: 401 from the gateway, permanent, no token rotation.
+    let mut cfg = config(&sim, "conn-1");
+    cfg.subscription_key = Secret::new("wrong-key");
+    let wrong = EbpClient::new(cfg, free_gate(), tokens.clone()).expect("client");
+    let grants = sim.token_grants();
+    let e = wrong.folders().await.expect_err("401");
+    assert!(
+        matches!(&e, StepError::Permanent(m) if m.contains("HTTP 401")),
+        "{e:?}"
+    );
+    assert_eq!(sim.token_grants(), grants, "no refresh for a key problem");
 
     let conf = c.read_configuration().await.expect("configuration");
     assert_eq!(conf.vat_codes.len(), 4);

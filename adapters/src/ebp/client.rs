@@ -531,17 +531,22 @@ impl EbpClient {
                 .await
                 .map_err(transport)?;
             let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED && !replayed {
-                replayed = true;
-                pair = self.refresh(pair.version).await?;
-                continue;
-            }
             let retry_after = resp
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let body = resp.text().await.map_err(transport)?;
+            // A 401 from the gateway about the subscription key is not a token problem:
+            // refreshing would only burn a rotation.
+            if status == StatusCode::UNAUTHORIZED
+                && !replayed
+                && !body.to_ascii_lowercase().contains("subscription key")
+            {
+                replayed = true;
+                pair = self.refresh(pair.version).await?;
+                continue;
+            }
             if status.is_success() {
                 return Ok(body);
             }
@@ -1045,6 +1050,9 @@ impl Erp for EbpClient {
         Ok(self.import_batch(batch).await?.report)
     }
 
+    /// `GenericQuery` on `StockItem` (`ItemId In` per 100 articles, `And StorehouseId In`
+    /// when warehouses are given — only the first 100 warehouses), `RealStock` summed per
+    /// article. Every article asked gets a level: 0 when it has no stock row.
     async fn stock_levels(
         &self,
         item_ids: &[String],
@@ -1087,5 +1095,67 @@ impl Erp for EbpClient {
                 item_id: id,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imported_reference_gives_the_web_order_back() {
+        assert_eq!(
+            web_order_from_reference("Document importé n° W12 (prix article différent)"),
+            Some("W12".into())
+        );
+        assert_eq!(
+            web_order_from_reference("Document importé n°W12"),
+            Some("W12".into())
+        );
+        assert_eq!(web_order_from_reference("Web 187 - John DOE"), None);
+    }
+
+    #[test]
+    fn ebp_error_bodies_are_summarised() {
+        let body = r#"{"title":"Validation","message":"Paramètre invalide",
+            "errors":[{"errorCode":"X","errorMessage":"Limit > 100"}]}"#;
+        assert_eq!(error_message(body), "Paramètre invalide ; Limit > 100");
+        let e = classify(StatusCode::FORBIDDEN, None, body);
+        assert!(matches!(e, StepError::Permanent(m) if m.contains("droits insuffisants")));
+        let e = classify(StatusCode::TOO_MANY_REQUESTS, Some("3"), "");
+        assert_eq!(
+            match e {
+                StepError::Transient { retry_after, .. } => retry_after,
+                StepError::Permanent(_) => None,
+            },
+            Some(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn an_exhausted_budget_waits_until_the_reset() {
+        let resets_at = Utc::now() + chrono::Duration::hours(2);
+        let e = gate_error(GateError::BudgetExhausted {
+            used: 10_000,
+            limit: 10_000,
+            resets_at,
+        });
+        let StepError::Transient {
+            message,
+            retry_after,
+        } = e
+        else {
+            panic!("transient expected");
+        };
+        assert!(message.starts_with("budget journalier d'appels EBP épuisé"));
+        let wait = retry_after.unwrap_or_default();
+        assert!(wait > Duration::from_secs(7000) && wait <= Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn the_gate_never_sees_the_clear_key() {
+        let id = subscription_fingerprint(&Secret::new("abc-secret-key"));
+        assert!(id.starts_with("ebp-sub-") && !id.contains("abc"));
+        assert_eq!(id.len(), "ebp-sub-".len() + 16);
     }
 }
