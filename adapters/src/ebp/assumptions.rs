@@ -1,0 +1,232 @@
+//! Every assumption about EBP details that are **not documented publicly**
+//! (`reference/ebp-api.md` §4.2, §7, §9). Each item says that it is an assumption and why
+//! it was chosen, so the list of things to confirm on EBP's preprod lives in one place. The
+//! client, the file writer and the simulator all read these constants: changing one here
+//! changes both sides consistently.
+
+use passerelle_domain::orders::DocumentKind;
+
+/// Path of the Import API call, relative to the API base.
+///
+/// **Assumption**: the doc map [S2] names `POST /import/api/v1/createImport` (multipart →
+/// `StatutResultImport`) without showing the exact casing or parameters; we take the name
+/// as written there.
+pub const IMPORT_PATH: &str = "/import/api/v1/createImport";
+
+/// Multipart text field carrying the folder (dossier) id.
+///
+/// **Assumption**: the doc says the import families take `folderId` "in body / params";
+/// the Export API body uses `folderId`, so the Import API is assumed to use the same name.
+pub const FIELD_FOLDER_ID: &str = "folderId";
+
+/// Multipart file field; repeated once per file (`filename` = the file name).
+///
+/// **Assumption**: not documented. One call carries every file of a batch (customers first)
+/// so that an import of N orders costs one call whatever N is (1 call/s, 10,000/day).
+pub const FIELD_FILES: &str = "files";
+
+/// Multipart text field: JSON object `{ "<file name>": "<import model name>" }`.
+///
+/// **Assumption**: how a saved import model is referenced is not documented; saved models
+/// are rows of `EbpSysGenericImportSettings` identified by `name` (§7), so we send names.
+pub const FIELD_MODELS: &str = "models";
+
+/// Customers file (one row per customer).
+pub const CUSTOMERS_FILE: &str = "Customers.txt";
+/// Addresses file (one row per address: billing and delivery of each customer).
+pub const ADDRESSES_FILE: &str = "Adresses.txt";
+/// Payments file (one row per settlement).
+///
+/// **Assumption / choice**: payments go in a separate file rather than as columns of the
+/// document rows, because a document may carry several payments and rows are per *line*.
+/// A payment row points at its document through the web order number
+/// (`Règlement - xx_atoosync_order`), since the ERP number is unknown before the import;
+/// the import engine is assumed to resolve it within the same call (files are applied in
+/// the order sent: customers, addresses, documents, payments).
+pub const PAYMENTS_FILE: &str = "Payments.txt";
+
+/// The import file of a document kind (FEATURES §9).
+pub fn document_file(kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::Quote => "Quotes.txt",
+        DocumentKind::Order => "Orders.txt",
+        DocumentKind::DeliveryNote => "Delivery Notes.txt",
+        DocumentKind::Invoice => "Invoices.txt",
+    }
+}
+
+/// The document kind whose import file is `name`.
+pub fn kind_of_file(name: &str) -> Option<DocumentKind> {
+    ALL_KINDS.into_iter().find(|k| document_file(*k) == name)
+}
+
+/// Every document kind, in file order.
+pub const ALL_KINDS: [DocumentKind; 4] = [
+    DocumentKind::Quote,
+    DocumentKind::Order,
+    DocumentKind::DeliveryNote,
+    DocumentKind::Invoice,
+];
+
+/// Name of the saved import model used for each file.
+///
+/// **Assumption**: the merchant (or our setup helper, FEATURES §9) creates one
+/// *import paramétrable* model per file with these names; EBP does not publish model
+/// identifiers for the SaaS Import API.
+pub fn model_name(file: &str) -> &'static str {
+    match file {
+        CUSTOMERS_FILE => "Passerelle - Clients",
+        ADDRESSES_FILE => "Passerelle - Adresses",
+        PAYMENTS_FILE => "Passerelle - Règlements",
+        "Quotes.txt" => "Passerelle - Devis",
+        "Orders.txt" => "Passerelle - Commandes",
+        "Delivery Notes.txt" => "Passerelle - Bons de livraison",
+        "Invoices.txt" => "Passerelle - Factures",
+        _ => "Passerelle",
+    }
+}
+
+/// The API's `DocumentType` value of a kind (§4: 1 quote, 2 invoice, 4 order, 6 delivery
+/// note — documented; `4 = CM…` confirmed by a real client).
+pub fn document_type(kind: DocumentKind) -> i64 {
+    match kind {
+        DocumentKind::Quote => 1,
+        DocumentKind::Invoice => 2,
+        DocumentKind::Order => 4,
+        DocumentKind::DeliveryNote => 6,
+    }
+}
+
+/// The kind of an API `DocumentType` value.
+pub fn kind_of_type(value: i64) -> Option<DocumentKind> {
+    ALL_KINDS.into_iter().find(|k| document_type(*k) == value)
+}
+
+/// Number prefix EBP gives each kind by default.
+///
+/// **Assumption**: only `CM` (orders) is seen in a real response; `DE`, `BL`, `FA` are
+/// EBP's usual defaults in the desktop product. Used by the simulator only.
+pub fn number_prefix(kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::Quote => "DE",
+        DocumentKind::Order => "CM",
+        DocumentKind::DeliveryNote => "BL",
+        DocumentKind::Invoice => "FA",
+    }
+}
+
+/// Field separator of the import files (seen in a public integration's order file, §7).
+pub const SEPARATOR: char = ';';
+
+/// Line terminator.
+///
+/// **Assumption**: files written by Windows tools; EBP reads CRLF (and LF) alike.
+pub const LINE_END: &str = "\r\n";
+
+/// Quoting: every field between `"`, a `"` inside doubled (`""`).
+///
+/// **Assumption**: FEATURES §9 says `"`-quoted; the doubling rule is the usual CSV rule
+/// (EBP's documentation of the import format was not readable, §7).
+pub const QUOTE: char = '"';
+
+/// Decimal separator of amounts and quantities.
+///
+/// **Assumption**: French decimal comma (EBP's default on French folders, §7 "[infer]");
+/// no thousands separator is ever written.
+pub const DECIMAL_SEPARATOR: char = ',';
+
+/// Date format of the files (`dd/MM/yyyy`, seen in the public order file, §7).
+pub const DATE_FORMAT: &str = "%d/%m/%Y";
+
+/// Boolean values in the files.
+///
+/// **Assumption**: EBP's French UI uses Oui/Non; import models map them to booleans.
+pub const YES: &str = "Oui";
+/// See [`YES`].
+pub const NO: &str = "Non";
+
+/// Encoding of the files: **Windows-1252** (ANSI).
+///
+/// **Assumption**: the public integration writes Latin-1 (`utf8_decode`, §7); Windows-1252
+/// is Latin-1 plus `€ ‚ ƒ „ … † ‡ ˆ ‰ Š ‹ Œ Ž ‘ ’ “ ” • – — ˜ ™ š › œ ž Ÿ` in 0x80–0x9F, which
+/// is what Windows "ANSI" means on French systems, so `€` survives. Characters outside
+/// Windows-1252 (emoji, `ł`, `ő`, CJK…) are replaced by `?` and reported by the writer.
+pub const ENCODING_LABEL: &str = "windows-1252";
+
+/// Replacement for characters outside Windows-1252.
+pub const REPLACEMENT: char = '?';
+
+/// Custom field holding the web order number on sale documents (FEATURES §3.3, §9: text,
+/// 32 chars).
+///
+/// **Assumption**: custom fields are addressed by their `xx_` name both in import headers
+/// (a public contact import uses `xx_birthday`, §7) and in GenericQuery columns; the
+/// field is created as `atoosync_order`, so EBP names it `xx_atoosync_order`.
+pub const ATOOSYNC_COLUMN: &str = "xx_atoosync_order";
+
+/// Maximum length of the web order number field.
+pub const ATOOSYNC_MAX_LEN: usize = 32;
+
+/// Prefix EBP writes in `SaleDocument.Reference` of imported documents, followed by the
+/// source document number (a desktop connector strips it to map documents back, §7 [S11]).
+///
+/// **Assumption**: the SaaS import engine keeps this convention and, when the file gives no
+/// reference, uses the web order number as "source number". We use it only as a fallback
+/// key for documents whose `xx_atoosync_order` is empty.
+pub const IMPORTED_REFERENCE_PREFIX: &str = "Document importé n° ";
+
+/// Suffix EBP may append to that reference when an imported price differs from the item
+/// card (§7 [S11]); stripped before comparing.
+pub const PRICE_DIFFERS_SUFFIX: &str = " (prix article différent)";
+
+/// Key of the lines array in `Documents/SaleDocument/WithLines` rows.
+///
+/// **Assumption**: not confirmed (a real client tries `Lines`, `lines`, `DocumentLines`,
+/// §4); we read all three and the simulator answers `Lines`.
+pub const LINES_KEYS: [&str; 3] = ["Lines", "lines", "DocumentLines"];
+
+/// Status values of `StatutResultImport.status`.
+///
+/// **Assumption**: the result schema is not public. We assume a synchronous answer:
+/// ```json
+/// { "importId": "…", "status": "Completed" | "CompletedWithErrors" | "Failed",
+///   "files": [ { "fileName": "Orders.txt", "model": "Passerelle - Commandes",
+///                "rowsRead": 5,
+///                "created": [ { "key": "W1001", "documentNumber": "CM00001",
+///                               "documentType": 4, "rows": [2, 3] } ],
+///                "errors":  [ { "row": 4, "key": "W1003",
+///                               "message": "Client inconnu : ZZZ" } ] } ] }
+/// ```
+/// `key` is the web order number for documents (`xx_atoosync_order`), the customer code for
+/// customers, `code/type` for addresses; `row` counts the header as row 1. An asynchronous
+/// answer (an import id to poll, as the Export API does) would need a status call instead.
+pub const STATUS_COMPLETED: &str = "Completed";
+/// See [`STATUS_COMPLETED`].
+pub const STATUS_COMPLETED_WITH_ERRORS: &str = "CompletedWithErrors";
+/// See [`STATUS_COMPLETED`].
+pub const STATUS_FAILED: &str = "Failed";
+
+/// Whether token-endpoint calls count against the API quota.
+///
+/// **Assumption**: they do not (they go to `api-login.ebp.com`, outside the APIM gateway
+/// that carries `ebp-subscription-key`), so the call gate is not taken for them.
+pub const TOKEN_CALLS_GATED: bool = false;
+
+/// Error of a reused (already rotated) refresh token.
+///
+/// **Assumption**: the standard OAuth answer, 400 `{"error":"invalid_grant"}` (§9 item 7).
+pub const INVALID_GRANT: &str = "invalid_grant";
+
+/// Table read for accounting categories (catégories comptables) in `read_configuration`.
+///
+/// **Assumption**: not in the documented GenericQuery table list; the Open Line schema
+/// names the notion *territoriality* (`Customer.TerritorialityId`), so we try
+/// `Territoriality` and treat a refusal as "unknown" (empty list), not as an error.
+pub const ACCOUNTING_CATEGORY_TABLE: &str = "Territoriality";
+
+/// Wait used when EBP answers 429 without `Retry-After` (its presence is unknown, §8).
+pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
+
+/// Accept-Language sent with every call (documented default `fr-FR`; real clients pass it as
+/// a query parameter, we send the header).
+pub const ACCEPT_LANGUAGE: &str = "fr-FR";

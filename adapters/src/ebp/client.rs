@@ -1,0 +1,1161 @@
+//! `EbpClient`: reqwest client of EBP Gestion Commerciale SaaS, implementing the [`Erp`]
+//! port. Every API call takes the subscription's [`CallGate`] slot first, carries the bearer
+//! token and `ebp-subscription-key`, and is classified once into [`StepError`] (STYLE §7).
+//!
+//! Tokens: refreshed 60 s before expiry through [`TokenStore::refresh_with`] (one refresh
+//! for all workers of a connection, the rotated pair stored before use); on 401 the client
+//! refreshes once and replays; 403 never refreshes. Tokens, the client secret and the
+//! subscription key are never logged (the gate sees a SHA-256 prefix of the key).
+
+use super::assumptions as a;
+use super::files::{self, EncodedFile};
+use super::gate::{CallGate, GateError, RefreshFn, TokenPair, TokenStore};
+use super::query::{chunks, chunks_of, query_string, Where};
+use crate::mail::Secret;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use passerelle_domain::orders::{ErpCustomer, ErpItem};
+use passerelle_workflows::engine::StepError;
+use passerelle_workflows::ports::{
+    CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport, StockLevel,
+};
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest page EBP serves (§3: more is an error).
+pub const PAGE_LIMIT: usize = 100;
+
+/// Web orders per `documents_for_web_orders` call: each one puts 1 value in the
+/// `xx_atoosync_order In` list and 2 in the `Reference In` fallback list, which stays
+/// within [`super::query::MAX_IN_VALUES`].
+pub const WEB_ORDERS_PER_CALL: usize = 50;
+
+/// Connection settings of one EBP folder.
+#[derive(Debug, Clone)]
+pub struct EbpConfig {
+    /// API base, `https://api-developpeurs.ebp.com` (no trailing slash).
+    pub api_base: String,
+    /// Login base, `https://api-login.ebp.com` (token endpoint `/connect/token`).
+    pub login_base: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: Secret,
+    /// APIM subscription key (`ebp-subscription-key`).
+    pub subscription_key: Secret,
+    /// Folder (dossier) id.
+    pub folder_id: String,
+    /// Key of the token pair in the [`TokenStore`] (one per profile connection).
+    pub connection_id: String,
+    /// OAuth scopes.
+    pub scopes: String,
+    /// Timeout of one HTTP call.
+    pub timeout: Duration,
+    /// Refresh this long before the access token expires.
+    pub refresh_margin: Duration,
+}
+
+impl EbpConfig {
+    /// Settings with EBP's production hosts, 30 s timeout and a 60 s refresh margin.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        subscription_key: Secret,
+        folder_id: impl Into<String>,
+        connection_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            api_base: "https://api-developpeurs.ebp.com".into(),
+            login_base: "https://api-login.ebp.com".into(),
+            client_id: client_id.into(),
+            client_secret,
+            subscription_key,
+            folder_id: folder_id.into(),
+            connection_id: connection_id.into(),
+            scopes: "openid profile offline_access".into(),
+            timeout: Duration::from_secs(30),
+            refresh_margin: Duration::from_secs(60),
+        }
+    }
+
+    /// Same settings against other hosts (preprod, simulator).
+    pub fn with_bases(mut self, api_base: &str, login_base: &str) -> Self {
+        self.api_base = api_base.trim_end_matches('/').to_string();
+        self.login_base = login_base.trim_end_matches('/').to_string();
+        self
+    }
+}
+
+/// A folder of the account (`GET /gescom/api/v1/Folders`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Folder {
+    /// Folder id (numeric string).
+    pub id: String,
+    /// Company name.
+    pub name: String,
+    /// Product code (`INV30` = Gestion SaaS Pro).
+    #[serde(default)]
+    pub short_name: String,
+    /// Database engine flag.
+    #[serde(default)]
+    pub is_maria_db: bool,
+}
+
+/// One row of a set-up table (VAT code, settlement mode, …) for the mapping screens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigEntry {
+    /// Code (`Id`).
+    pub id: String,
+    /// Label (`Caption`, else `Description`, else `Name`).
+    pub caption: String,
+    /// The full row, for extra columns (`Rate` of a VAT code, `Main` of a warehouse…).
+    pub row: Value,
+}
+
+/// What the mapping screens list (FEATURES §3.3).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EbpConfiguration {
+    /// VAT codes (`Vat`).
+    pub vat_codes: Vec<ConfigEntry>,
+    /// Accounting categories (see [`a::ACCOUNTING_CATEGORY_TABLE`]); empty when refused.
+    pub accounting_categories: Vec<ConfigEntry>,
+    /// Settlement modes (`SettlementMode`).
+    pub settlement_modes: Vec<ConfigEntry>,
+    /// Payment types (`PaymentType`).
+    pub payment_types: Vec<ConfigEntry>,
+    /// Document series / souches (`DocumentSerial`).
+    pub series: Vec<ConfigEntry>,
+    /// Warehouses (`Storehouse`).
+    pub warehouses: Vec<ConfigEntry>,
+    /// Currencies (`CurrencyTable`).
+    pub currencies: Vec<ConfigEntry>,
+    /// Shipping modes (`Shipping`).
+    pub shipping: Vec<ConfigEntry>,
+}
+
+/// An import with what the [`ImportReport`] cannot hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// The port's report (files sent, created documents, rejected web orders).
+    pub report: ImportReport,
+    /// Characters replaced by `?`, rejected customer/address/payment rows.
+    pub warnings: Vec<String>,
+    /// `StatutResultImport.status`.
+    pub status: String,
+    /// The import id EBP gave.
+    pub import_id: Option<String>,
+}
+
+/// Client of one EBP folder.
+#[derive(Clone)]
+pub struct EbpClient {
+    cfg: Arc<EbpConfig>,
+    http: reqwest::Client,
+    gate: Arc<dyn CallGate>,
+    tokens: Arc<dyn TokenStore>,
+    subscription_id: String,
+}
+
+impl std::fmt::Debug for EbpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EbpClient")
+            .field("folder_id", &self.cfg.folder_id)
+            .field("subscription", &self.subscription_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A SHA-256 prefix of the subscription key: the gate's id, never the clear key.
+pub fn subscription_fingerprint(key: &Secret) -> String {
+    let digest = Sha256::digest(key.expose().as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("ebp-sub-{hex}")
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    refresh_token: String,
+    #[serde(default = "default_expires_in")]
+    expires_in: i64,
+}
+
+fn default_expires_in() -> i64 {
+    3600
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default, alias = "folders")]
+    results: Vec<Value>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    total: usize,
+}
+
+/// `StatutResultImport` as assumed in [`a::STATUS_COMPLETED`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportResult {
+    /// Import id.
+    #[serde(default)]
+    pub import_id: Option<String>,
+    /// `Completed`, `CompletedWithErrors`, `Failed`.
+    pub status: String,
+    /// Per file.
+    #[serde(default)]
+    pub files: Vec<ImportFileResult>,
+    /// Global message (a `Failed` import).
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Result of one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportFileResult {
+    /// File name.
+    pub file_name: String,
+    /// Model applied.
+    #[serde(default)]
+    pub model: String,
+    /// Data rows read.
+    #[serde(default)]
+    pub rows_read: usize,
+    /// Records created (or updated, for customers).
+    #[serde(default)]
+    pub created: Vec<ImportCreated>,
+    /// Rows refused.
+    #[serde(default)]
+    pub errors: Vec<ImportRowError>,
+}
+
+/// A created record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportCreated {
+    /// Web order number (documents), customer code (customers).
+    pub key: String,
+    /// Document number given by EBP.
+    #[serde(default)]
+    pub document_number: Option<String>,
+    /// API `DocumentType`.
+    #[serde(default)]
+    pub document_type: Option<i64>,
+    /// File rows.
+    #[serde(default)]
+    pub rows: Vec<usize>,
+}
+
+/// A refused row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRowError {
+    /// File row (header = 1).
+    pub row: usize,
+    /// Web order number / customer code.
+    #[serde(default)]
+    pub key: String,
+    /// Reason.
+    pub message: String,
+}
+
+fn transport(e: reqwest::Error) -> StepError {
+    if e.is_decode() {
+        StepError::permanent(format!("EBP : réponse illisible : {e}"))
+    } else if e.is_timeout() {
+        StepError::transient("EBP : délai dépassé (timeout)")
+    } else {
+        // Connection refused/reset, DNS…: `reqwest::Error` Display holds no header value.
+        StepError::transient(format!("EBP : erreur réseau : {e}"))
+    }
+}
+
+fn gate_error(e: GateError) -> StepError {
+    match &e {
+        GateError::BudgetExhausted { resets_at, .. } => StepError::Transient {
+            message: e.to_string(),
+            retry_after: Some(
+                (*resets_at - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::from_secs(1)),
+            ),
+        },
+        GateError::Store(_) => StepError::transient(e.to_string()),
+    }
+}
+
+/// The readable part of an EBP error body (`message`, `errors[].errorMessage`; OAuth
+/// `error`/`error_description`), else a snippet.
+pub fn error_message(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        let mut parts: Vec<String> = Vec::new();
+        for k in ["message", "title", "error_description", "error"] {
+            if let Some(s) = v.get(k).and_then(Value::as_str) {
+                if !s.is_empty() {
+                    parts.push(s.to_string());
+                    break;
+                }
+            }
+        }
+        if let Some(errs) = v.get("errors").and_then(Value::as_array) {
+            parts.extend(
+                errs.iter()
+                    .filter_map(|e| e.get("errorMessage").and_then(Value::as_str))
+                    .map(str::to_string),
+            );
+        }
+        if !parts.is_empty() {
+            return parts.join(" ; ");
+        }
+    }
+    body.chars().take(200).collect()
+}
+
+/// Classifies a non-success answer (STYLE §7).
+pub fn classify(status: StatusCode, retry_after: Option<&str>, body: &str) -> StepError {
+    let msg = error_message(body);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let wait = retry_after
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(a::DEFAULT_RETRY_AFTER_SECS);
+        return StepError::Transient {
+            message: format!("EBP : trop d'appels (HTTP 429) : {msg}"),
+            retry_after: Some(Duration::from_secs(wait)),
+        };
+    }
+    if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+        return StepError::transient(format!("EBP : HTTP {} : {msg}", status.as_u16()));
+    }
+    let what = match status.as_u16() {
+        400 => "paramètre refusé",
+        401 => "authentification refusée",
+        403 => "droits insuffisants",
+        404 => "dossier ou ressource introuvable",
+        _ => "requête refusée",
+    };
+    StepError::permanent(format!("EBP : {what} (HTTP {}) : {msg}", status.as_u16()))
+}
+
+/// A cell as text (strings as is, numbers printed, null/absent → None).
+pub fn cell(row: &Value, key: &str) -> Option<String> {
+    match row.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn cell_decimal(row: &Value, key: &str) -> Decimal {
+    cell(row, key)
+        .and_then(|s| {
+            Decimal::from_str(&s)
+                .or_else(|_| Decimal::from_scientific(&s))
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// The web order number hidden in an imported document's reference, if it has the
+/// "Document importé n° …" form.
+pub fn web_order_from_reference(reference: &str) -> Option<String> {
+    let rest = reference
+        .trim()
+        .strip_prefix(a::IMPORTED_REFERENCE_PREFIX.trim_end())?;
+    let rest = rest.strip_suffix(a::PRICE_DIFFERS_SUFFIX).unwrap_or(rest);
+    non_empty(Some(rest.to_string()))
+}
+
+impl EbpClient {
+    /// A client sharing `gate` and `tokens` with the other workers of the subscription.
+    pub fn new(
+        cfg: EbpConfig,
+        gate: Arc<dyn CallGate>,
+        tokens: Arc<dyn TokenStore>,
+    ) -> Result<Self, StepError> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("passerelle/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StepError::permanent(format!("client HTTP : {e}")))?;
+        Ok(Self {
+            subscription_id: subscription_fingerprint(&cfg.subscription_key),
+            cfg: Arc::new(cfg),
+            http,
+            gate,
+            tokens,
+        })
+    }
+
+    /// The gate id of the subscription (SHA-256 prefix of the key).
+    pub fn subscription_id(&self) -> &str {
+        &self.subscription_id
+    }
+
+    // ------------------------------------------------------------ OAuth
+
+    /// The EBP login page URL to send the merchant to (authorization code flow).
+    pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
+        format!(
+            "{}/connect/authorize?{}",
+            self.cfg.login_base,
+            query_string(&[
+                ("response_type", "code".into()),
+                ("client_id", self.cfg.client_id.clone()),
+                ("redirect_uri", redirect_uri.into()),
+                ("scope", self.cfg.scopes.clone()),
+                ("state", state.into()),
+            ])
+        )
+    }
+
+    /// Exchanges the code returned to `redirect_uri` for a token pair and stores it.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenPair, StepError> {
+        let (access, refresh, expires_at) = token_request(
+            &self.http,
+            &self.cfg,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+            ],
+        )
+        .await?;
+        self.tokens
+            .store_initial(&self.cfg.connection_id, &access, &refresh, expires_at)
+            .await
+            .map_err(|e| StepError::transient(format!("stockage des jetons EBP : {e}")))
+    }
+
+    /// Refreshes unless another worker already replaced version `seen`.
+    async fn refresh(&self, seen: i64) -> Result<TokenPair, StepError> {
+        let failure: Arc<std::sync::Mutex<Option<StepError>>> = Arc::default();
+        let slot = failure.clone();
+        let http = self.http.clone();
+        let cfg = self.cfg.clone();
+        let refresh: RefreshFn = Box::new(move |refresh_token: String| {
+            Box::pin(async move {
+                let r = token_request(
+                    &http,
+                    &cfg,
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", &refresh_token),
+                    ],
+                )
+                .await;
+                r.map_err(|e| {
+                    let msg = e.to_string();
+                    if let Ok(mut g) = slot.lock() {
+                        *g = Some(e);
+                    }
+                    msg
+                })
+            })
+        });
+        let result = self
+            .tokens
+            .refresh_with(&self.cfg.connection_id, seen, refresh)
+            .await;
+        result.map_err(|m| {
+            failure
+                .lock()
+                .ok()
+                .and_then(|mut g| g.take())
+                .unwrap_or_else(|| StepError::transient(format!("stockage des jetons EBP : {m}")))
+        })
+    }
+
+    /// A pair valid for at least the refresh margin.
+    async fn valid_pair(&self) -> Result<TokenPair, StepError> {
+        let pair = self
+            .tokens
+            .current(&self.cfg.connection_id)
+            .await
+            .map_err(|e| StepError::transient(format!("stockage des jetons EBP : {e}")))?
+            .ok_or_else(|| {
+                StepError::permanent(
+                    "connexion EBP non autorisée : connectez le compte EBP (OAuth) dans le profil",
+                )
+            })?;
+        let margin = chrono::Duration::from_std(self.cfg.refresh_margin).unwrap_or_default();
+        if pair.expires_at - margin <= Utc::now() {
+            return self.refresh(pair.version).await;
+        }
+        Ok(pair)
+    }
+
+    // ------------------------------------------------------------ transport
+
+    /// Sends one API call (gate, headers, one refresh + replay on 401) and returns the
+    /// body of a success.
+    async fn execute<F>(&self, build: F) -> Result<String, StepError>
+    where
+        F: Fn() -> reqwest::RequestBuilder,
+    {
+        let mut pair = self.valid_pair().await?;
+        let mut replayed = false;
+        loop {
+            self.gate
+                .acquire(&self.subscription_id)
+                .await
+                .map_err(gate_error)?;
+            let resp = build()
+                .bearer_auth(&pair.access_token)
+                .header("ebp-subscription-key", self.cfg.subscription_key.expose())
+                .header("Accept-Language", a::ACCEPT_LANGUAGE)
+                .send()
+                .await
+                .map_err(transport)?;
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = resp.text().await.map_err(transport)?;
+            // A 401 from the gateway about the subscription key is not a token problem:
+            // refreshing would only burn a rotation.
+            if status == StatusCode::UNAUTHORIZED
+                && !replayed
+                && !body.to_ascii_lowercase().contains("subscription key")
+            {
+                replayed = true;
+                pair = self.refresh(pair.version).await?;
+                continue;
+            }
+            if status.is_success() {
+                return Ok(body);
+            }
+            let err = classify(status, retry_after.as_deref(), &body);
+            tracing::warn!(status = status.as_u16(), error = %err, "appel EBP refusé");
+            return Err(err);
+        }
+    }
+
+    fn folder_url(&self, rest: &str) -> String {
+        format!(
+            "{}/gescom/api/v1/Folders/{}/{rest}",
+            self.cfg.api_base,
+            query::encode_path(&self.cfg.folder_id)
+        )
+    }
+
+    /// Every page of a list endpoint (`Offset`/`Limit` ≤ 100 until `paging.total`).
+    async fn get_all(&self, url: &str, params: &[(&str, String)]) -> Result<Vec<Value>, StepError> {
+        let mut out = Vec::new();
+        let mut offset = 0usize;
+        loop {
+            let mut p = params.to_vec();
+            p.push(("Offset", offset.to_string()));
+            p.push(("Limit", PAGE_LIMIT.to_string()));
+            let full = format!("{url}?{}", query_string(&p));
+            let body = self.execute(|| self.http.get(&full)).await?;
+            let page: Page = serde_json::from_str(&body)
+                .map_err(|e| StepError::permanent(format!("EBP : page illisible : {e}")))?;
+            let n = page.results.len();
+            out.extend(page.results);
+            offset += n;
+            match page.paging {
+                Some(p) if n > 0 && offset < p.total => {}
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn common_params<'a>(
+        columns: &[&str],
+        filter: Option<&Where>,
+        order_by: Option<&str>,
+    ) -> Vec<(&'a str, String)> {
+        let mut p = Vec::new();
+        if !columns.is_empty() {
+            p.push(("Columns", columns.join(",")));
+        }
+        if let Some(o) = order_by {
+            p.push(("OrderByValue", o.to_string()));
+        }
+        if let Some(w) = filter {
+            p.push(("WhereCondition", w.to_yaml()));
+        }
+        p
+    }
+
+    fn iso(d: NaiveDateTime) -> String {
+        d.format("%Y-%m-%dT%H:%M:%S").to_string()
+    }
+
+    // ------------------------------------------------------------ reads
+
+    /// The folders of the authorised account.
+    pub async fn folders(&self) -> Result<Vec<Folder>, StepError> {
+        let url = format!("{}/gescom/api/v1/Folders", self.cfg.api_base);
+        self.get_all(&url, &[])
+            .await?
+            .into_iter()
+            .map(|v| {
+                serde_json::from_value(v)
+                    .map_err(|e| StepError::permanent(format!("EBP : dossier illisible : {e}")))
+            })
+            .collect()
+    }
+
+    /// Checks the token, the subscription key and the folder (FEATURES §3.7 "test
+    /// connection"): the configured folder must be among the account's.
+    pub async fn test_connection(&self) -> Result<Folder, StepError> {
+        let folders = self.folders().await?;
+        folders
+            .into_iter()
+            .find(|f| f.id == self.cfg.folder_id)
+            .ok_or_else(|| {
+                StepError::permanent(format!(
+                    "EBP : le dossier {} n'est pas accessible avec ce compte",
+                    self.cfg.folder_id
+                ))
+            })
+    }
+
+    /// `GenericQuery` on any table, every page. `order_by` keeps paging deterministic.
+    pub async fn generic_query(
+        &self,
+        table: &str,
+        columns: &[&str],
+        filter: Option<&Where>,
+        order_by: &str,
+        from_modified: Option<NaiveDateTime>,
+    ) -> Result<Vec<Value>, StepError> {
+        let mut p = vec![("TableName", table.to_string())];
+        p.extend(Self::common_params(columns, filter, Some(order_by)));
+        if let Some(d) = from_modified {
+            p.push(("FromModifiedDate", Self::iso(d)));
+        }
+        self.get_all(&self.folder_url("GenericQuery"), &p).await
+    }
+
+    /// `Clients/ExtendedQuery` (raw `Customer` rows), every page.
+    pub async fn customers_extended(
+        &self,
+        columns: &[&str],
+        filter: Option<&Where>,
+        from_modified: Option<NaiveDateTime>,
+    ) -> Result<Vec<Value>, StepError> {
+        let mut p = Self::common_params(columns, filter, Some("Id"));
+        if let Some(d) = from_modified {
+            p.push(("FromModifiedDate", Self::iso(d)));
+        }
+        self.get_all(&self.folder_url("Clients/ExtendedQuery"), &p)
+            .await
+    }
+
+    /// `Items/ItemsExtentedQuery` (sic; raw `Item` rows), every page.
+    pub async fn items_extended(
+        &self,
+        columns: &[&str],
+        filter: Option<&Where>,
+        sys_modified: Option<NaiveDateTime>,
+    ) -> Result<Vec<Value>, StepError> {
+        let mut p = Self::common_params(columns, filter, Some("Id"));
+        if let Some(d) = sys_modified {
+            p.push(("SysModifiedDate", Self::iso(d)));
+        }
+        self.get_all(&self.folder_url("Items/ItemsExtentedQuery"), &p)
+            .await
+    }
+
+    /// `Documents/SaleDocument/WithLines` over the last `duration_days` (required by EBP),
+    /// every page; each row carries its lines (see [`a::LINES_KEYS`]).
+    pub async fn sale_documents_with_lines(
+        &self,
+        duration_days: u32,
+        document_type: Option<i64>,
+        filter: Option<&Where>,
+        sys_modified: Option<NaiveDateTime>,
+    ) -> Result<Vec<Value>, StepError> {
+        let mut p = vec![("Duration", duration_days.to_string())];
+        if let Some(t) = document_type {
+            p.push(("DocumentType", t.to_string()));
+        }
+        p.extend(Self::common_params(&[], filter, Some("DocumentNumber")));
+        if let Some(d) = sys_modified {
+            p.push(("SysModifiedDate", Self::iso(d)));
+        }
+        self.get_all(&self.folder_url("Documents/SaleDocument/WithLines"), &p)
+            .await
+    }
+
+    /// The set-up tables the mapping screens need (8 calls at least, one per table).
+    pub async fn read_configuration(&self) -> Result<EbpConfiguration, StepError> {
+        Ok(EbpConfiguration {
+            vat_codes: self.config_table("Vat").await?,
+            accounting_categories: match self.config_table(a::ACCOUNTING_CATEGORY_TABLE).await {
+                Ok(v) => v,
+                Err(StepError::Permanent(m)) => {
+                    tracing::info!(reason = %m, "catégories comptables non lisibles via l'API");
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            },
+            settlement_modes: self.config_table("SettlementMode").await?,
+            payment_types: self.config_table("PaymentType").await?,
+            series: self.config_table("DocumentSerial").await?,
+            warehouses: self.config_table("Storehouse").await?,
+            currencies: self.config_table("CurrencyTable").await?,
+            shipping: self.config_table("Shipping").await?,
+        })
+    }
+
+    async fn config_table(&self, table: &str) -> Result<Vec<ConfigEntry>, StepError> {
+        let rows = self.generic_query(table, &[], None, "Id", None).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ConfigEntry {
+                id: cell(&row, "Id").unwrap_or_default(),
+                caption: ["Caption", "Description", "Name"]
+                    .iter()
+                    .find_map(|k| non_empty(cell(&row, k)))
+                    .unwrap_or_default(),
+                row,
+            })
+            .collect())
+    }
+
+    // ------------------------------------------------------------ import
+
+    /// Imports a batch in one call and returns the report plus warnings.
+    ///
+    /// A transient failure of this call (timeout, 5xx) may come after EBP applied the
+    /// files: callers must look the web orders up with `documents_for_web_orders` before
+    /// importing again (FEATURES §4 step 4).
+    pub async fn import_batch(&self, batch: &ImportBatch) -> Result<ImportOutcome, StepError> {
+        let mut outcome = ImportOutcome::default();
+        let mut batch = batch.clone();
+        batch.documents.retain(|d| {
+            let ok = !d.atoosync_order.trim().is_empty()
+                && d.atoosync_order.chars().count() <= a::ATOOSYNC_MAX_LEN;
+            if !ok {
+                outcome.report.rejected.push((
+                    d.atoosync_order.clone(),
+                    format!(
+                        "numéro de commande web vide ou de plus de {} caractères ({})",
+                        a::ATOOSYNC_MAX_LEN,
+                        a::ATOOSYNC_COLUMN
+                    ),
+                ));
+            }
+            ok
+        });
+        if batch.customers.is_empty() && batch.documents.is_empty() {
+            return Ok(outcome);
+        }
+        let files = files::write_batch(&batch);
+        for f in &files {
+            for r in &f.replaced {
+                outcome.warnings.push(format!(
+                    "{} ligne {} : caractère « {} » remplacé par « {} » (hors {})",
+                    f.name,
+                    r.row,
+                    r.character,
+                    a::REPLACEMENT,
+                    a::ENCODING_LABEL
+                ));
+            }
+        }
+        outcome.report.files = files
+            .iter()
+            .map(|f| ImportFile {
+                name: f.name.clone(),
+                content: f.text.clone(),
+            })
+            .collect();
+        let url = format!("{}{}", self.cfg.api_base, a::IMPORT_PATH);
+        let body = self
+            .execute(|| self.http.post(&url).multipart(self.import_form(&files)))
+            .await?;
+        let result: ImportResult = serde_json::from_str(&body).map_err(|e| {
+            StepError::permanent(format!("EBP : résultat d'import illisible : {e}"))
+        })?;
+        apply_result(&mut outcome, result)?;
+        for w in &outcome.warnings {
+            tracing::warn!(warning = %w, "import EBP");
+        }
+        Ok(outcome)
+    }
+
+    fn import_form(&self, files: &[EncodedFile]) -> reqwest::multipart::Form {
+        let models: BTreeMap<&str, &str> = files
+            .iter()
+            .map(|f| (f.name.as_str(), f.model.as_str()))
+            .collect();
+        let mut form = reqwest::multipart::Form::new()
+            .text(a::FIELD_FOLDER_ID, self.cfg.folder_id.clone())
+            .text(
+                a::FIELD_MODELS,
+                serde_json::to_string(&models).unwrap_or_default(),
+            );
+        let mime = format!("text/plain; charset={}", a::ENCODING_LABEL);
+        for f in files {
+            let part =
+                || reqwest::multipart::Part::bytes(f.bytes.clone()).file_name(f.name.clone());
+            let part = part().mime_str(&mime).unwrap_or_else(|_| part());
+            form = form.part(a::FIELD_FILES, part);
+        }
+        form
+    }
+}
+
+fn apply_result(outcome: &mut ImportOutcome, result: ImportResult) -> Result<(), StepError> {
+    outcome.status = result.status.clone();
+    outcome.import_id = result.import_id.clone();
+    if result.status == a::STATUS_FAILED && result.files.is_empty() {
+        return Err(StepError::permanent(format!(
+            "EBP : import refusé : {}",
+            result.message.unwrap_or_default()
+        )));
+    }
+    for f in result.files {
+        match a::kind_of_file(&f.file_name) {
+            Some(kind) => {
+                for c in f.created {
+                    outcome.report.created.push(ExistingDocument {
+                        atoosync_order: c.key,
+                        number: c.document_number.unwrap_or_default(),
+                        kind: c.document_type.and_then(a::kind_of_type).unwrap_or(kind),
+                    });
+                }
+                for e in f.errors {
+                    outcome.report.rejected.push((
+                        e.key,
+                        format!("{} ligne {} : {}", f.file_name, e.row, e.message),
+                    ));
+                }
+            }
+            None => {
+                for e in f.errors {
+                    outcome.warnings.push(format!(
+                        "{} ligne {} ({}) : {}",
+                        f.file_name, e.row, e.key, e.message
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token_request(
+    http: &reqwest::Client,
+    cfg: &EbpConfig,
+    grant: &[(&str, &str)],
+) -> Result<(String, String, DateTime<Utc>), StepError> {
+    let mut form: Vec<(&str, &str)> = grant.to_vec();
+    form.push(("client_id", &cfg.client_id));
+    form.push(("client_secret", cfg.client_secret.expose()));
+    let resp = http
+        .post(format!("{}/connect/token", cfg.login_base))
+        .form(&form)
+        .send()
+        .await
+        .map_err(transport)?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(transport)?;
+    if !status.is_success() {
+        let msg = error_message(&body);
+        return Err(
+            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                StepError::transient(format!("EBP login : HTTP {} : {msg}", status.as_u16()))
+            } else if msg.contains(a::INVALID_GRANT) {
+                StepError::permanent(format!(
+                    "EBP login : jeton refusé ({msg}) : reconnectez le compte EBP (OAuth)"
+                ))
+            } else {
+                StepError::permanent(format!("EBP login : HTTP {} : {msg}", status.as_u16()))
+            },
+        );
+    }
+    let t: TokenResponse = serde_json::from_str(&body)
+        .map_err(|e| StepError::permanent(format!("EBP login : réponse illisible : {e}")))?;
+    Ok((
+        t.access_token,
+        t.refresh_token,
+        Utc::now() + chrono::Duration::seconds(t.expires_in),
+    ))
+}
+
+use super::query;
+
+#[async_trait]
+impl Erp for EbpClient {
+    async fn items_by_references(&self, references: &[String]) -> Result<Vec<ErpItem>, StepError> {
+        let mut out = Vec::new();
+        for chunk in chunks(references) {
+            let w = Where::in_strings("Id", &chunk);
+            for row in self
+                .generic_query("Item", &["Id", "Caption"], Some(&w), "Id", None)
+                .await?
+            {
+                out.push(ErpItem {
+                    id: cell(&row, "Id").unwrap_or_default(),
+                    caption: cell(&row, "Caption").unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find_customers(&self, keys: &CustomerKeys) -> Result<Vec<ErpCustomer>, StepError> {
+        const COLUMNS: [&str; 6] = [
+            "Id",
+            "Name",
+            "MainInvoicingContact_Email",
+            "Siren",
+            "Nic",
+            "IntracommunityVATNumber",
+        ];
+        let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+        let sirets: HashSet<String> = keys.sirets.iter().map(|s| digits(s)).collect();
+        let sirens: Vec<String> = sirets
+            .iter()
+            .filter(|s| s.len() >= 9)
+            .map(|s| s[..9].to_string())
+            .collect();
+        let mut rows = Vec::new();
+        // SIRET = Siren + Nic (§6): ask by Siren, keep the exact establishments below.
+        for (column, values) in [
+            ("Siren", sirens),
+            ("MainInvoicingContact_Email", keys.emails.clone()),
+            ("IntracommunityVATNumber", keys.vats.clone()),
+        ] {
+            for chunk in chunks(&values) {
+                let w = Where::in_strings(column, &chunk);
+                let found = self
+                    .generic_query("Customer", &COLUMNS, Some(&w), "Id", None)
+                    .await?;
+                rows.extend(found.into_iter().filter(|r| {
+                    column != "Siren" || {
+                        let siren = digits(&cell(r, "Siren").unwrap_or_default());
+                        let nic = digits(&cell(r, "Nic").unwrap_or_default());
+                        sirets.contains(&format!("{siren}{nic}")) || sirets.contains(&siren)
+                    }
+                }));
+            }
+        }
+        let mut seen = HashSet::new();
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let code = cell(&r, "Id")?;
+                seen.insert(code.clone()).then(|| {
+                    let siren = non_empty(cell(&r, "Siren"));
+                    let nic = non_empty(cell(&r, "Nic")).unwrap_or_default();
+                    ErpCustomer {
+                        code,
+                        name: cell(&r, "Name").unwrap_or_default(),
+                        email: non_empty(cell(&r, "MainInvoicingContact_Email")),
+                        siret: siren.map(|s| format!("{s}{nic}")),
+                        vat_number: non_empty(cell(&r, "IntracommunityVATNumber")),
+                    }
+                })
+            })
+            .collect())
+    }
+
+    /// One `GenericQuery` on `SaleDocument` per 50 web orders:
+    /// `xx_atoosync_order In [w…]` **Or** `Reference In ["Document importé n° w",
+    /// "Document importé n° w (prix article différent)", …]`. The fallback covers documents
+    /// imported without the custom field (EBP's own reference convention, §7); exact values
+    /// rather than `Like 'Document importé n°%'` keep the answer bounded to the orders
+    /// asked instead of every document ever imported.
+    async fn documents_for_web_orders(
+        &self,
+        web_orders: &[String],
+    ) -> Result<Vec<ExistingDocument>, StepError> {
+        let mut out = Vec::new();
+        for chunk in chunks_of(web_orders, WEB_ORDERS_PER_CALL) {
+            let wanted: HashSet<&str> = chunk.iter().map(String::as_str).collect();
+            let refs: Vec<String> = chunk
+                .iter()
+                .flat_map(|w| {
+                    [
+                        format!("{}{w}", a::IMPORTED_REFERENCE_PREFIX),
+                        format!(
+                            "{}{w}{}",
+                            a::IMPORTED_REFERENCE_PREFIX,
+                            a::PRICE_DIFFERS_SUFFIX
+                        ),
+                    ]
+                })
+                .collect();
+            let filter = Where::in_strings(a::ATOOSYNC_COLUMN, &chunk)
+                .or(Where::in_strings("Reference", &refs));
+            let rows = self
+                .generic_query(
+                    "SaleDocument",
+                    &[
+                        "Id",
+                        "DocumentNumber",
+                        "DocumentType",
+                        "Reference",
+                        a::ATOOSYNC_COLUMN,
+                    ],
+                    Some(&filter),
+                    "DocumentNumber",
+                    None,
+                )
+                .await?;
+            for r in rows {
+                let key = non_empty(cell(&r, a::ATOOSYNC_COLUMN)).or_else(|| {
+                    web_order_from_reference(&cell(&r, "Reference").unwrap_or_default())
+                });
+                let kind = cell(&r, "DocumentType")
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .and_then(a::kind_of_type);
+                if let (Some(key), Some(kind)) = (key, kind) {
+                    if wanted.contains(key.as_str()) {
+                        out.push(ExistingDocument {
+                            atoosync_order: key,
+                            number: cell(&r, "DocumentNumber").unwrap_or_default(),
+                            kind,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn import(&self, batch: &ImportBatch) -> Result<ImportReport, StepError> {
+        Ok(self.import_batch(batch).await?.report)
+    }
+
+    /// `GenericQuery` on `StockItem` (`ItemId In` per 100 articles, `And StorehouseId In`
+    /// when warehouses are given — only the first 100 warehouses), `RealStock` summed per
+    /// article. Every article asked gets a level: 0 when it has no stock row.
+    async fn stock_levels(
+        &self,
+        item_ids: &[String],
+        warehouses: &[String],
+    ) -> Result<Vec<StockLevel>, StepError> {
+        let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
+        let mut order = Vec::new();
+        let houses = chunks(warehouses);
+        for chunk in chunks(item_ids) {
+            for id in &chunk {
+                order.push(id.clone());
+                totals.insert(id.clone(), Decimal::ZERO);
+            }
+            let mut w = Where::in_strings("ItemId", &chunk);
+            if let Some(h) = houses.first() {
+                w = w.and(Where::in_strings("StorehouseId", h));
+            }
+            let rows = self
+                .generic_query(
+                    "StockItem",
+                    &["ItemId", "StorehouseId", "RealStock"],
+                    Some(&w),
+                    "ItemId",
+                    None,
+                )
+                .await?;
+            for r in rows {
+                let Some(id) = cell(&r, "ItemId") else {
+                    continue;
+                };
+                if let Some(t) = totals.get_mut(&id) {
+                    *t += cell_decimal(&r, "RealStock");
+                }
+            }
+        }
+        Ok(order
+            .into_iter()
+            .map(|id| StockLevel {
+                quantity: totals.get(&id).copied().unwrap_or_default(),
+                item_id: id,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imported_reference_gives_the_web_order_back() {
+        assert_eq!(
+            web_order_from_reference("Document importé n° W12 (prix article différent)"),
+            Some("W12".into())
+        );
+        assert_eq!(
+            web_order_from_reference("Document importé n°W12"),
+            Some("W12".into())
+        );
+        assert_eq!(web_order_from_reference("Web 187 - John DOE"), None);
+    }
+
+    #[test]
+    fn ebp_error_bodies_are_summarised() {
+        let body = r#"{"title":"Validation","message":"Paramètre invalide",
+            "errors":[{"errorCode":"X","errorMessage":"Limit > 100"}]}"#;
+        assert_eq!(error_message(body), "Paramètre invalide ; Limit > 100");
+        let e = classify(StatusCode::FORBIDDEN, None, body);
+        assert!(matches!(e, StepError::Permanent(m) if m.contains("droits insuffisants")));
+        let e = classify(StatusCode::TOO_MANY_REQUESTS, Some("3"), "");
+        assert_eq!(
+            match e {
+                StepError::Transient { retry_after, .. } => retry_after,
+                StepError::Permanent(_) => None,
+            },
+            Some(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn an_exhausted_budget_waits_until_the_reset() {
+        let resets_at = Utc::now() + chrono::Duration::hours(2);
+        let e = gate_error(GateError::BudgetExhausted {
+            used: 10_000,
+            limit: 10_000,
+            resets_at,
+        });
+        let StepError::Transient {
+            message,
+            retry_after,
+        } = e
+        else {
+            panic!("transient expected");
+        };
+        assert!(message.starts_with("budget journalier d'appels EBP épuisé"));
+        let wait = retry_after.unwrap_or_default();
+        assert!(wait > Duration::from_secs(7000) && wait <= Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn the_gate_never_sees_the_clear_key() {
+        let id = subscription_fingerprint(&Secret::new("abc-secret-key"));
+        assert!(id.starts_with("ebp-sub-") && !id.contains("abc"));
+        assert_eq!(id.len(), "ebp-sub-".len() + 16);
+    }
+}
