@@ -613,7 +613,7 @@ async fn the_gate_keeps_one_call_per_interval() {
 }
 
 #[tokio::test]
-async fn an_exhausted_daily_budget_is_transient_until_midnight() {
+async fn an_exhausted_daily_budget_stops_the_run_with_the_reason() {
     let sim = EbpSim::start(sim_config()).await.expect("sim");
     let gate = Arc::new(MemoryGate::new(Duration::ZERO, 2));
     let c = client(&sim, gate.clone(), Arc::new(MemoryTokenStore::new()));
@@ -623,19 +623,13 @@ async fn an_exhausted_daily_budget_is_transient_until_midnight() {
     c.folders().await.expect("1");
     c.folders().await.expect("2");
     let e = c.folders().await.expect_err("budget");
-    let StepError::Transient {
-        message,
-        retry_after,
-    } = &e
-    else {
-        panic!("transient expected: {e:?}");
+    let StepError::Permanent(message) = &e else {
+        panic!("permanent expected: {e:?}");
     };
     assert!(
         message.contains("budget journalier d'appels EBP épuisé (2/2)"),
         "{message}"
     );
-    let wait = retry_after.expect("until midnight");
-    assert!(wait > Duration::ZERO && wait <= Duration::from_secs(86_400));
     assert_eq!(sim.calls().len(), 2, "the refused call never left");
     assert_eq!(gate.used_today(c.subscription_id()).await, 2);
     assert!(!c.subscription_id().contains("sim-subscription-key"));

@@ -40,14 +40,14 @@ fn ok(read: &ShopOrderRead) -> &ShopOrder {
 
 /// Reads every page; returns the reads.
 async fn read_all(c: &PrestaShopClient, q: &OrderQuery, limit: u32) -> Vec<ShopOrderRead> {
-    let mut out = Vec::new();
-    let mut offset = 0;
+    let mut out: Vec<ShopOrderRead> = Vec::new();
+    let mut after: Option<String> = None;
     loop {
-        let page = c.orders_page(q, offset, limit).await.unwrap();
+        let page = c.orders_page(q, after.as_deref(), limit).await.unwrap();
         assert!(page.orders.len() <= limit as usize);
-        offset += limit;
+        after = page.orders.last().map(|o| o.id().to_string());
         out.extend(page.orders);
-        if !page.has_more {
+        if !page.has_more || after.is_none() {
             return out;
         }
     }
@@ -152,7 +152,7 @@ async fn one_known_order_is_mapped_field_by_field() {
     let (id, cid) = known_order(&mut shop);
     let sim = PrestaShopSim::start(shop, DEMO_KEY).await.unwrap();
     let page = client(&sim)
-        .orders_page(&states(&["2"]), 0, 10)
+        .orders_page(&states(&["2"]), None, 10)
         .await
         .unwrap();
     assert_eq!(page.orders.len(), 1);
@@ -349,10 +349,10 @@ async fn pages_follow_state_shop_and_date_filters() {
 
     // No state asked: nothing read, no call made; unknown state: empty page (`[]`).
     sim.reset_calls();
-    let p = c.orders_page(&states(&[]), 0, 10).await.unwrap();
+    let p = c.orders_page(&states(&[]), None, 10).await.unwrap();
     assert!(p.orders.is_empty() && !p.has_more);
     assert_eq!(sim.calls_total(), 0);
-    let p = c.orders_page(&states(&["99"]), 0, 10).await.unwrap();
+    let p = c.orders_page(&states(&["99"]), None, 10).await.unwrap();
     assert!(p.orders.is_empty() && !p.has_more);
 }
 
@@ -364,7 +364,7 @@ async fn a_page_costs_a_constant_number_of_calls() {
         shops: vec!["1".into(), "2".into()],
         ..states(&["1", "2", "3", "4", "5", "6", "10"])
     };
-    let first = c.orders_page(&q, 0, 10).await.unwrap();
+    let first = c.orders_page(&q, None, 10).await.unwrap();
     assert_eq!(first.orders.len(), 10);
     assert!(first.has_more);
     // 7 page calls + 5 reference lists, loaded once.
@@ -374,7 +374,8 @@ async fn a_page_costs_a_constant_number_of_calls() {
     }
     for size in [25, 3] {
         sim.reset_calls();
-        let page = c.orders_page(&q, 10, size).await.unwrap();
+        let after = first.orders[9].id().to_string();
+        let page = c.orders_page(&q, Some(&after), size).await.unwrap();
         assert_eq!(page.orders.len(), size as usize);
         assert_eq!(sim.calls_total(), 7, "{:?}", sim.call_counts());
         for r in [
@@ -454,7 +455,7 @@ async fn erp_code_and_document_number_go_into_private_notes() {
         shops: vec!["1".into(), "2".into()],
         ..states(&["1", "2", "3", "4", "5", "6", "10"])
     };
-    let page = c.orders_page(&q, 0, 10).await.unwrap();
+    let page = c.orders_page(&q, None, 10).await.unwrap();
     let o = page.orders.iter().map(ok).find(|o| o.id == "1").unwrap();
     assert!(o.messages.iter().all(|m| !m.contains("Document EBP")));
     assert_eq!(o.customer.erp_code.as_deref(), Some("CL00005"));
@@ -480,7 +481,7 @@ async fn stock_is_set_on_stock_availables() {
 async fn a_wrong_key_is_a_permanent_error_with_prestashop_message() {
     let sim = PrestaShopSim::start_demo(3).await.unwrap();
     let c = PrestaShopClient::new(&sim.url(), "WRONGKEYWRONGKEYWRONGKEYWRONGKEY").unwrap();
-    let e = c.orders_page(&states(&["2"]), 0, 10).await.unwrap_err();
+    let e = c.orders_page(&states(&["2"]), None, 10).await.unwrap_err();
     assert!(
         matches!(&e, StepError::Permanent(m) if m.contains("401") && m.contains("Invalid authentication key")),
         "{e:?}"
@@ -500,7 +501,7 @@ async fn server_errors_rate_limits_and_timeouts_are_transient() {
 
     sim.push_faults([Fault::ServerError]);
     assert!(matches!(
-        c.orders_page(&q, 0, 10).await,
+        c.orders_page(&q, None, 10).await,
         Err(StepError::Transient {
             retry_after: None,
             ..
@@ -508,12 +509,12 @@ async fn server_errors_rate_limits_and_timeouts_are_transient() {
     ));
     sim.push_faults([Fault::RateLimited(7)]);
     assert!(matches!(
-        c.orders_page(&q, 0, 10).await,
+        c.orders_page(&q, None, 10).await,
         Err(StepError::Transient { retry_after: Some(r), .. }) if r == Duration::from_secs(7)
     ));
     sim.push_faults([Fault::Delay(Duration::from_secs(2))]);
     assert!(matches!(
-        c.orders_page(&q, 0, 10).await,
+        c.orders_page(&q, None, 10).await,
         Err(StepError::Transient { .. })
     ));
     // A write hit by a 503 is transient too.
@@ -522,7 +523,7 @@ async fn server_errors_rate_limits_and_timeouts_are_transient() {
         c.set_stock("COUS-Lin-40", d("1")).await,
         Err(StepError::Transient { .. })
     ));
-    assert!(c.orders_page(&q, 0, 10).await.is_ok());
+    assert!(c.orders_page(&q, None, 10).await.is_ok());
 
     // Seeded random faults: reproducible, and every failure is transient.
     let run = |seed| {
@@ -539,7 +540,7 @@ async fn server_errors_rate_limits_and_timeouts_are_transient() {
             });
             let mut outcomes = Vec::new();
             for _ in 0..20 {
-                outcomes.push(match c.orders_page(q, 0, 10).await {
+                outcomes.push(match c.orders_page(q, None, 10).await {
                     Ok(_) => "ok",
                     Err(StepError::Transient {
                         retry_after: Some(_),
@@ -578,7 +579,7 @@ async fn a_corrupted_order_fails_alone_with_a_clear_reason() {
         shops: vec!["1".into(), "2".into()],
         ..states(&["1", "2", "3", "4", "5", "6", "10"])
     };
-    let page = c.orders_page(&q, 0, 12).await.unwrap();
+    let page = c.orders_page(&q, None, 12).await.unwrap();
     assert_eq!(page.orders.len(), 12);
     let ids: Vec<&str> = page.orders.iter().map(|r| r.id()).collect();
     assert_eq!(ids, (1..=12).map(|i| i.to_string()).collect::<Vec<_>>());
@@ -615,7 +616,7 @@ async fn a_corrupted_order_fails_alone_with_a_clear_reason() {
             .unwrap();
         s.remove("customers", cid);
     });
-    let page = c.orders_page(&q, 0, 2).await.unwrap();
+    let page = c.orders_page(&q, None, 2).await.unwrap();
     match &page.orders[1] {
         ShopOrderRead::Invalid { id, reason } => {
             assert_eq!(id, "2");

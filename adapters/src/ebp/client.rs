@@ -284,16 +284,16 @@ fn transport(e: reqwest::Error) -> StepError {
     }
 }
 
+/// Our own daily budget being spent is *permanent* for the run: parking it until midnight
+/// would hold the profile's only active-run slot for hours; failing the batch step stops the
+/// run cleanly (nothing half-written: the gate refuses before the call leaves) with the
+/// message in the journal, and the next run resumes where it stopped. A 429 from EBP itself
+/// stays transient.
 fn gate_error(e: GateError) -> StepError {
     match &e {
-        GateError::BudgetExhausted { resets_at, .. } => StepError::Transient {
-            message: e.to_string(),
-            retry_after: Some(
-                (*resets_at - Utc::now())
-                    .to_std()
-                    .unwrap_or(Duration::from_secs(1)),
-            ),
-        },
+        GateError::BudgetExhausted { .. } => StepError::permanent(format!(
+            "{e} — tâche arrêtée, la prochaine exécution reprendra (run stopped; the next run resumes)"
+        )),
         GateError::Store(_) => StepError::transient(e.to_string()),
     }
 }
@@ -1133,23 +1133,18 @@ mod tests {
     }
 
     #[test]
-    fn an_exhausted_budget_waits_until_the_reset() {
+    fn an_exhausted_budget_stops_the_run() {
         let resets_at = Utc::now() + chrono::Duration::hours(2);
         let e = gate_error(GateError::BudgetExhausted {
             used: 10_000,
             limit: 10_000,
             resets_at,
         });
-        let StepError::Transient {
-            message,
-            retry_after,
-        } = e
-        else {
-            panic!("transient expected");
+        let StepError::Permanent(message) = e else {
+            panic!("permanent expected");
         };
-        assert!(message.starts_with("budget journalier d'appels EBP épuisé"));
-        let wait = retry_after.unwrap_or_default();
-        assert!(wait > Duration::from_secs(7000) && wait <= Duration::from_secs(7200));
+        assert!(message.starts_with("budget journalier d'appels EBP épuisé (10000/10000)"));
+        assert!(message.contains("la prochaine exécution reprendra"));
     }
 
     #[test]

@@ -578,20 +578,28 @@ fn transport(e: reqwest::Error) -> StepError {
 
 #[async_trait]
 impl Shop for PrestaShopClient {
-    #[instrument(skip_all, fields(offset = offset, limit = limit), err)]
+    /// Keyset paging: `filter[id]=>[after]` with `sort=[id_ASC]` and `limit=0,n`, so orders
+    /// whose status the import changes (and which leave the status filter) never shift the
+    /// following pages (`PS-docs:webservice/cheat-sheet.md`, comparison filters).
+    #[instrument(skip_all, fields(after = after_id, limit = limit), err)]
     async fn orders_page(
         &self,
         query: &OrderQuery,
-        offset: u32,
+        after_id: Option<&str>,
         limit: u32,
     ) -> Result<OrdersPage, StepError> {
+        let offset = 0u32;
         if query.states.is_empty() || limit == 0 {
             return Ok(OrdersPage {
                 orders: Vec::new(),
                 has_more: false,
             });
         }
-        let filters = self.order_filters(query)?;
+        let mut filters = self.order_filters(query)?;
+        if let Some(after) = after_id {
+            check_id(after)?;
+            filters.push(("filter[id]".into(), format!(">[{after}]")));
+        }
         let mut q = filters.clone();
         q.push(("display".into(), "full".into()));
         q.push(("limit".into(), format!("{offset},{limit}")));
