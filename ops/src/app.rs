@@ -2,7 +2,11 @@
 
 use anyhow::Context;
 use passerelle_adapters::demo_backend::HttpDemoBackend;
-use passerelle_adapters::store::{Db, SqlRunStore};
+use crate::connectors::DbConnectors;
+use passerelle_adapters::secrets::SecretBox;
+use passerelle_adapters::store::{Db, SqlLedger, SqlQuotas, SqlRunStore};
+use passerelle_workflows::actions::import_orders::ImportOrders;
+use passerelle_workflows::ports::SystemClock;
 use passerelle_domain::{StepKey, SyncAction};
 use passerelle_projections::Projector;
 use passerelle_workflows::actions::demo_engine::DemoEngine;
@@ -18,6 +22,16 @@ pub struct App {
     pub store: Arc<SqlRunStore>,
     /// Projector over every projection.
     pub projector: Projector,
+    secrets: std::sync::OnceLock<Arc<SecretBox>>,
+}
+
+/// Where the master key comes from: `PASSERELLE_MASTER_KEY`, else the key file
+/// `PASSERELLE_KEY_FILE` (default `passerelle.key` in the working directory, created with
+/// mode 0600 on first use).
+pub fn key_file() -> std::path::PathBuf {
+    std::env::var_os("PASSERELLE_KEY_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("passerelle.key"))
 }
 
 impl App {
@@ -35,7 +49,44 @@ impl App {
             db,
             store,
             projector,
+            secrets: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The credential cipher, loaded on first use (commands that never touch a credential
+    /// never create a key file).
+    pub fn secrets(&self) -> anyhow::Result<Arc<SecretBox>> {
+        if let Some(s) = self.secrets.get() {
+            return Ok(s.clone());
+        }
+        let path = key_file();
+        let b = SecretBox::from_env_or_file(&path)
+            .with_context(|| format!("clé maître illisible ({})", path.display()))?;
+        Ok(self.secrets.get_or_init(|| Arc::new(b)).clone())
+    }
+
+    /// The connections of the order workflows.
+    pub fn connectors(&self) -> anyhow::Result<Arc<DbConnectors>> {
+        Ok(Arc::new(DbConnectors::new(
+            self.db.clone(),
+            self.secrets()?,
+            Arc::new(SystemClock),
+        )))
+    }
+
+    /// The workflows this binary runs, wired to their adapters.
+    pub fn registry(&self, demo_backend_url: &str) -> anyhow::Result<Registry> {
+        let mut r = registry(demo_backend_url)?;
+        let clock: Arc<dyn passerelle_workflows::ports::Clock> = Arc::new(SystemClock);
+        r.register(
+            SyncAction::ImportOrders,
+            Arc::new(ImportOrders::new(
+                self.connectors()?,
+                Arc::new(SqlLedger::new(self.db.clone(), clock.clone())),
+                Arc::new(SqlQuotas::new(self.db.clone(), clock)),
+            )),
+        );
+        Ok(r)
     }
 
     /// The e-mail notifier, for workers.
@@ -52,7 +103,7 @@ impl App {
     }
 }
 
-/// The workflows this binary runs, wired to their adapters.
+/// The workflows that need no database wiring (the engine demo).
 pub fn registry(demo_backend_url: &str) -> anyhow::Result<Registry> {
     let mut r = Registry::new();
     let backend = HttpDemoBackend::new(demo_backend_url)?;

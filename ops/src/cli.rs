@@ -86,13 +86,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The detail of one run: counts, duration, log, errors.
+    /// The detail of one run: counts, duration, files, log, errors.
     RunDetail {
         /// Run id.
         run: String,
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// Prints one of the run's files (the orders read from the shop, the files sent to
+        /// the ERP) instead of the detail.
+        #[arg(long)]
+        file: Option<String>,
     },
     /// Every event of one run, in order (audit).
     History {
@@ -141,12 +145,123 @@ pub enum Command {
         )]
         demo_backend_url: String,
     },
+    /// Profiles: import/export as TOML, list, test the connections, refresh the shop and
+    /// ERP configuration, log in to EBP.
+    Profile {
+        /// What to do.
+        #[command(subcommand)]
+        op: ProfileOp,
+    },
+    /// Quota counters: bought / used / available per counter, per-day statistics.
+    Quota {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Subscription operations (operators): buy a plan, record a payment failure or its
+    /// settlement.
+    Subscription {
+        /// What to do.
+        #[command(subcommand)]
+        op: SubscriptionOp,
+    },
+    /// Orders of a profile known as transferred (or reset), with their ERP documents.
+    Transferred {
+        /// Profile id.
+        profile: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Support: makes transferred orders importable again (recorded with who and why).
+    ResetOrders {
+        /// Profile id.
+        profile: String,
+        /// Shop order ids, comma-separated (124,3,48).
+        #[arg(long)]
+        ids: Option<String>,
+        /// Every transferred order of the profile.
+        #[arg(long)]
+        all: bool,
+        /// Why (mandatory; recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Support: rebuilds the order ↔ ERP document links from the ERP's atoosync_order field.
+    RepairKeys {
+        /// Profile id.
+        profile: String,
+    },
     /// Rebuilds every projection from the event log; --verify compares without replacing.
     Replay {
         /// Compare rebuilt and live projections; exit 1 on any difference.
         #[arg(long)]
         verify: bool,
     },
+}
+
+/// Profile operations.
+#[derive(Debug, Subcommand)]
+pub enum ProfileOp {
+    /// Creates or updates a profile from a TOML file (credentials encrypted on import).
+    Import {
+        /// The file.
+        file: String,
+    },
+    /// Prints a profile as TOML, without credentials.
+    Export {
+        /// Profile id.
+        id: String,
+    },
+    /// Lists the account's profiles.
+    List,
+    /// Tests the shop and ERP connections.
+    TestConnection {
+        /// Profile id.
+        id: String,
+    },
+    /// Reads statuses, taxes, carriers, currencies, payment modules, countries from the shop
+    /// and VAT codes, categories, payment modes, series, warehouses, currencies from the ERP.
+    RefreshConfig {
+        /// Profile id.
+        id: String,
+    },
+    /// EBP OAuth login: prints the authorization URL, or stores the tokens for --code.
+    EbpLogin {
+        /// Profile id.
+        id: String,
+        /// Authorization code returned to the redirect URI.
+        #[arg(long)]
+        code: Option<String>,
+        /// Redirect URI registered with EBP.
+        #[arg(long, default_value = "http://localhost:3333")]
+        redirect_uri: String,
+    },
+}
+
+/// Subscription operations.
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionOp {
+    /// Buys a plan.
+    Buy {
+        /// import or export.
+        #[arg(long)]
+        counter: String,
+        /// monthly or flex.
+        #[arg(long)]
+        plan: String,
+        /// Units.
+        #[arg(long)]
+        units: u64,
+    },
+    /// Records a payment failure: runs are refused with the reason.
+    PaymentFailed {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Records the payment settled: runs are accepted again.
+    PaymentRestored,
 }
 
 /// Notification settings operations.

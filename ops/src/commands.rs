@@ -1,6 +1,6 @@
 //! The commands behind the CLI.
 
-use crate::app::{fault_from_env, registry, App};
+use crate::app::{fault_from_env, App};
 use crate::cli::{Cli, Command, NotificationsOp, ScheduleOp};
 use anyhow::Context;
 use passerelle_adapters::demo_backend::{DemoSim, SimConfig};
@@ -39,7 +39,8 @@ pub fn t(fr: &'static str, en: &'static str) -> &'static str {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-fn usage(msg: impl Into<String>) -> anyhow::Error {
+/// A usage error (exit 2) with its one-line reason.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
@@ -63,7 +64,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let _ = LANG.set(chosen);
     let acc = account(&cli)?;
     match &cli.command {
-        Command::Demo => demo(&cli.database_url, &acc).await,
+        Command::Demo => crate::orders_cmd::demo(&cli.database_url, &acc).await,
         Command::Worker {
             workers,
             demo_backend_url,
@@ -133,10 +134,78 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::RunDetail { run, json } => {
+        Command::RunDetail { run, json, file } => {
             let app = App::connect(&cli.database_url).await?;
             app.projector.catch_up().await?;
-            run_detail(&app, &acc, run_id(run)?, *json).await
+            run_detail(&app, &acc, run_id(run)?, *json, file.as_deref()).await
+        }
+        Command::Profile { op } => {
+            use crate::cli::ProfileOp;
+            use crate::orders_cmd as oc;
+            let app = App::connect(&cli.database_url).await?;
+            let pid = |s: &str| ProfileId::parse(s).map_err(|e| usage(e.to_string()));
+            match op {
+                ProfileOp::Import { file } => oc::profile_import(&app, &acc, file).await,
+                ProfileOp::Export { id } => oc::profile_export(&app, &acc, &pid(id)?).await,
+                ProfileOp::List => oc::profile_list(&app, &acc).await,
+                ProfileOp::TestConnection { id } => oc::test_connection(&app, &acc, &pid(id)?).await,
+                ProfileOp::RefreshConfig { id } => oc::refresh_config(&app, &acc, &pid(id)?).await,
+                ProfileOp::EbpLogin {
+                    id,
+                    code,
+                    redirect_uri,
+                } => oc::ebp_login(&app, &acc, &pid(id)?, code.as_deref(), redirect_uri).await,
+            }
+        }
+        Command::Quota { json } => {
+            let app = App::connect(&cli.database_url).await?;
+            crate::orders_cmd::quota(&app, &acc, *json).await
+        }
+        Command::Subscription { op } => {
+            use crate::cli::SubscriptionOp;
+            use passerelle_domain::subscription::SubscriptionCommand;
+            let cmd = match op {
+                SubscriptionOp::Buy {
+                    counter,
+                    plan,
+                    units,
+                } => {
+                    let (counter, plan) = crate::orders_cmd::plan_args(counter, plan)?;
+                    SubscriptionCommand::Purchase {
+                        counter,
+                        plan,
+                        units: *units,
+                        now: chrono::Utc::now(),
+                    }
+                }
+                SubscriptionOp::PaymentFailed { reason } => SubscriptionCommand::FailPayment {
+                    reason: reason.clone(),
+                },
+                SubscriptionOp::PaymentRestored => SubscriptionCommand::RestorePayment,
+            };
+            let app = App::connect(&cli.database_url).await?;
+            crate::orders_cmd::subscription(&app, &acc, cmd).await
+        }
+        Command::Transferred { profile, json } => {
+            let app = App::connect(&cli.database_url).await?;
+            let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+            crate::orders_cmd::transferred(&app, &acc, &profile, *json).await
+        }
+        Command::ResetOrders {
+            profile,
+            ids,
+            all,
+            reason,
+        } => {
+            let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+            let app = App::connect(&cli.database_url).await?;
+            crate::orders_cmd::reset_orders(&app, &acc, &profile, ids.as_deref(), *all, reason)
+                .await
+        }
+        Command::RepairKeys { profile } => {
+            let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+            let app = App::connect(&cli.database_url).await?;
+            crate::orders_cmd::repair_keys(&app, &acc, &profile).await
         }
         Command::History { run, json } => {
             let app = App::connect(&cli.database_url).await?;
@@ -493,7 +562,7 @@ async fn worker(url: &str, workers: usize, backend: &str, drain: bool) -> anyhow
         return Err(usage("--workers doit être au moins 1"));
     }
     let app = App::connect(url).await?;
-    let reg = Arc::new(registry(backend)?);
+    let reg = Arc::new(app.registry(backend)?);
     let fault = fault_from_env();
     let mut handles = Vec::new();
     let mut flags = Vec::new();
@@ -619,15 +688,24 @@ async fn run_now(
     enqueue_only: bool,
     backend: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    if action != SyncAction::DemoEngine {
+    if !matches!(action, SyncAction::DemoEngine | SyncAction::ImportOrders) {
         return Err(usage(format!(
-            "l'action {action} n'est pas encore disponible dans cette version (only demo-engine is)"
+            "l'action {action} n'est pas encore disponible dans cette version (import-orders, demo-engine)"
         )));
     }
     let app = App::connect(url).await?;
-    let sim = match &backend {
-        Some(_) => None,
-        None => Some(
+    if action == SyncAction::ImportOrders
+        && crate::profiles::Profiles::new(app.db.clone())
+            .get(acc, &profile)
+            .await?
+            .is_none()
+    {
+        return Err(usage(format!(
+            "profil inconnu : {profile} (passerelle profile import FICHIER.toml)"
+        )));
+    }
+    let sim = match (&backend, action) {
+        (None, SyncAction::DemoEngine) => Some(
             DemoSim::start(
                 SimConfig {
                     items: DemoSim::seed_items(),
@@ -637,23 +715,16 @@ async fn run_now(
             )
             .await?,
         ),
+        _ => None,
     };
     let url_b = backend.unwrap_or_else(|| sim.as_ref().map(DemoSim::url).unwrap_or_default());
-    let id = enqueue(&app, acc, profile, action, json!({"retry_initial_ms": 300})).await?;
-    println!("Tâche {id} ({}) en file.", action.label_fr());
+    let input = json!({"retry_initial_ms": 300});
     if enqueue_only {
+        let id = enqueue(&app, acc, profile, action, input).await?;
+        println!("Tâche {id} ({}) en file.", action.label_fr());
         return Ok(ExitCode::SUCCESS);
     }
-    let w = Worker::new(
-        worker_id(0),
-        app.run_store(),
-        Arc::new(registry(&url_b)?),
-        Arc::new(SystemClock),
-        config(),
-    )
-    .with_notifier(app.notifier());
-    let status = execute_live(&app, acc, id, &w).await?;
-    app.projector.catch_up().await?;
+    let (_, status) = run_action_with(&app, acc, profile, action, input, &url_b).await?;
     println!("{} : {}", t("Résultat", "Result"), status.label(lang()));
     Ok(if status == RunStatus::Failed {
         ExitCode::from(1)
@@ -662,90 +733,63 @@ async fn run_now(
     })
 }
 
-async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
+/// Queues a run and executes it in this process, its log printed live; returns its id and
+/// final status once the projections caught up.
+pub async fn run_action(
+    app: &App,
+    acc: &AccountId,
+    profile: ProfileId,
+    action: SyncAction,
+    input: serde_json::Value,
+) -> anyhow::Result<(RunId, RunStatus)> {
+    run_action_with(app, acc, profile, action, input, "http://127.0.0.1:9").await
+}
+
+async fn run_action_with(
+    app: &App,
+    acc: &AccountId,
+    profile: ProfileId,
+    action: SyncAction,
+    input: serde_json::Value,
+    demo_backend: &str,
+) -> anyhow::Result<(RunId, RunStatus)> {
+    let id = enqueue(app, acc, profile, action, input).await?;
     println!(
-        "{} ({} : {})",
-        t(
-            "Passerelle — démonstration du moteur",
-            "Passerelle — engine demonstration"
-        ),
-        t("base", "database"),
-        passerelle_adapters::store::redact(url)
-    );
-    let app = App::connect(url).await?;
-    let sim = DemoSim::start(
-        SimConfig {
-            items: DemoSim::seed_items(),
-            list_failures: 1,
-            list_retry_after: None,
-            effect_failures: 1,
-        },
-        0,
-    )
-    .await?;
-    println!(
-        "{} {} ({})",
-        t("Simulateur démarré sur", "Simulator listening on"),
-        sim.url(),
-        t(
-            "1re lecture en erreur 503, 1re écriture en erreur 503",
-            "first read answers 503, first write answers 503"
-        )
-    );
-    let profile = ProfileId::parse("demo-prestashop").map_err(|e| usage(e.to_string()))?;
-    let id = enqueue(
-        &app,
-        acc,
-        profile,
-        SyncAction::DemoEngine,
-        json!({"retry_initial_ms": 300}),
-    )
-    .await?;
-    println!(
-        "{} {id} {}",
+        "{} {id} ({}) {}",
         t("Tâche", "Run"),
+        journal::action_label_in(action.as_str(), lang()),
         t("en file ; exécution :", "queued; running:")
     );
-    let w = Worker::new(
+    let mut w = Worker::new(
         worker_id(0),
         app.run_store(),
-        Arc::new(registry(&sim.url())?),
+        Arc::new(app.registry(demo_backend)?),
         Arc::new(SystemClock),
         config(),
     )
     .with_notifier(app.notifier());
-    let status = execute_live(&app, acc, id, &w).await?;
-    app.projector.catch_up().await?;
-    let stats = sim.stats();
-    match lang() {
-        Lang::Fr => println!(
-            "\nSimulateur : {} lecture(s), {} appel(s) d'écriture, {} effet(s) appliqué(s) (une fois par clé d'idempotence).",
-            stats.list_calls, stats.effect_calls, stats.effects_applied
-        ),
-        Lang::En => println!(
-            "\nSimulator: {} read(s), {} write call(s), {} effect(s) applied (once per idempotency key).",
-            stats.list_calls, stats.effect_calls, stats.effects_applied
-        ),
+    if let Some(f) = fault_from_env() {
+        w = w.with_fault(f);
     }
+    let status = execute_live(app, acc, id, &w).await?;
+    app.projector.catch_up().await?;
+    Ok((id, status))
+}
+
+/// Prints the account's journal, newest first.
+pub async fn show_journal(app: &App, acc: &AccountId, limit: i64) -> anyhow::Result<()> {
     println!("\n{} {acc} :", t("Journal du compte", "Journal of account"));
     let runs = journal::list(
         &app.db,
         acc.as_str(),
         &JournalFilter {
-            limit: Some(10),
+            limit: Some(limit),
             ..Default::default()
         },
     )
     .await?;
     print_journal(&runs);
-    println!();
-    run_detail(&app, acc, id, false).await?;
-    println!("\n{} : {}", t("Résultat", "Result"), status.label(lang()));
-    Ok(if status == RunStatus::Failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(())
 }
 
 fn print_journal(runs: &[JournalRun]) {
@@ -789,11 +833,13 @@ fn print_journal(runs: &[JournalRun]) {
     }
 }
 
-async fn run_detail(
+/// Prints the detail of a run (or one of its files with `file`).
+pub async fn run_detail(
     app: &App,
     acc: &AccountId,
     id: RunId,
     json_out: bool,
+    file: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let Some(run) = journal::get(&app.db, acc.as_str(), &id.to_string()).await? else {
         return Err(usage(format!(
@@ -801,6 +847,21 @@ async fn run_detail(
         )));
     };
     let events = app.store.load_run(acc, id).await?;
+    let files = crate::orders_cmd::run_files(&events);
+    if let Some(name) = file {
+        let Some((_, content)) = files.iter().find(|(n, _)| n == name) else {
+            return Err(usage(format!(
+                "fichier « {name} » absent de la tâche {id} ({})",
+                files
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        print!("{content}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let log = journal::render_log_in(&events, lang());
     let errors = journal::render_errors_in(&events, lang());
     let duration = match (&run.started_at, &run.finished_at) {
@@ -820,6 +881,10 @@ async fn run_detail(
             o.insert("progress".into(), json!(run.progress));
             o.insert("log".into(), json!(log));
             o.insert("errors".into(), json!(errors));
+            o.insert(
+                "files".into(),
+                json!(files.iter().map(|(n, c)| json!({"name": n, "bytes": c.len()})).collect::<Vec<_>>()),
+            );
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -855,6 +920,18 @@ async fn run_detail(
         ),
     }
     println!("  message : {}", run.message);
+    if !files.is_empty() {
+        println!(
+            "  {} : {}  ({})",
+            t("fichiers", "files"),
+            files
+                .iter()
+                .map(|(n, c)| format!("{n} ({} o)", c.len()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            t("run-detail TÂCHE --file NOM", "run-detail RUN --file NAME")
+        );
+    }
     println!("{}", t("Journal détaillé (UTC) :", "Detailed log (UTC):"));
     for l in &log {
         println!("  {l}");

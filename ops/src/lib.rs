@@ -4,6 +4,10 @@
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod connectors;
+pub mod demo;
 pub mod notify;
+pub mod orders_cmd;
+pub mod profiles;
 pub mod scheduling;
 pub mod serve;

@@ -4,7 +4,7 @@
 //! (`GET /health`, `GET /api/journal`, `GET /api/schedules`); it binds to loopback by
 //! default. The console and authenticated multi-account API come later.
 
-use crate::app::{registry, App};
+use crate::app::App;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -62,7 +62,7 @@ pub async fn serve(
 ) -> anyhow::Result<ExitCode> {
     let app = Arc::new(App::connect(url).await?);
     let stop = Arc::new(AtomicBool::new(false));
-    let reg = Arc::new(registry(demo_backend_url)?);
+    let reg = Arc::new(app.registry(demo_backend_url)?);
     let mut tasks = Vec::new();
     let mut flags = Vec::new();
     for n in 0..workers {

@@ -7,6 +7,7 @@
 //! live ones.
 
 pub mod journal;
+pub mod orders;
 mod projector;
 pub mod rebuild;
 pub mod schedules;
@@ -18,5 +19,8 @@ pub fn all() -> Vec<Box<dyn Projection>> {
     vec![
         Box::new(journal::JournalProjection),
         Box::new(schedules::SchedulesProjection),
+        Box::new(orders::TransferredOrdersProjection),
+        Box::new(orders::QuotasProjection),
+        Box::new(orders::LastTransferProjection),
     ]
 }

@@ -20,5 +20,5 @@ pub use client::{normalise_shop_url, PrestaShopClient};
 pub use model::{PsCoded, PsConfiguration, PsNamed, PsTax, DOCUMENT_PREFIX, ERP_CODE_PREFIX};
 pub use sim::{
     Corruption, Fault, FaultConfig, NewAddress, NewCartRule, NewCustomer, NewGift, NewLine,
-    NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
+    demo_catalog, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
 };

@@ -1947,3 +1947,9 @@ fn update(
     let row = row.clone();
     Ok((StatusCode::OK, json!({ one: row }).to_string().into_bytes()))
 }
+
+/// The demo catalog `(reference, name, stock)`, for seeding the ERP side of a demo with the
+/// same articles.
+pub fn demo_catalog() -> Vec<(&'static str, &'static str, i64)> {
+    CATALOG.iter().map(|(r, n, _, _, s)| (*r, *n, *s)).collect()
+}

@@ -1,0 +1,261 @@
+//! The transferred-orders ledger and the account's quotas on the database: the `Ledger`
+//! and `Quotas` ports of the order workflows, over the `ShopOrder` and `Subscription`
+//! aggregates.
+
+use super::aggregates::{scoped_id, AggregateError, AggregateStore, Origin};
+use super::db::{Db, Val};
+use async_trait::async_trait;
+use passerelle_domain::decider::Decider;
+use passerelle_domain::shop_order::{shop_order_id, ShopOrderCommand, ShopOrderState};
+use passerelle_domain::subscription::{QuotaCounter, Subscription, SubscriptionCommand};
+use passerelle_domain::{AccountId, Actor, ProfileId, RunId};
+use passerelle_workflows::engine::StepError;
+use passerelle_workflows::ports::{Clock, Counter, Ledger, Quotas, Reservation, Transferred};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+fn db_err<R: std::error::Error>(e: AggregateError<R>) -> StepError {
+    match e {
+        AggregateError::Refused(r) => StepError::permanent(r.to_string()),
+        AggregateError::Corrupt(c) => StepError::permanent(c),
+        other => StepError::transient(other.to_string()),
+    }
+}
+
+/// The ledger on the database.
+#[derive(Clone)]
+pub struct SqlLedger {
+    db: Db,
+    store: AggregateStore,
+    clock: Arc<dyn Clock>,
+}
+
+impl SqlLedger {
+    /// A ledger over `db`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store: AggregateStore::new(db.clone()),
+            db,
+            clock,
+        }
+    }
+}
+
+#[async_trait]
+impl Ledger for SqlLedger {
+    async fn transferred(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        order_ids: &[String],
+    ) -> Result<BTreeSet<String>, StepError> {
+        if order_ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        // The aggregates' folded state is written with their events: no projection lag.
+        let keys: Vec<String> = order_ids
+            .iter()
+            .map(|o| scoped_id(account, &shop_order_id(profile.as_str(), o)))
+            .collect();
+        let list = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
+        let sql = match self.db.kind() {
+            super::db::DbKind::Postgres => "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
+                 AND aggregate_id IN (SELECT json_array_elements_text($3::json))",
+            super::db::DbKind::Sqlite => "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
+                 AND aggregate_id IN (SELECT value FROM json_each($3))",
+        };
+        let rows = self
+            .db
+            .fetch(
+                sql,
+                &[
+                    Val::text(ShopOrderState::TYPE),
+                    Val::text(account.as_str()),
+                    Val::text(list),
+                ],
+            )
+            .await
+            .map_err(|e| StepError::transient(format!("base de données : {e}")))?;
+        let mut out = BTreeSet::new();
+        for r in rows {
+            let st: ShopOrderState = serde_json::from_str(r[0].as_str().unwrap_or(""))
+                .map_err(|e| StepError::permanent(format!("état de commande illisible : {e}")))?;
+            if st.document_number.is_some() {
+                out.insert(st.order_id);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn record_transferred(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        run: RunId,
+        orders: &[Transferred],
+    ) -> Result<(), StepError> {
+        let cmds = orders
+            .iter()
+            .map(|t| {
+                (
+                    shop_order_id(profile.as_str(), &t.order_id),
+                    ShopOrderCommand::RecordTransfer {
+                        profile_id: profile.to_string(),
+                        order_id: t.order_id.clone(),
+                        order_reference: t.order_reference.clone(),
+                        document_number: t.document_number.clone(),
+                        kind: t.kind,
+                        run_id: Some(run.to_string()),
+                    },
+                )
+            })
+            .collect();
+        let origin = Origin {
+            actor: Actor::Worker(format!("run:{run}")),
+            correlation: run.to_string(),
+            at: self.clock.now(),
+        };
+        self.store
+            .execute_many::<ShopOrderState>(account, cmds, &origin)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+fn counter(c: Counter) -> QuotaCounter {
+    match c {
+        Counter::Import => QuotaCounter::Import,
+        Counter::Export => QuotaCounter::Export,
+    }
+}
+
+/// Quotas on the database (the account's `Subscription` aggregate).
+#[derive(Clone)]
+pub struct SqlQuotas {
+    store: AggregateStore,
+    clock: Arc<dyn Clock>,
+}
+
+/// The aggregate id of an account's subscription.
+pub const SUBSCRIPTION_ID: &str = "subscription";
+
+impl SqlQuotas {
+    /// Quotas over `db`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store: AggregateStore::new(db),
+            clock,
+        }
+    }
+
+    /// Runs a subscription command (purchase, payment events) for an operator.
+    pub async fn execute(
+        &self,
+        account: &AccountId,
+        cmd: SubscriptionCommand,
+        actor: Actor,
+    ) -> Result<(), AggregateError<passerelle_domain::subscription::SubscriptionRefusal>> {
+        let origin = Origin {
+            actor,
+            correlation: "subscription".into(),
+            at: self.clock.now(),
+        };
+        self.store
+            .execute::<Subscription>(account, SUBSCRIPTION_ID, cmd, &origin)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Quotas for SqlQuotas {
+    async fn reserve(
+        &self,
+        account: &AccountId,
+        run: RunId,
+        key: &str,
+        c: Counter,
+        wanted: u32,
+    ) -> Result<Reservation, StepError> {
+        let now = self.clock.now();
+        let origin = Origin {
+            actor: Actor::Worker(format!("run:{run}")),
+            correlation: run.to_string(),
+            at: now,
+        };
+        self.store
+            .execute::<Subscription>(
+                account,
+                SUBSCRIPTION_ID,
+                SubscriptionCommand::Reserve {
+                    run_id: run.to_string(),
+                    key: key.to_string(),
+                    counter: counter(c),
+                    wanted: u64::from(wanted),
+                    now,
+                },
+                &origin,
+            )
+            .await
+            .map_err(db_err)?;
+        let st: Subscription = self
+            .store
+            .load(account, SUBSCRIPTION_ID)
+            .await
+            .map_err(db_err)?
+            .unwrap_or_default();
+        let granted = st
+            .granted
+            .get(&format!("{run}/{key}"))
+            .copied()
+            .unwrap_or(0) as u32;
+        let limited_by = (granted < wanted).then(|| {
+            if st.counters.get(&counter(c)).is_none() {
+                format!(
+                    "aucun forfait {} sur le compte : quota épuisé (no plan: quota exhausted)",
+                    counter(c).as_str()
+                )
+            } else {
+                "quota épuisé (quota exhausted)".to_string()
+            }
+        });
+        Ok(Reservation {
+            granted,
+            limited_by,
+        })
+    }
+
+    async fn settle(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        run: RunId,
+        key: &str,
+        _c: Counter,
+        units: u32,
+    ) -> Result<(), StepError> {
+        let now = self.clock.now();
+        let origin = Origin {
+            actor: Actor::Worker(format!("run:{run}")),
+            correlation: run.to_string(),
+            at: now,
+        };
+        self.store
+            .execute::<Subscription>(
+                account,
+                SUBSCRIPTION_ID,
+                SubscriptionCommand::Settle {
+                    run_id: run.to_string(),
+                    key: key.to_string(),
+                    profile_id: profile.to_string(),
+                    consumed: u64::from(units),
+                    now,
+                },
+                &origin,
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! The import workflows' connections, from the profile: its settings (resolved period,
+//! today), its shop client and its EBP client with the limits and the token pair shared by
+//! every worker of the subscription (kept in the database).
+
+use crate::profiles::{Profiles, ERP_CLIENT_SECRET, ERP_SUBSCRIPTION_KEY, SHOP_KEY};
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, Duration as ChronoDuration, Months, NaiveDate, TimeZone, Utc};
+use passerelle_adapters::cms::prestashop::PrestaShopClient;
+use passerelle_adapters::ebp::client::{EbpClient, EbpConfig};
+use passerelle_adapters::ebp::gate::{CallGate, TokenStore};
+use passerelle_adapters::secrets::SecretBox;
+use passerelle_adapters::store::{Db, SqlCallGate, SqlTokenStore};
+use passerelle_domain::profile::ImportPeriod;
+use passerelle_domain::{AccountId, ProfileId};
+use passerelle_workflows::actions::import_orders::{Connectors, ImportConfig};
+use passerelle_workflows::engine::StepError;
+use passerelle_workflows::ports::{Clock, DateField, Erp, OrderQuery, Shop};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Connections built from the profiles in the database.
+pub struct DbConnectors {
+    profiles: Profiles,
+    secrets: Arc<SecretBox>,
+    gate: Arc<dyn CallGate>,
+    tokens: Arc<dyn TokenStore>,
+    clock: Arc<dyn Clock>,
+}
+
+/// The EBP limits in force: 1 call/s and 10,000 calls/day unless the operator says
+/// otherwise (`PASSERELLE_EBP_MIN_INTERVAL_MS`, `PASSERELLE_EBP_DAILY_BUDGET`; tests and
+/// benchmarks lower them).
+pub fn ebp_limits() -> (Duration, u32) {
+    let ms = std::env::var("PASSERELLE_EBP_MIN_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let budget = std::env::var("PASSERELLE_EBP_DAILY_BUDGET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    (Duration::from_millis(ms), budget)
+}
+
+impl DbConnectors {
+    /// Connections over `db`, with the EBP limits of [`ebp_limits`].
+    pub fn new(db: Db, secrets: Arc<SecretBox>, clock: Arc<dyn Clock>) -> Self {
+        let (interval, budget) = ebp_limits();
+        Self {
+            profiles: Profiles::new(db.clone()),
+            gate: Arc::new(SqlCallGate::new(db.clone(), interval, budget)),
+            tokens: Arc::new(SqlTokenStore::new(db, (*secrets).clone())),
+            secrets,
+            clock,
+        }
+    }
+
+    /// The EBP client of a profile (also for `test-connection`, `refresh-config`, login).
+    pub async fn ebp_client(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<EbpClient, StepError> {
+        let p = self
+            .profiles
+            .get(account, profile)
+            .await
+            .map_err(|e| StepError::transient(e.to_string()))?
+            .ok_or_else(|| StepError::permanent(format!("profil inconnu : {profile}")))?;
+        let erp = p
+            .erp
+            .ok_or_else(|| StepError::permanent("profil sans connexion EBP"))?;
+        let secret = self.secret(account, profile, ERP_CLIENT_SECRET).await?;
+        let key = self.secret(account, profile, ERP_SUBSCRIPTION_KEY).await?;
+        let cfg = EbpConfig::new(
+            erp.client_id,
+            secret,
+            key,
+            erp.folder_id,
+            format!("{}/{}", account.as_str(), profile.as_str()),
+        )
+        .with_bases(&erp.api_url, &erp.login_url);
+        EbpClient::new(cfg, self.gate.clone(), self.tokens.clone())
+    }
+
+    /// The shop client of a profile.
+    pub async fn shop_client(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<PrestaShopClient, StepError> {
+        let p = self
+            .profiles
+            .get(account, profile)
+            .await
+            .map_err(|e| StepError::transient(e.to_string()))?
+            .ok_or_else(|| StepError::permanent(format!("profil inconnu : {profile}")))?;
+        let shop = p
+            .shop
+            .ok_or_else(|| StepError::permanent("profil sans connexion boutique"))?;
+        let key = self.secret(account, profile, SHOP_KEY).await?;
+        PrestaShopClient::new(&shop.url, key.expose())
+    }
+
+    async fn secret(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        name: &str,
+    ) -> Result<passerelle_adapters::secrets::Secret, StepError> {
+        self.profiles
+            .secret(account, profile, name, &self.secrets)
+            .await
+            .map_err(|e| StepError::permanent(e.to_string()))
+    }
+}
+
+/// Start of the period at `now` (UTC days; FEATURES §3.4).
+pub fn period_start(period: ImportPeriod, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let today = now.date_naive();
+    let first_of = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1);
+    let day = match period {
+        ImportPeriod::All => return None,
+        ImportPeriod::Last15Days => today - ChronoDuration::days(15),
+        ImportPeriod::ThisMonth => first_of(today.year(), today.month())?,
+        ImportPeriod::LastMonth => first_of(today.year(), today.month())?.checked_sub_months(Months::new(1))?,
+        ImportPeriod::Last3Months => today.checked_sub_months(Months::new(3))?,
+        ImportPeriod::Last6Months => today.checked_sub_months(Months::new(6))?,
+        ImportPeriod::ThisYear => first_of(today.year(), 1)?,
+        ImportPeriod::LastYear => first_of(today.year() - 1, 1)?,
+    };
+    Utc.from_local_datetime(&day.and_hms_opt(0, 0, 0)?).single()
+}
+
+#[async_trait]
+impl Connectors for DbConnectors {
+    async fn import_config(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<ImportConfig, StepError> {
+        let p = self
+            .profiles
+            .get(account, profile)
+            .await
+            .map_err(|e| StepError::transient(e.to_string()))?
+            .ok_or_else(|| StepError::permanent(format!("profil inconnu : {profile}")))?;
+        let opts = p.import.ok_or_else(|| {
+            StepError::permanent("le profil n'a pas d'options d'import de commandes (profile import options missing)")
+        })?;
+        let now = self.clock.now();
+        let to = match opts.period {
+            // "Last month" / "last year" end where they end; the others run to now.
+            ImportPeriod::LastMonth => period_start(ImportPeriod::ThisMonth, now),
+            ImportPeriod::LastYear => period_start(ImportPeriod::ThisYear, now),
+            _ => None,
+        }
+        .map(|t| t - ChronoDuration::seconds(1));
+        Ok(ImportConfig {
+            query: OrderQuery {
+                states: opts
+                    .settings
+                    .statuses
+                    .iter()
+                    .map(|s| s.state_id.clone())
+                    .collect(),
+                shops: opts.shops.clone(),
+                from: period_start(opts.period, now),
+                to,
+                date_field: if opts.by_update_date {
+                    DateField::Updated
+                } else {
+                    DateField::Created
+                },
+            },
+            page_size: opts.page_size.clamp(1, 1000),
+            today: now.with_timezone(&chrono_tz::Europe::Paris).date_naive(),
+            send_customer_code: opts.send_customer_code,
+            send_document_number: opts.send_document_number,
+            notify_customer: opts.notify_customer,
+            settings: opts.settings,
+        })
+    }
+
+    async fn shop(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<Arc<dyn Shop>, StepError> {
+        Ok(Arc::new(self.shop_client(account, profile).await?))
+    }
+
+    async fn erp(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<Arc<dyn Erp>, StepError> {
+        Ok(Arc::new(self.ebp_client(account, profile).await?))
+    }
+}

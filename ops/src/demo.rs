@@ -1,0 +1,144 @@
+//! `passerelle demo`: in-process PrestaShop and EBP simulators with seeded data, the
+//! embedded store, a profile, then an import of orders with the journal and the quota
+//! counters. The same [`DemoWorld`] drives the integration tests.
+
+use crate::app::App;
+use crate::profiles::{ProfileFile, Profiles};
+use anyhow::Context;
+use passerelle_adapters::cms::prestashop::{
+    demo_catalog, Corruption, NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
+};
+use passerelle_adapters::ebp::sim::{EbpSim, EbpSimConfig, SimCustomer};
+use passerelle_adapters::store::SqlQuotas;
+use passerelle_domain::subscription::{PlanKind, QuotaCounter, SubscriptionCommand};
+use passerelle_domain::{AccountId, Actor, ProfileId};
+use passerelle_workflows::ports::SystemClock;
+use rust_decimal::Decimal;
+use std::sync::Arc;
+
+/// The sample profile, with placeholders for the simulators' addresses and credentials.
+pub const PROFILE_TEMPLATE: &str = include_str!("../deploy/profile.sample.toml");
+
+/// The demo profile id.
+pub const DEMO_PROFILE: &str = "demo-prestashop";
+
+/// OAuth redirect URI registered for the demo client (EBP pre-registers this one).
+pub const REDIRECT_URI: &str = "http://localhost:3333";
+
+/// Both simulators, seeded consistently.
+pub struct DemoWorld {
+    /// The shop.
+    pub shop: PrestaShopSim,
+    /// The ERP.
+    pub ebp: EbpSim,
+    /// Ids of the orders seeded broken on purpose.
+    pub broken: Vec<u64>,
+}
+
+/// ERP articles besides the shop's catalog: the special articles of the profile.
+const SPECIAL: &[(&str, &str)] = &[
+    ("DIVERS", "Article divers"),
+    ("ECART", "Écart de règlement"),
+    ("EMBALLAGE", "Emballage cadeau"),
+    ("PORT", "Frais de port"),
+    ("REMISE20", "Remise TVA 20 %"),
+    ("REMISE10", "Remise TVA 10 %"),
+    ("REMISE5.5", "Remise TVA 5,5 %"),
+    ("REMISE2.1", "Remise TVA 2,1 %"),
+    ("REMISE0", "Remise exonérée"),
+];
+
+impl DemoWorld {
+    /// `orders` seeded shop orders plus two broken ones (a negative quantity, a cut JSON
+    /// answer), and the ERP with the catalog, the special articles, the guest account and two
+    /// existing customers (found by SIRET and by e-mail).
+    pub async fn start(orders: usize, ebp: EbpSimConfig) -> anyhow::Result<DemoWorld> {
+        let mut shop = SimShop::seed_demo(orders);
+        let mut broken = Vec::new();
+        // A negative quantity: read fine, refused by validation.
+        let mut bad = NewOrder::new(1, 1, vec![NewLine::new("COUS-Lin-40", "Coussin lin 40x40", -2, Decimal::new(2490, 2), Some(1))]);
+        bad.state_id = 2;
+        broken.push(shop.add_order(&bad));
+        // Another order whose JSON the shop will serve cut in the middle.
+        let mut cut = NewOrder::new(1, 1, vec![NewLine::new("COUS-Lin-40", "Coussin lin 40x40", 1, Decimal::new(2490, 2), Some(1))]);
+        cut.state_id = 2;
+        let cut_id = shop.add_order(&cut);
+        broken.push(cut_id);
+        let shop = PrestaShopSim::start(shop, DEMO_KEY).await?;
+        shop.corrupt_order(cut_id, Corruption::BrokenJson);
+
+        let ebp = EbpSim::start(ebp).await?;
+        let mut items: Vec<(&str, &str, i64)> = demo_catalog();
+        items.extend(SPECIAL.iter().map(|(id, c)| (*id, *c, 0)));
+        ebp.seed_items(&items);
+        ebp.seed_customers(&[
+            SimCustomer::new("WEBINVITE", "CLIENTS WEB INVITÉS"),
+            SimCustomer::new("CL00004", "ATELIER DUBOIS SARL").siret("40483304800022"),
+            SimCustomer::new("CL00012", "MARTIN Camille").email("camille.martin@example.fr"),
+        ]);
+        Ok(DemoWorld { shop, ebp, broken })
+    }
+
+    /// The profile file pointing at the simulators.
+    pub fn profile_file(&self) -> anyhow::Result<ProfileFile> {
+        let c = self.ebp.config();
+        let folder = c.folders.first().map(|f| f.0.clone()).unwrap_or_default();
+        let text = PROFILE_TEMPLATE
+            .replace("{{SHOP_URL}}", &self.shop.url())
+            .replace("{{SHOP_KEY}}", &self.shop.key())
+            .replace("{{EBP_URL}}", &self.ebp.url())
+            .replace("{{EBP_CLIENT_ID}}", &c.client_id)
+            .replace("{{EBP_CLIENT_SECRET}}", &c.client_secret)
+            .replace("{{EBP_SUBSCRIPTION_KEY}}", &c.subscription_key)
+            .replace("{{EBP_FOLDER}}", &folder);
+        toml::from_str(&text).context("profil d'exemple illisible")
+    }
+
+    /// Imports the profile and logs into the simulated EBP (authorization code → token pair
+    /// stored encrypted).
+    pub async fn install(&self, app: &App, acc: &AccountId) -> anyhow::Result<ProfileId> {
+        let file = self.profile_file()?;
+        let id = ProfileId::parse(&file.id).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Profiles::new(app.db.clone())
+            .import(acc, file, app.secrets()?.as_ref(), Actor::Cli)
+            .await?;
+        let client = app
+            .connectors()?
+            .ebp_client(acc, &id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        client
+            .exchange_code(&self.ebp.authorize(REDIRECT_URI), REDIRECT_URI)
+            .await
+            .map_err(|e| anyhow::anyhow!("connexion EBP : {e}"))?;
+        Ok(id)
+    }
+}
+
+/// Buys an import plan of `units` for the account when it has none.
+pub async fn ensure_import_plan(app: &App, acc: &AccountId, units: u64) -> anyhow::Result<bool> {
+    let (counters, _, _) =
+        passerelle_projections::orders::quota_view(&app.db, acc.as_str(), chrono::Utc::now()).await?;
+    app.projector.catch_up().await?;
+    let has = counters
+        .iter()
+        .any(|c| c.counter == QuotaCounter::Import.as_str() && c.bought > 0);
+    if has {
+        return Ok(false);
+    }
+    SqlQuotas::new(app.db.clone(), Arc::new(SystemClock))
+        .execute(
+            acc,
+            SubscriptionCommand::Purchase {
+                counter: QuotaCounter::Import,
+                plan: PlanKind::Monthly,
+                units,
+                now: chrono::Utc::now(),
+            },
+            Actor::Cli,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    app.projector.catch_up().await?;
+    Ok(true)
+}
