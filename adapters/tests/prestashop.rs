@@ -499,7 +499,11 @@ async fn server_errors_rate_limits_and_timeouts_are_transient() {
         .unwrap();
     let q = states(&["2"]);
 
+    // One failed GET is retried in place (a page read is a composite of seven GETs).
     sim.push_faults([Fault::ServerError]);
+    assert!(c.orders_page(&q, None, 10).await.is_ok());
+    // Three in a row give up with a transient error for the engine to retry later.
+    sim.push_faults([Fault::ServerError, Fault::ServerError, Fault::ServerError]);
     assert!(matches!(
         c.orders_page(&q, None, 10).await,
         Err(StepError::Transient {
@@ -507,18 +511,26 @@ async fn server_errors_rate_limits_and_timeouts_are_transient() {
             ..
         })
     ));
-    sim.push_faults([Fault::RateLimited(7)]);
+    sim.push_faults([
+        Fault::RateLimited(1),
+        Fault::RateLimited(1),
+        Fault::RateLimited(7),
+    ]);
     assert!(matches!(
         c.orders_page(&q, None, 10).await,
         Err(StepError::Transient { retry_after: Some(r), .. }) if r == Duration::from_secs(7)
     ));
-    sim.push_faults([Fault::Delay(Duration::from_secs(2))]);
+    sim.push_faults([
+        Fault::Delay(Duration::from_secs(2)),
+        Fault::Delay(Duration::from_secs(2)),
+        Fault::Delay(Duration::from_secs(2)),
+    ]);
     assert!(matches!(
         c.orders_page(&q, None, 10).await,
         Err(StepError::Transient { .. })
     ));
-    // A write hit by a 503 is transient too.
-    sim.push_faults([Fault::ServerError]);
+    // A write whose reads keep failing is transient too.
+    sim.push_faults([Fault::ServerError, Fault::ServerError, Fault::ServerError]);
     assert!(matches!(
         c.set_stock("COUS-Lin-40", d("1")).await,
         Err(StepError::Transient { .. })
@@ -532,9 +544,9 @@ async fn server_errors_rate_limits_and_timeouts_are_transient() {
         let q = &q;
         async move {
             sim.set_faults(FaultConfig {
-                server_error_share: 0.06,
-                rate_limit_share: 0.06,
-                retry_after_secs: 2,
+                server_error_share: 0.25,
+                rate_limit_share: 0.25,
+                retry_after_secs: 0,
                 seed,
                 ..FaultConfig::default()
             });

@@ -317,7 +317,10 @@ impl Decider for Subscription {
                 if units == 0 {
                     return Err(SubscriptionRefusal::NoUnits);
                 }
-                let carried_over = match (plan, self.counters.get(&counter).and_then(|c| c.flex.as_ref())) {
+                let carried_over = match (
+                    plan,
+                    self.counters.get(&counter).and_then(|c| c.flex.as_ref()),
+                ) {
                     (PlanKind::Flex, Some(f)) if now < f.expires_at => f.remaining,
                     _ => 0,
                 };
@@ -421,9 +424,7 @@ impl Decider for Subscription {
                         c.used_in_period = 0;
                     }
                     PlanKind::Flex => {
-                        let expires_at = at
-                            .checked_add_months(Months::new(12))
-                            .unwrap_or(*at);
+                        let expires_at = at.checked_add_months(Months::new(12)).unwrap_or(*at);
                         c.flex = Some(FlexState {
                             bought: units + carried_over,
                             remaining: units + carried_over,
@@ -541,8 +542,10 @@ mod tests {
         settle(&mut s, "a", 10, at(2026, 2, 10));
         assert_eq!(reserve(&mut s, "b", 5, at(2026, 2, 27)), 0);
         // February has no 31st: the period turns on its last day.
-        assert_eq!(period_start(at(2026, 1, 31).date_naive(), at(2026, 2, 28).date_naive()),
-            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap_or_default());
+        assert_eq!(
+            period_start(at(2026, 1, 31).date_naive(), at(2026, 2, 28).date_naive()),
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap_or_default()
+        );
         assert_eq!(reserve(&mut s, "c", 5, at(2026, 2, 28)), 5);
         let a = s.availability(QuotaCounter::Import, at(2026, 2, 28));
         assert_eq!((a.bought, a.used, a.available), (10, 0, 5));
@@ -553,10 +556,18 @@ mod tests {
         let mut s = Subscription::default();
         buy(&mut s, PlanKind::Monthly, 10, at(2026, 3, 1));
         assert_eq!(reserve(&mut s, "a", 8, at(2026, 3, 2)), 8);
-        assert_eq!(s.availability(QuotaCounter::Import, at(2026, 3, 2)).available, 2);
+        assert_eq!(
+            s.availability(QuotaCounter::Import, at(2026, 3, 2))
+                .available,
+            2
+        );
         settle(&mut s, "a", 3, at(2026, 3, 2));
         settle(&mut s, "a", 3, at(2026, 3, 2));
-        assert_eq!(reserve(&mut s, "a", 8, at(2026, 3, 2)), 8, "same answer for the same key");
+        assert_eq!(
+            reserve(&mut s, "a", 8, at(2026, 3, 2)),
+            8,
+            "same answer for the same key"
+        );
         let a = s.availability(QuotaCounter::Import, at(2026, 3, 2));
         assert_eq!((a.used, a.available), (3, 7));
     }
@@ -568,19 +579,36 @@ mod tests {
         reserve(&mut s, "a", 40, at(2026, 2, 1));
         settle(&mut s, "a", 40, at(2026, 2, 1));
         buy(&mut s, PlanKind::Flex, 100, at(2026, 12, 1));
-        assert_eq!(s.availability(QuotaCounter::Import, at(2026, 12, 2)).available, 160);
+        assert_eq!(
+            s.availability(QuotaCounter::Import, at(2026, 12, 2))
+                .available,
+            160
+        );
         let mut late = Subscription::default();
         buy(&mut late, PlanKind::Flex, 100, at(2025, 1, 1));
-        assert_eq!(late.availability(QuotaCounter::Import, at(2026, 1, 2)).available, 0);
+        assert_eq!(
+            late.availability(QuotaCounter::Import, at(2026, 1, 2))
+                .available,
+            0
+        );
         buy(&mut late, PlanKind::Flex, 50, at(2026, 1, 2));
-        assert_eq!(late.availability(QuotaCounter::Import, at(2026, 1, 3)).available, 50);
+        assert_eq!(
+            late.availability(QuotaCounter::Import, at(2026, 1, 3))
+                .available,
+            50
+        );
     }
 
     #[test]
     fn payment_failure_refuses_reservations_with_the_reason() {
         let mut s = Subscription::default();
         buy(&mut s, PlanKind::Monthly, 10, at(2026, 3, 1));
-        run(&mut s, SubscriptionCommand::FailPayment { reason: "carte expirée".into() });
+        run(
+            &mut s,
+            SubscriptionCommand::FailPayment {
+                reason: "carte expirée".into(),
+            },
+        );
         let r = s.decide(SubscriptionCommand::Reserve {
             run_id: "r".into(),
             key: "k".into(),
@@ -588,7 +616,9 @@ mod tests {
             wanted: 1,
             now: at(2026, 3, 2),
         });
-        assert!(matches!(r, Err(SubscriptionRefusal::Suspended(ref why)) if why == "carte expirée"));
+        assert!(
+            matches!(r, Err(SubscriptionRefusal::Suspended(ref why)) if why == "carte expirée")
+        );
         run(&mut s, SubscriptionCommand::RestorePayment);
         assert_eq!(reserve(&mut s, "k", 1, at(2026, 3, 2)), 1);
     }

@@ -1,16 +1,16 @@
 //! Wiring: the one place where adapters are plugged into ports (STYLE §8).
 
+use crate::connectors::DbConnectors;
 use anyhow::Context;
 use passerelle_adapters::demo_backend::HttpDemoBackend;
-use crate::connectors::DbConnectors;
 use passerelle_adapters::secrets::SecretBox;
 use passerelle_adapters::store::{Db, SqlLedger, SqlQuotas, SqlRunStore};
-use passerelle_workflows::actions::import_orders::ImportOrders;
-use passerelle_workflows::ports::SystemClock;
 use passerelle_domain::{StepKey, SyncAction};
 use passerelle_projections::Projector;
 use passerelle_workflows::actions::demo_engine::DemoEngine;
+use passerelle_workflows::actions::import_orders::ImportOrders;
 use passerelle_workflows::engine::{FaultHook, Registry, RunStore};
+use passerelle_workflows::ports::SystemClock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

@@ -148,7 +148,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ProfileOp::Import { file } => oc::profile_import(&app, &acc, file).await,
                 ProfileOp::Export { id } => oc::profile_export(&app, &acc, &pid(id)?).await,
                 ProfileOp::List => oc::profile_list(&app, &acc).await,
-                ProfileOp::TestConnection { id } => oc::test_connection(&app, &acc, &pid(id)?).await,
+                ProfileOp::TestConnection { id } => {
+                    oc::test_connection(&app, &acc, &pid(id)?).await
+                }
                 ProfileOp::RefreshConfig { id } => oc::refresh_config(&app, &acc, &pid(id)?).await,
                 ProfileOp::EbpLogin {
                     id,
@@ -883,7 +885,10 @@ pub async fn run_detail(
             o.insert("errors".into(), json!(errors));
             o.insert(
                 "files".into(),
-                json!(files.iter().map(|(n, c)| json!({"name": n, "bytes": c.len()})).collect::<Vec<_>>()),
+                json!(files
+                    .iter()
+                    .map(|(n, c)| json!({"name": n, "bytes": c.len()}))
+                    .collect::<Vec<_>>()),
             );
         }
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -72,14 +72,17 @@ impl DbConnectors {
             .ok_or_else(|| StepError::permanent("profil sans connexion EBP"))?;
         let secret = self.secret(account, profile, ERP_CLIENT_SECRET).await?;
         let key = self.secret(account, profile, ERP_SUBSCRIPTION_KEY).await?;
-        let cfg = EbpConfig::new(
+        // One token pair per EBP login of the account, not per profile: two profiles on the
+        // same EBP folder share it, so their workers must (and do) serialise its refreshes.
+        let connection = format!(
+            "{}/ebp/{}/{}/{}",
+            account.as_str(),
+            erp.login_url.trim_end_matches('/'),
             erp.client_id,
-            secret,
-            key,
-            erp.folder_id,
-            format!("{}/{}", account.as_str(), profile.as_str()),
-        )
-        .with_bases(&erp.api_url, &erp.login_url);
+            erp.folder_id
+        );
+        let cfg = EbpConfig::new(erp.client_id, secret, key, erp.folder_id, connection)
+            .with_bases(&erp.api_url, &erp.login_url);
         EbpClient::new(cfg, self.gate.clone(), self.tokens.clone())
     }
 
@@ -123,7 +126,9 @@ pub fn period_start(period: ImportPeriod, now: DateTime<Utc>) -> Option<DateTime
         ImportPeriod::All => return None,
         ImportPeriod::Last15Days => today - ChronoDuration::days(15),
         ImportPeriod::ThisMonth => first_of(today.year(), today.month())?,
-        ImportPeriod::LastMonth => first_of(today.year(), today.month())?.checked_sub_months(Months::new(1))?,
+        ImportPeriod::LastMonth => {
+            first_of(today.year(), today.month())?.checked_sub_months(Months::new(1))?
+        }
         ImportPeriod::Last3Months => today.checked_sub_months(Months::new(3))?,
         ImportPeriod::Last6Months => today.checked_sub_months(Months::new(6))?,
         ImportPeriod::ThisYear => first_of(today.year(), 1)?,

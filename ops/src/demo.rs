@@ -56,11 +56,31 @@ impl DemoWorld {
         let mut shop = SimShop::seed_demo(orders);
         let mut broken = Vec::new();
         // A negative quantity: read fine, refused by validation.
-        let mut bad = NewOrder::new(1, 1, vec![NewLine::new("COUS-Lin-40", "Coussin lin 40x40", -2, Decimal::new(2490, 2), Some(1))]);
+        let mut bad = NewOrder::new(
+            1,
+            1,
+            vec![NewLine::new(
+                "COUS-Lin-40",
+                "Coussin lin 40x40",
+                -2,
+                Decimal::new(2490, 2),
+                Some(1),
+            )],
+        );
         bad.state_id = 2;
         broken.push(shop.add_order(&bad));
         // Another order whose JSON the shop will serve cut in the middle.
-        let mut cut = NewOrder::new(1, 1, vec![NewLine::new("COUS-Lin-40", "Coussin lin 40x40", 1, Decimal::new(2490, 2), Some(1))]);
+        let mut cut = NewOrder::new(
+            1,
+            1,
+            vec![NewLine::new(
+                "COUS-Lin-40",
+                "Coussin lin 40x40",
+                1,
+                Decimal::new(2490, 2),
+                Some(1),
+            )],
+        );
         cut.state_id = 2;
         let cut_id = shop.add_order(&cut);
         broken.push(cut_id);
@@ -118,7 +138,8 @@ impl DemoWorld {
 /// Buys an import plan of `units` for the account when it has none.
 pub async fn ensure_import_plan(app: &App, acc: &AccountId, units: u64) -> anyhow::Result<bool> {
     let (counters, _, _) =
-        passerelle_projections::orders::quota_view(&app.db, acc.as_str(), chrono::Utc::now()).await?;
+        passerelle_projections::orders::quota_view(&app.db, acc.as_str(), chrono::Utc::now())
+            .await?;
     app.projector.catch_up().await?;
     let has = counters
         .iter()

@@ -14,7 +14,7 @@ use passerelle_domain::{AccountId, Actor, Lang, ProfileId, RunEvent, RunStatus, 
 use passerelle_projections::orders::{quota_view, transferred_orders};
 use passerelle_workflows::actions::import_orders::ImportOutcome;
 use passerelle_workflows::engine::RecordedEvent;
-use passerelle_workflows::ports::{Erp, OrdersPage, Shop, ShopOrderRead, Transferred, Ledger};
+use passerelle_workflows::ports::{Erp, Ledger, OrdersPage, Shop, ShopOrderRead, Transferred};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -95,7 +95,10 @@ pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
         t("commandes", "orders"),
         t("EBP simulé :", "simulated EBP:"),
         world.ebp.url(),
-        t("1 appel/s, comme en production", "1 call/s, as in production")
+        t(
+            "1 appel/s, comme en production",
+            "1 call/s, as in production"
+        )
     );
     let profile = world.install(&app, acc).await?;
     if ensure_import_plan(&app, acc, 1000).await? {
@@ -169,7 +172,8 @@ pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
 /// `passerelle quota [--json]`.
 pub async fn quota(app: &App, acc: &AccountId, json_out: bool) -> anyhow::Result<ExitCode> {
     app.projector.catch_up().await?;
-    let (counters, suspended, daily) = quota_view(&app.db, acc.as_str(), chrono::Utc::now()).await?;
+    let (counters, suspended, daily) =
+        quota_view(&app.db, acc.as_str(), chrono::Utc::now()).await?;
     if json_out {
         println!(
             "{}",
@@ -208,7 +212,10 @@ pub async fn quota(app: &App, acc: &AccountId, json_out: bool) -> anyhow::Result
         );
     }
     if !daily.is_empty() {
-        println!("  {}", t("Par jour et par profil :", "Per day and profile:"));
+        println!(
+            "  {}",
+            t("Par jour et par profil :", "Per day and profile:")
+        );
         for d in &daily {
             println!("    {}  {}  {}  {}", d.day, d.profile, d.counter, d.units);
         }
@@ -222,13 +229,16 @@ pub async fn subscription(
     acc: &AccountId,
     cmd: SubscriptionCommand,
 ) -> anyhow::Result<ExitCode> {
-    SqlQuotas::new(app.db.clone(), Arc::new(passerelle_workflows::ports::SystemClock))
-        .execute(acc, cmd, Actor::Cli)
-        .await
-        .map_err(|e| match e {
-            AggregateError::Refused(r) => usage(r.to_string()),
-            other => anyhow::anyhow!("{other}"),
-        })?;
+    SqlQuotas::new(
+        app.db.clone(),
+        Arc::new(passerelle_workflows::ports::SystemClock),
+    )
+    .execute(acc, cmd, Actor::Cli)
+    .await
+    .map_err(|e| match e {
+        AggregateError::Refused(r) => usage(r.to_string()),
+        other => anyhow::anyhow!("{other}"),
+    })?;
     quota(app, acc, false).await
 }
 
@@ -237,12 +247,20 @@ pub fn plan_args(counter: &str, plan: &str) -> anyhow::Result<(QuotaCounter, Pla
     let c = match counter {
         "import" => QuotaCounter::Import,
         "export" => QuotaCounter::Export,
-        other => return Err(usage(format!("compteur inconnu « {other} » (import, export)"))),
+        other => {
+            return Err(usage(format!(
+                "compteur inconnu « {other} » (import, export)"
+            )))
+        }
     };
     let p = match plan {
         "monthly" | "mensuel" => PlanKind::Monthly,
         "flex" => PlanKind::Flex,
-        other => return Err(usage(format!("forfait inconnu « {other} » (monthly, flex)"))),
+        other => {
+            return Err(usage(format!(
+                "forfait inconnu « {other} » (monthly, flex)"
+            )))
+        }
     };
     Ok((c, p))
 }
@@ -270,10 +288,16 @@ pub async fn transferred(
             "  {:>8}  {:<12} {:<14} {}{}",
             r.order_id,
             r.order_reference,
-            r.document_number.as_deref().unwrap_or(t("(réinitialisée)", "(reset)")),
+            r.document_number
+                .as_deref()
+                .unwrap_or(t("(réinitialisée)", "(reset)")),
             r.transferred_at,
             r.last_reset
-                .map(|(why, by, at)| format!("  [{} {at} {} {by} : {why}]", t("réinit.", "reset"), t("par", "by")))
+                .map(|(why, by, at)| format!(
+                    "  [{} {at} {} {by} : {why}]",
+                    t("réinit.", "reset"),
+                    t("par", "by")
+                ))
                 .unwrap_or_default()
         );
     }
@@ -303,7 +327,10 @@ pub async fn reset_orders(
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect();
-            if v.is_empty() || v.iter().any(|s| !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
+            if v.is_empty()
+                || v.iter()
+                    .any(|s| !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            {
                 return Err(usage(format!("liste d'identifiants invalide : « {list} »")));
             }
             v
@@ -360,15 +387,25 @@ pub async fn reset_orders(
 /// `passerelle repair-keys PROFILE`: rebuilds the order ↔ document links from the ERP's
 /// `xx_atoosync_order` field, for every order of the shop in the profile's statuses and
 /// every order the ledger knows.
-pub async fn repair_keys(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::Result<ExitCode> {
+pub async fn repair_keys(
+    app: &App,
+    acc: &AccountId,
+    profile: &ProfileId,
+) -> anyhow::Result<ExitCode> {
     use passerelle_workflows::actions::import_orders::Connectors;
     let conn = app.connectors()?;
     let cfg = conn
         .import_config(acc, profile)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let shop = conn.shop_client(acc, profile).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let erp = conn.ebp_client(acc, profile).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let shop = conn
+        .shop_client(acc, profile)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let erp = conn
+        .ebp_client(acc, profile)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut query = cfg.query.clone();
     query.from = None;
     query.to = None;
@@ -394,7 +431,8 @@ pub async fn repair_keys(app: &App, acc: &AccountId, profile: &ProfileId) -> any
     app.projector.catch_up().await?;
     let known = transferred_orders(&app.db, acc.as_str(), profile.as_str()).await?;
     for o in &known {
-        ids.entry(o.order_id.clone()).or_insert_with(|| o.order_reference.clone());
+        ids.entry(o.order_id.clone())
+            .or_insert_with(|| o.order_reference.clone());
     }
     let list: Vec<String> = ids.keys().cloned().collect();
     let found = erp
@@ -420,7 +458,10 @@ pub async fn repair_keys(app: &App, acc: &AccountId, profile: &ProfileId) -> any
         .collect();
     let repaired = links
         .iter()
-        .filter(|l| before.get(&l.order_id).cloned().flatten().as_deref() != Some(l.document_number.as_str()))
+        .filter(|l| {
+            before.get(&l.order_id).cloned().flatten().as_deref()
+                != Some(l.document_number.as_str())
+        })
         .count();
     let run = passerelle_domain::RunId::from_uuid(uuid::Uuid::now_v7());
     ledger
@@ -440,14 +481,20 @@ pub async fn repair_keys(app: &App, acc: &AccountId, profile: &ProfileId) -> any
         ids.len(),
         t("commande(s) examinée(s)", "order(s) examined"),
         found.len(),
-        t("document(s) trouvé(s) dans l'ERP", "document(s) found in the ERP"),
+        t(
+            "document(s) trouvé(s) dans l'ERP",
+            "document(s) found in the ERP"
+        ),
         repaired,
         t("lien(s) rétabli(s)", "link(s) repaired")
     );
     if !missing.is_empty() {
         println!(
             "{} {} — {}",
-            t("Transférées sans document dans l'ERP :", "Transferred without a document in the ERP:"),
+            t(
+                "Transférées sans document dans l'ERP :",
+                "Transferred without a document in the ERP:"
+            ),
             missing.join(","),
             t(
                 "vérifiez puis `reset-orders --ids …` pour les réimporter.",
@@ -470,7 +517,11 @@ pub async fn profile_import(app: &App, acc: &AccountId, path: &str) -> anyhow::R
         .await
         .map_err(|e| usage(e.to_string()))?;
     if events.is_empty() {
-        println!("{} {id} : {}", t("Profil", "Profile"), t("inchangé", "unchanged"));
+        println!(
+            "{} {id} : {}",
+            t("Profil", "Profile"),
+            t("inchangé", "unchanged")
+        );
     } else {
         println!("{} {id} : {}", t("Profil", "Profile"), events.join(", "));
     }
@@ -478,12 +529,22 @@ pub async fn profile_import(app: &App, acc: &AccountId, path: &str) -> anyhow::R
 }
 
 /// `passerelle profile export ID`.
-pub async fn profile_export(app: &App, acc: &AccountId, id: &ProfileId) -> anyhow::Result<ExitCode> {
+pub async fn profile_export(
+    app: &App,
+    acc: &AccountId,
+    id: &ProfileId,
+) -> anyhow::Result<ExitCode> {
     let f = Profiles::new(app.db.clone())
         .export(acc, id)
         .await
         .map_err(|e| usage(e.to_string()))?;
-    println!("# {}", t("identifiants non exportés (chiffrés en base)", "credentials not exported (encrypted in the database)"));
+    println!(
+        "# {}",
+        t(
+            "identifiants non exportés (chiffrés en base)",
+            "credentials not exported (encrypted in the database)"
+        )
+    );
     print!("{}", toml::to_string_pretty(&f).context("TOML")?);
     Ok(ExitCode::SUCCESS)
 }
@@ -495,14 +556,20 @@ pub async fn profile_list(app: &App, acc: &AccountId) -> anyhow::Result<ExitCode
             "{id}  {}  {}  {}",
             p.name,
             p.shop.map(|s| s.url).unwrap_or_default(),
-            p.erp.map(|e| format!("EBP dossier {}", e.folder_id)).unwrap_or_default()
+            p.erp
+                .map(|e| format!("EBP dossier {}", e.folder_id))
+                .unwrap_or_default()
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `passerelle profile test-connection ID`.
-pub async fn test_connection(app: &App, acc: &AccountId, id: &ProfileId) -> anyhow::Result<ExitCode> {
+pub async fn test_connection(
+    app: &App,
+    acc: &AccountId,
+    id: &ProfileId,
+) -> anyhow::Result<ExitCode> {
     let conn = app.connectors()?;
     let mut ok = true;
     match conn.shop_client(acc, id).await {
@@ -520,7 +587,12 @@ pub async fn test_connection(app: &App, acc: &AccountId, id: &ProfileId) -> anyh
     }
     match conn.ebp_client(acc, id).await {
         Ok(c) => match c.test_connection().await {
-            Ok(f) => println!("EBP : OK ({} {} — {})", t("dossier", "folder"), f.id, f.name),
+            Ok(f) => println!(
+                "EBP : OK ({} {} — {})",
+                t("dossier", "folder"),
+                f.id,
+                f.name
+            ),
             Err(e) => {
                 ok = false;
                 println!("EBP : {e}");
@@ -531,16 +603,36 @@ pub async fn test_connection(app: &App, acc: &AccountId, id: &ProfileId) -> anyh
             println!("EBP : {e}");
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `passerelle profile refresh-config ID`: what the shop and the ERP offer for the mappings.
-pub async fn refresh_config(app: &App, acc: &AccountId, id: &ProfileId) -> anyhow::Result<ExitCode> {
+pub async fn refresh_config(
+    app: &App,
+    acc: &AccountId,
+    id: &ProfileId,
+) -> anyhow::Result<ExitCode> {
     let conn = app.connectors()?;
-    let shop = conn.shop_client(acc, id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let erp = conn.ebp_client(acc, id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let s = shop.read_configuration().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let e = erp.read_configuration().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let shop = conn
+        .shop_client(acc, id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let erp = conn
+        .ebp_client(acc, id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let s = shop
+        .read_configuration()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let e = erp
+        .read_configuration()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({"shop": s, "erp": e}))?
@@ -566,7 +658,10 @@ pub async fn ebp_login(
         None => {
             println!(
                 "{}\n{}",
-                t("Ouvrez cette adresse, connectez-vous à EBP puis relancez avec --code :", "Open this address, log in to EBP, then run again with --code:"),
+                t(
+                    "Ouvrez cette adresse, connectez-vous à EBP puis relancez avec --code :",
+                    "Open this address, log in to EBP, then run again with --code:"
+                ),
                 c.authorize_url(redirect_uri, &uuid::Uuid::new_v4().to_string())
             );
         }
@@ -574,7 +669,13 @@ pub async fn ebp_login(
             c.exchange_code(code, redirect_uri)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", t("Connexion EBP enregistrée (jetons chiffrés).", "EBP login stored (tokens encrypted)."));
+            println!(
+                "{}",
+                t(
+                    "Connexion EBP enregistrée (jetons chiffrés).",
+                    "EBP login stored (tokens encrypted)."
+                )
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

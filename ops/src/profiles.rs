@@ -108,7 +108,11 @@ impl Profiles {
     }
 
     /// The profile's folded state.
-    pub async fn get(&self, account: &AccountId, id: &ProfileId) -> anyhow::Result<Option<Profile>> {
+    pub async fn get(
+        &self,
+        account: &AccountId,
+        id: &ProfileId,
+    ) -> anyhow::Result<Option<Profile>> {
         Ok(self
             .store
             .load::<Profile>(account, id.as_str())
@@ -159,8 +163,10 @@ impl Profiles {
         };
         let erp_fp = match (&file.erp.client_secret, &file.erp.subscription_key) {
             (Some(s), Some(k)) => {
-                self.put_secret(account, &id, ERP_CLIENT_SECRET, s, secrets).await?;
-                self.put_secret(account, &id, ERP_SUBSCRIPTION_KEY, k, secrets).await?;
+                self.put_secret(account, &id, ERP_CLIENT_SECRET, s, secrets)
+                    .await?;
+                self.put_secret(account, &id, ERP_SUBSCRIPTION_KEY, k, secrets)
+                    .await?;
                 fingerprint(&format!("{s}\u{0}{k}"))
             }
             (None, None) => current

@@ -204,7 +204,12 @@ pub async fn transferred_orders(
                 .map(|why| (why.to_string(), s(&r[11]), s(&r[12]))),
         })
         .collect();
-    out.sort_by_key(|o| (o.order_id.parse::<u64>().unwrap_or(u64::MAX), o.order_id.clone()));
+    out.sort_by_key(|o| {
+        (
+            o.order_id.parse::<u64>().unwrap_or(u64::MAX),
+            o.order_id.clone(),
+        )
+    });
     Ok(out)
 }
 
@@ -312,7 +317,14 @@ impl Projection for QuotasProjection {
                 serde_json::json!({"account_id": a, "state_json": serde_json::to_string(st).unwrap_or_default()})
             })
             .collect();
-        bulk_upsert(tx, &acc_table, "account_id", &["account_id", "state_json"], &acc_rows).await?;
+        bulk_upsert(
+            tx,
+            &acc_table,
+            "account_id",
+            &["account_id", "state_json"],
+            &acc_rows,
+        )
+        .await?;
         let day_rows: Vec<serde_json::Value> = usage
             .into_iter()
             .map(|(k, (a, c, d, p, u))| {
@@ -452,11 +464,19 @@ impl Projection for LastTransferProjection {
         prefix: &str,
         events: &[RawEvent],
     ) -> Result<(), ProjectionError> {
-        let (lt, lp) = (format!("{prefix}last_transfer"), format!("{prefix}last_transfer_runs"));
+        let (lt, lp) = (
+            format!("{prefix}last_transfer"),
+            format!("{prefix}last_transfer_runs"),
+        );
         // Only three event types matter; step results (large) are never decoded here.
         let relevant: Vec<&RawEvent> = events
             .iter()
-            .filter(|e| matches!(e.event_type.as_str(), "RunRequested" | "RunStarted" | "RunFinished"))
+            .filter(|e| {
+                matches!(
+                    e.event_type.as_str(),
+                    "RunRequested" | "RunStarted" | "RunFinished"
+                )
+            })
             .collect();
         if relevant.is_empty() {
             return Ok(());
@@ -465,11 +485,18 @@ impl Projection for LastTransferProjection {
         ids.sort();
         ids.dedup();
         // run → (account, profile, action, started_at, finished)
-        let mut runs: HashMap<String, (String, String, String, Option<String>, i64)> = HashMap::new();
+        let mut runs: HashMap<String, (String, String, String, Option<String>, i64)> =
+            HashMap::new();
         for r in fetch_by_keys(tx, &lp, "run_id", LP_COLUMNS, &ids).await? {
             runs.insert(
                 s(&r[0]),
-                (s(&r[1]), s(&r[2]), s(&r[3]), r[4].as_str().map(str::to_string), r[5].as_i64().unwrap_or(0)),
+                (
+                    s(&r[1]),
+                    s(&r[2]),
+                    s(&r[3]),
+                    r[4].as_str().map(str::to_string),
+                    r[5].as_i64().unwrap_or(0),
+                ),
             );
         }
         let mut latest: HashMap<String, (String, String, String, String, String)> = HashMap::new();
@@ -479,10 +506,18 @@ impl Projection for LastTransferProjection {
             let rec = passerelle_adapters::store::decode_run_event(raw)
                 .map_err(ProjectionError::Corrupt)?;
             match rec.event {
-                RunEvent::RunRequested { profile_id, action, .. } => {
+                RunEvent::RunRequested {
+                    profile_id, action, ..
+                } => {
                     runs.insert(
                         raw.aggregate_id.clone(),
-                        (m.get("account_id").cloned().unwrap_or_default(), profile_id.to_string(), action.as_str().to_string(), None, 0),
+                        (
+                            m.get("account_id").cloned().unwrap_or_default(),
+                            profile_id.to_string(),
+                            action.as_str().to_string(),
+                            None,
+                            0,
+                        ),
                     );
                 }
                 RunEvent::RunStarted { .. } => {
@@ -496,7 +531,16 @@ impl Projection for LastTransferProjection {
                         if status == RunStatus::Succeeded {
                             let started = r.3.clone().unwrap_or(at);
                             let key = format!("{}|{}|{}", r.0, r.1, r.2);
-                            latest.insert(key, (r.0.clone(), r.1.clone(), r.2.clone(), started, raw.aggregate_id.clone()));
+                            latest.insert(
+                                key,
+                                (
+                                    r.0.clone(),
+                                    r.1.clone(),
+                                    r.2.clone(),
+                                    started,
+                                    raw.aggregate_id.clone(),
+                                ),
+                            );
                         }
                     }
                 }
@@ -505,7 +549,15 @@ impl Projection for LastTransferProjection {
         }
         // Keep the latest start per key (a later batch never moves it backwards).
         let keys: Vec<String> = latest.keys().cloned().collect();
-        for r in fetch_by_keys(tx, &lt, "transfer_key", "transfer_key, last_transfer_at", &keys).await? {
+        for r in fetch_by_keys(
+            tx,
+            &lt,
+            "transfer_key",
+            "transfer_key, last_transfer_at",
+            &keys,
+        )
+        .await?
+        {
             if let Some(l) = latest.get(&s(&r[0])) {
                 if s(&r[1]) > l.3 {
                     latest.remove(&s(&r[0]));

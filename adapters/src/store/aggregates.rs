@@ -211,8 +211,8 @@ impl AggregateStore {
             }
             for (i, e) in events.iter().enumerate() {
                 state.apply_event(e);
-                let payload = serde_json::to_string(e)
-                    .map_err(|e| AggregateError::Corrupt(e.to_string()))?;
+                let payload =
+                    serde_json::to_string(e).map_err(|e| AggregateError::Corrupt(e.to_string()))?;
                 tx.execute(
                     "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, $6::json, $7::json)",
                     &[
@@ -227,8 +227,8 @@ impl AggregateStore {
                 )
                 .await?;
             }
-            let json =
-                serde_json::to_string(&state).map_err(|e| AggregateError::Corrupt(e.to_string()))?;
+            let json = serde_json::to_string(&state)
+                .map_err(|e| AggregateError::Corrupt(e.to_string()))?;
             tx.execute(
                 "INSERT INTO aggregate_state (aggregate_type, aggregate_id, account_id, last_sequence, state_json) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last_sequence = excluded.last_sequence, state_json = excluded.state_json",

@@ -15,7 +15,7 @@ pub use aggregates::{scoped_id, AggregateError, AggregateStore, Origin};
 pub use codec::{decode_run_event, encode_event, upcasters, RawEvent};
 pub use db::{redact, Db, DbError, DbKind, DbResult, Tx, Val};
 pub use erp_gate::{GateClock, SqlCallGate, SqlTokenStore};
-pub use ledger::{SqlLedger, SqlQuotas, SUBSCRIPTION_ID};
 pub use feed::{read_feed, GlobalPos};
+pub use ledger::{SqlLedger, SqlQuotas, SUBSCRIPTION_ID};
 pub use runs::SqlRunStore;
 pub use schedules::{ScheduleStoreError, SqlScheduleStore, TickReport};

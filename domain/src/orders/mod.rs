@@ -14,7 +14,7 @@ pub use document::{
     ErpItem, LineKind,
 };
 pub use model::{
-    Address, OrderDiscount, OrderLine, OrderTotals, Payment, ShopCustomer, ShopOrder, Shipping,
+    Address, OrderDiscount, OrderLine, OrderTotals, Payment, Shipping, ShopCustomer, ShopOrder,
     Wrapping,
 };
 pub use settings::{

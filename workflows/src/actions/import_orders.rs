@@ -29,8 +29,7 @@ use chrono::NaiveDate;
 use passerelle_domain::orders::build::{self, BuildContext};
 use passerelle_domain::orders::customer;
 use passerelle_domain::orders::{
-    CustomerRecord, CustomerResolution, ErpCustomer, ErpDocument, ErpItem, OrderSettings,
-    ShopOrder,
+    CustomerRecord, CustomerResolution, ErpCustomer, ErpDocument, ErpItem, OrderSettings, ShopOrder,
 };
 use passerelle_domain::{AccountId, ItemOutcome, ProfileId};
 use serde::{Deserialize, Serialize};
@@ -76,8 +75,11 @@ pub trait Connectors: Send + Sync {
         profile: &ProfileId,
     ) -> Result<Arc<dyn Shop>, StepError>;
     /// The profile's ERP.
-    async fn erp(&self, account: &AccountId, profile: &ProfileId)
-        -> Result<Arc<dyn Erp>, StepError>;
+    async fn erp(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<Arc<dyn Erp>, StepError>;
 }
 
 /// Input of an import run (the run request's payload).
@@ -257,8 +259,7 @@ impl Io {
         for it in found {
             state.items.insert(it.id.clone(), it);
         }
-        build::check_special_articles(&self.config.settings, &state.items)
-            .map_err(RunError::failed)
+        build::check_special_articles(&self.config.settings, &state.items).map_err(RunError::failed)
     }
 
     async fn lookup_items(&self, refs: Vec<String>) -> Result<Vec<ErpItem>, RunError> {
@@ -453,7 +454,9 @@ impl Io {
                 );
                 self.ctx
                     .step("record_transferred", &self.p.read, || async move {
-                        ledger.record_transferred(&acc, &prof, run, &transfers).await
+                        ledger
+                            .record_transferred(&acc, &prof, run, &transfers)
+                            .await
                     })
                     .await?;
             }
@@ -576,7 +579,14 @@ impl Io {
     async fn import(
         &self,
         docs: &[(ErpDocument, Option<CustomerRecord>, &ShopOrder, String)],
-    ) -> Result<(Vec<ExistingDocument>, BTreeSet<String>, HashMap<String, String>), RunError> {
+    ) -> Result<
+        (
+            Vec<ExistingDocument>,
+            BTreeSet<String>,
+            HashMap<String, String>,
+        ),
+        RunError,
+    > {
         if docs.is_empty() {
             return Ok(Default::default());
         }

@@ -80,6 +80,8 @@ mod erp;
 mod ledger;
 mod shop;
 
-pub use erp::{CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport, StockLevel};
+pub use erp::{
+    CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport, StockLevel,
+};
 pub use ledger::{Counter, Ledger, Quotas, Reservation, Transferred};
 pub use shop::{DateField, OrderQuery, OrdersPage, Shop, ShopOrderRead};

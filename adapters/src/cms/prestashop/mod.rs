@@ -19,6 +19,6 @@ pub mod sim;
 pub use client::{normalise_shop_url, PrestaShopClient};
 pub use model::{PsCoded, PsConfiguration, PsNamed, PsTax, DOCUMENT_PREFIX, ERP_CODE_PREFIX};
 pub use sim::{
-    Corruption, Fault, FaultConfig, NewAddress, NewCartRule, NewCustomer, NewGift, NewLine,
-    demo_catalog, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
+    demo_catalog, Corruption, Fault, FaultConfig, NewAddress, NewCartRule, NewCustomer, NewGift,
+    NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
 };

@@ -1,0 +1,592 @@
+//! Import orders end to end against the PrestaShop and EBP simulators, on SQLite and
+//! PostgreSQL: idempotence and support resets, quotas, bad input, flaky upstreams, the
+//! shared EBP limits and token rotation, a crash between the ERP write and its record.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use common::*;
+use passerelle::app::App;
+use passerelle::demo::{ensure_import_plan, DemoWorld};
+use passerelle_adapters::cms::prestashop::{Corruption, FaultConfig};
+use passerelle_adapters::ebp::sim::EbpSimConfig;
+use passerelle_adapters::store::SqlQuotas;
+use passerelle_domain::subscription::{PlanKind, QuotaCounter, SubscriptionCommand};
+use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction};
+use passerelle_projections::journal;
+use passerelle_projections::orders::transferred_orders;
+use passerelle_projections::rebuild::rebuild;
+use passerelle_workflows::engine::RunStore;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// Process-wide settings of these tests (each test runs in its own process under nextest).
+fn env(min_interval_ms: u64, budget: u32) {
+    std::env::set_var("PASSERELLE_MASTER_KEY", KEY);
+    std::env::set_var(
+        "PASSERELLE_EBP_MIN_INTERVAL_MS",
+        min_interval_ms.to_string(),
+    );
+    std::env::set_var("PASSERELLE_EBP_DAILY_BUDGET", budget.to_string());
+    std::env::set_var("PASSERELLE_LEASE_MS", "1500");
+}
+
+fn fast_ebp() -> EbpSimConfig {
+    EbpSimConfig {
+        min_interval: Duration::from_millis(40),
+        ..EbpSimConfig::default()
+    }
+}
+
+struct Setup {
+    _db: TestDb,
+    url: String,
+    app: App,
+    world: DemoWorld,
+    acc: AccountId,
+    profile: ProfileId,
+}
+
+async fn setup(kind: Kind, orders: usize, ebp: EbpSimConfig, units: u64) -> Setup {
+    let db = fresh(kind).await;
+    let app = db.app().await;
+    let world = DemoWorld::start(orders, ebp).await.unwrap();
+    let acc = account("acme");
+    let profile = world.install(&app, &acc).await.unwrap();
+    if units > 0 {
+        ensure_import_plan(&app, &acc, units).await.unwrap();
+    }
+    Setup {
+        url: db.url.clone(),
+        _db: db,
+        app,
+        world,
+        acc,
+        profile,
+    }
+}
+
+async fn import(s: &Setup) -> (RunId, RunStatus, journal::Counts) {
+    import_for(s, &s.profile).await
+}
+
+async fn import_for(s: &Setup, profile: &ProfileId) -> (RunId, RunStatus, journal::Counts) {
+    let (id, status) = passerelle::commands::run_action(
+        &s.app,
+        &s.acc,
+        profile.clone(),
+        SyncAction::ImportOrders,
+        serde_json::json!({"retry_initial_ms": 50}),
+    )
+    .await
+    .unwrap();
+    let run = journal::get(&s.app.db, s.acc.as_str(), &id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    (id, status, run.counts)
+}
+
+/// Web order number → documents holding it in the simulated ERP.
+fn docs_per_order(s: &Setup) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for d in s.world.ebp.documents() {
+        *m.entry(d.atoosync_order.unwrap_or_default()).or_insert(0) += 1;
+    }
+    m
+}
+
+async fn item_reasons(s: &Setup, run: RunId) -> HashMap<String, String> {
+    s.app
+        .store
+        .load_run(&s.acc, run)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            RunEvent::ItemFailed { item, reason } | RunEvent::ItemIgnored { item, reason } => {
+                Some((item.key, reason))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn verify_replay(s: &Setup) {
+    let report = rebuild(&s.app.projector, true).await.unwrap();
+    assert!(
+        report.diffs.is_empty(),
+        "replay differs: {:?}",
+        report.diffs
+    );
+}
+
+async fn import_twice_then_reset(kind: Kind) {
+    env(50, 10_000);
+    let s = setup(kind, 20, fast_ebp(), 1000).await;
+    let (_, status, c1) = import(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(c1.failed, 2, "the two broken orders fail: {c1:?}");
+    assert!(c1.succeeded >= 14, "{c1:?}");
+    let docs = docs_per_order(&s);
+    assert_eq!(docs.len() as i64, c1.succeeded);
+    assert!(docs.values().all(|n| *n == 1), "one document per order");
+
+    let (_, _, c2) = import(&s).await;
+    assert_eq!((c2.succeeded, c2.ignored, c2.failed), (0, c1.succeeded, 2));
+    assert_eq!(
+        s.world.ebp.documents().len() as i64,
+        c1.succeeded,
+        "no duplicate"
+    );
+
+    // Support resets two orders: exactly those are taken again (and linked to the document
+    // still in the ERP rather than duplicated).
+    s.app.projector.catch_up().await.unwrap();
+    let known = transferred_orders(&s.app.db, s.acc.as_str(), s.profile.as_str())
+        .await
+        .unwrap();
+    let ids: Vec<String> = known.iter().take(2).map(|o| o.order_id.clone()).collect();
+    passerelle::orders_cmd::reset_orders(
+        &s.app,
+        &s.acc,
+        &s.profile,
+        Some(&ids.join(",")),
+        false,
+        "document supprimé par erreur",
+    )
+    .await
+    .unwrap();
+    let after = transferred_orders(&s.app.db, s.acc.as_str(), s.profile.as_str())
+        .await
+        .unwrap();
+    let reset: Vec<_> = after
+        .iter()
+        .filter(|o| o.document_number.is_none())
+        .collect();
+    assert_eq!(reset.len(), 2);
+    let (why, by, _) = reset[0].last_reset.clone().unwrap();
+    assert_eq!(why, "document supprimé par erreur");
+    assert!(by.starts_with("user:"), "who is recorded: {by}");
+
+    let (run3, _, c3) = import(&s).await;
+    assert_eq!((c3.succeeded, c3.ignored), (2, c1.succeeded - 2), "{c3:?}");
+    let events = s.app.store.load_run(&s.acc, run3).await.unwrap();
+    let succeeded: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            RunEvent::ItemSucceeded { item, .. } => Some(item.key.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut expected = ids.clone();
+    expected.sort();
+    let mut got = succeeded.clone();
+    got.sort();
+    assert_eq!(got, expected, "exactly the reset orders");
+    assert_eq!(
+        s.world.ebp.documents().len() as i64,
+        c1.succeeded,
+        "still no duplicate"
+    );
+
+    passerelle::orders_cmd::reset_orders(
+        &s.app,
+        &s.acc,
+        &s.profile,
+        None,
+        true,
+        "reprise complète",
+    )
+    .await
+    .unwrap();
+    let (_, _, c4) = import(&s).await;
+    assert_eq!(c4.succeeded, c1.succeeded, "--all: every order again");
+    verify_replay(&s).await;
+}
+both!(
+    import_twice_then_reset_takes_exactly_the_reset_orders,
+    import_twice_then_reset
+);
+
+async fn quota_limits(kind: Kind) {
+    env(50, 10_000);
+    // 31 seeded orders: 25 in the selected statuses, plus the two broken ones.
+    let s = setup(kind, 31, fast_ebp(), 10).await;
+    let (run, status, c1) = import(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c1.succeeded, c1.ignored, c1.failed), (10, 15, 2), "{c1:?}");
+    assert_eq!(
+        s.world.ebp.documents().len(),
+        10,
+        "nothing beyond the quota was written"
+    );
+    let reasons = item_reasons(&s, run).await;
+    assert_eq!(
+        reasons
+            .values()
+            .filter(|r| r.contains("quota épuisé"))
+            .count(),
+        15
+    );
+    let (counters, _, daily) =
+        passerelle_projections::orders::quota_view(&s.app.db, s.acc.as_str(), chrono::Utc::now())
+            .await
+            .unwrap();
+    let imp = counters.iter().find(|c| c.counter == "import").unwrap();
+    assert_eq!((imp.bought, imp.used, imp.available), (10, 10, 0));
+    assert_eq!(daily.iter().map(|d| d.units).sum::<i64>(), 10);
+
+    // A renewal (a Flex plan bought) lets the next run continue where the quota stopped.
+    SqlQuotas::new(
+        s.app.db.clone(),
+        Arc::new(passerelle_workflows::ports::SystemClock),
+    )
+    .execute(
+        &s.acc,
+        SubscriptionCommand::Purchase {
+            counter: QuotaCounter::Import,
+            plan: PlanKind::Flex,
+            units: 100,
+            now: chrono::Utc::now(),
+        },
+        Actor::Cli,
+    )
+    .await
+    .unwrap();
+    let (_, _, c2) = import(&s).await;
+    assert_eq!((c2.succeeded, c2.ignored, c2.failed), (15, 10, 2), "{c2:?}");
+    assert_eq!(s.world.ebp.documents().len(), 25);
+    verify_replay(&s).await;
+}
+both!(
+    a_quota_stops_cleanly_at_the_limit_and_a_renewal_continues,
+    quota_limits
+);
+
+async fn suspended(kind: Kind) {
+    env(50, 10_000);
+    let s = setup(kind, 5, fast_ebp(), 100).await;
+    SqlQuotas::new(
+        s.app.db.clone(),
+        Arc::new(passerelle_workflows::ports::SystemClock),
+    )
+    .execute(
+        &s.acc,
+        SubscriptionCommand::FailPayment {
+            reason: "prélèvement refusé".into(),
+        },
+        Actor::Cli,
+    )
+    .await
+    .unwrap();
+    let (_, status, c) = import(&s).await;
+    assert_eq!(status, RunStatus::Failed);
+    assert_eq!(c.succeeded, 0);
+    assert!(s.world.ebp.documents().is_empty());
+    let run = journal::list(&s.app.db, s.acc.as_str(), &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        run[0].message.contains("prélèvement refusé"),
+        "{}",
+        run[0].message
+    );
+}
+both!(a_payment_failure_refuses_runs_with_the_reason, suspended);
+
+async fn bad_input(kind: Kind) {
+    env(50, 10_000);
+    let s = setup(kind, 20, fast_ebp(), 1000).await;
+    // Unknown tax rate: the profile maps no VAT code for 5.5 % and has no default.
+    let mut file = s.world.profile_file().unwrap();
+    let settings = &mut file.import.as_mut().unwrap().settings;
+    settings.taxes.retain(|t| t.vat_code != "TVA5.5");
+    settings.default_vat_code = None;
+    file.shop.key = Some(s.world.shop.key());
+    passerelle::profiles::Profiles::new(s.app.db.clone())
+        .import(&s.acc, file, s.app.secrets().unwrap().as_ref(), Actor::Cli)
+        .await
+        .unwrap();
+    s.world.shop.corrupt_order(2, Corruption::MissingDetails);
+    s.world.shop.corrupt_order(5, Corruption::InvalidUtf8);
+    s.world.shop.corrupt_order(7, Corruption::HugeField);
+    let (run, status, c) = import(&s).await;
+    assert_eq!(status, RunStatus::Succeeded, "the run goes on");
+    let reasons = item_reasons(&s, run).await;
+    let events = s.app.store.load_run(&s.acc, run).await.unwrap();
+    let key_of = |id: &str| -> String {
+        events
+            .iter()
+            .find_map(|e| match &e.event {
+                RunEvent::ItemFailed { item, .. } if item.key == id => Some(item.key.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("order {id} should have failed: {reasons:?}"))
+    };
+    for id in ["2", "5", "7"] {
+        let r = &reasons[&key_of(id)];
+        assert!(r.contains(&format!("commande {id}")), "{id}: {r}");
+    }
+    assert!(reasons.values().any(|r| r.contains("quantité négative")));
+    assert!(reasons.values().any(|r| r.contains("JSON invalide")));
+    let tax = reasons
+        .values()
+        .filter(|r| r.contains("taux de TVA inconnu"))
+        .count();
+    assert!(tax >= 1, "orders with a 5.5 % line fail: {reasons:?}");
+    assert!(c.succeeded >= 5, "the others go on: {c:?}");
+    // Nothing half-written: a failed order has no document.
+    let docs = docs_per_order(&s);
+    for (id, r) in &reasons {
+        assert!(
+            !docs.contains_key(id),
+            "{id} failed ({r}) but has a document"
+        );
+    }
+    verify_replay(&s).await;
+}
+both!(bad_shop_data_fails_that_order_only_with_a_reason, bad_input);
+
+async fn flaky(kind: Kind) {
+    env(50, 10_000);
+    let ebp = EbpSimConfig {
+        server_error_rate: 0.2,
+        throttle_rate: 0.05,
+        throttle_retry_after: Some(1),
+        seed: 7,
+        ..fast_ebp()
+    };
+    let s = setup(kind, 20, ebp, 1000).await;
+    s.world.shop.set_faults(FaultConfig {
+        server_error_share: 0.2,
+        rate_limit_share: 0.05,
+        retry_after_secs: 1,
+        delay_share: 0.1,
+        delay: Duration::from_millis(150),
+        seed: 11,
+    });
+    let (run, status, c) = import(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(
+        c.failed,
+        2,
+        "only the two broken orders fail: {:?}",
+        item_reasons(&s, run).await
+    );
+    assert_eq!(c.succeeded + c.failed, c.total);
+    let events = s.app.store.load_run(&s.acc, run).await.unwrap();
+    let retries = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.event,
+                RunEvent::StepFailed {
+                    transient: true,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(retries > 0, "faults were injected and retried");
+    let docs = docs_per_order(&s);
+    assert_eq!(docs.len() as i64, c.succeeded);
+    assert!(
+        docs.values().all(|n| *n == 1),
+        "retries never duplicate a document"
+    );
+    verify_replay(&s).await;
+}
+both!(flaky_upstreams_end_with_every_order_imported_once, flaky);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_profiles_on_one_subscription_never_exceed_one_call_per_second() {
+    // The real limit: 1 call/s per subscription, enforced by the simulator with 429s.
+    env(1000, 10_000);
+    let s = setup(Kind::Pg, 12, EbpSimConfig::default(), 1000).await;
+    let mut second = s.world.profile_file().unwrap();
+    second.id = "second-shop".into();
+    second.shop.key = Some(s.world.shop.key());
+    passerelle::profiles::Profiles::new(s.app.db.clone())
+        .import(
+            &s.acc,
+            second,
+            s.app.secrets().unwrap().as_ref(),
+            Actor::Cli,
+        )
+        .await
+        .unwrap();
+    let p2 = ProfileId::parse("second-shop").unwrap();
+    let (a, b) = tokio::join!(import(&s), import_for(&s, &p2));
+    assert_eq!(a.1, RunStatus::Succeeded);
+    assert_eq!(b.1, RunStatus::Succeeded);
+    assert_eq!(a.2.succeeded, b.2.succeeded);
+    assert_eq!(
+        s.world.ebp.rate_rejections(),
+        0,
+        "no call was refused for the rate"
+    );
+    // No two calls closer than the limit (a few ms of network jitter allowed, as EBP's
+    // gateway would).
+    assert!(
+        s.world.ebp.max_calls_in_window(Duration::from_millis(950)) <= 1,
+        "min gap {:?}",
+        s.world.ebp.min_gap()
+    );
+    assert_eq!(s.world.ebp.rejected_refresh_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_daily_budget_stops_the_run_and_the_next_run_resumes() {
+    env(50, 20);
+    let s = setup(Kind::Sqlite, 40, fast_ebp(), 1000).await;
+    // Small pages: several batches of ERP calls.
+    let mut file = s.world.profile_file().unwrap();
+    file.import.as_mut().unwrap().page_size = 5;
+    file.shop.key = Some(s.world.shop.key());
+    passerelle::profiles::Profiles::new(s.app.db.clone())
+        .import(&s.acc, file, s.app.secrets().unwrap().as_ref(), Actor::Cli)
+        .await
+        .unwrap();
+    let (_, status, c1) = import(&s).await;
+    assert_eq!(status, RunStatus::Failed);
+    let runs = journal::list(&s.app.db, s.acc.as_str(), &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        runs[0]
+            .message
+            .contains("budget journalier d'appels EBP épuisé (20/20)"),
+        "{}",
+        runs[0].message
+    );
+    assert!(s.world.ebp.calls().len() <= 20);
+    assert!(c1.succeeded > 0, "{c1:?}");
+    s.app.projector.catch_up().await.unwrap();
+    let known = transferred_orders(&s.app.db, s.acc.as_str(), s.profile.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        known.len(),
+        s.world.ebp.documents().len(),
+        "nothing half-written: every ERP document is recorded"
+    );
+    // Next day (a larger budget here): the next run takes the rest.
+    std::env::set_var("PASSERELLE_EBP_DAILY_BUDGET", "10000");
+    let (_, status, c2) = import(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(c2.ignored, c1.succeeded, "{c2:?}");
+    assert!(c2.succeeded > 0);
+    let docs = docs_per_order(&s);
+    assert!(docs.values().all(|n| *n == 1));
+    verify_replay(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expiring_every_two_seconds_with_two_workers_refreshing_never_lose_the_connection() {
+    env(100, 10_000);
+    let ebp = EbpSimConfig {
+        access_ttl: Duration::from_secs(2),
+        min_interval: Duration::from_millis(90),
+        ..EbpSimConfig::default()
+    };
+    let s = setup(Kind::Pg, 40, ebp, 1000).await;
+    for id in ["second-shop"] {
+        let mut f = s.world.profile_file().unwrap();
+        f.id = id.into();
+        f.import.as_mut().unwrap().page_size = 4;
+        f.shop.key = Some(s.world.shop.key());
+        passerelle::profiles::Profiles::new(s.app.db.clone())
+            .import(&s.acc, f, s.app.secrets().unwrap().as_ref(), Actor::Cli)
+            .await
+            .unwrap();
+    }
+    let mut f = s.world.profile_file().unwrap();
+    f.import.as_mut().unwrap().page_size = 4;
+    f.shop.key = Some(s.world.shop.key());
+    passerelle::profiles::Profiles::new(s.app.db.clone())
+        .import(&s.acc, f, s.app.secrets().unwrap().as_ref(), Actor::Cli)
+        .await
+        .unwrap();
+    let p2 = ProfileId::parse("second-shop").unwrap();
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(import(&s), import_for(&s, &p2));
+    assert!(
+        started.elapsed() > Duration::from_secs(4),
+        "long enough for tokens to expire"
+    );
+    assert_eq!((a.1, b.1), (RunStatus::Succeeded, RunStatus::Succeeded));
+    assert_eq!(
+        s.world.ebp.rejected_refresh_count(),
+        0,
+        "no reused refresh token"
+    );
+    let (_, refreshes) = s.world.ebp.token_grants();
+    assert!(
+        refreshes >= 2,
+        "tokens were rotated during the import ({refreshes})"
+    );
+}
+
+async fn crash(kind: Kind) {
+    env(50, 10_000);
+    let s = setup(kind, 12, fast_ebp(), 1000).await;
+    let run_process = |fault: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"));
+        cmd.args(["run", s.profile.as_str(), "import-orders"])
+            .env("DATABASE_URL", &s.url)
+            .env("PASSERELLE_ACCOUNT", s.acc.as_str())
+            .env("PASSERELLE_LEASE_MS", "800");
+        match fault {
+            Some(f) => cmd.env("PASSERELLE_FAULT", f),
+            None => cmd.env_remove("PASSERELLE_FAULT"),
+        };
+        cmd.output().unwrap()
+    };
+    // The worker dies right after the ERP import call returned, before its journal entry.
+    let out = tokio::task::block_in_place(|| run_process(Some("abort-after:erp_import:1")));
+    assert!(!out.status.success(), "aborted");
+    let written = s.world.ebp.documents().len();
+    assert!(
+        written >= 8,
+        "the import reached the ERP before the crash ({written})"
+    );
+    s.app.projector.catch_up().await.unwrap();
+    assert!(
+        transferred_orders(&s.app.db, s.acc.as_str(), s.profile.as_str())
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing recorded yet"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let out = tokio::task::block_in_place(|| run_process(None));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let docs = docs_per_order(&s);
+    assert_eq!(
+        s.world.ebp.documents().len(),
+        written,
+        "resume imported nothing twice"
+    );
+    assert!(
+        docs.values().all(|n| *n == 1),
+        "exactly one document per order"
+    );
+    s.app.projector.catch_up().await.unwrap();
+    let known = transferred_orders(&s.app.db, s.acc.as_str(), s.profile.as_str())
+        .await
+        .unwrap();
+    assert_eq!(known.len(), written, "every document is now recorded");
+    verify_replay(&s).await;
+}
+both!(
+    a_crash_between_the_erp_write_and_its_record_leaves_one_document_per_order,
+    crash
+);
