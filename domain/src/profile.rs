@@ -135,6 +135,7 @@ impl DomainEvent for ProfileEvent {
 
 /// Commands.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // built once per `profile import`, never stored
 pub enum ProfileCommand {
     /// Create or update from a whole description (`profile import`): only what changed
     /// becomes events.

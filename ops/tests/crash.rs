@@ -120,6 +120,7 @@ fn demo_prints_a_journal_and_replay_verifies() {
     let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
         .arg("demo")
         .env("DATABASE_URL", &url)
+        .current_dir(dir.path())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -129,7 +130,8 @@ fn demo_prints_a_journal_and_replay_verifies() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("Journal du compte demo"), "{text}");
-    assert!(text.contains("5 réussi(s), 1 en échec"), "{text}");
+    assert!(text.contains("48 réussi(s), 2 en échec"), "{text}");
+    assert!(text.contains("1000 achetées / 48 utilisées"), "{text}");
     let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
         .args(["journal", "--json"])
         .env("DATABASE_URL", &url)
@@ -149,8 +151,9 @@ fn demo_prints_a_journal_and_replay_verifies() {
     ] {
         assert!(run.get(k).is_some(), "journal --json lacks {k}: {run}");
     }
-    assert_eq!(run["counts"]["succeeded"], 5);
-    assert_eq!(run["action"], "demo-engine");
+    assert_eq!(run["counts"]["succeeded"], 48);
+    assert_eq!(run["counts"]["failed"], 2);
+    assert_eq!(run["action"], "import-orders");
     // English is available for the console and the rendered log.
     let id = run["id"].as_str().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
@@ -169,6 +172,22 @@ fn demo_prints_a_journal_and_replay_verifies() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // A second demo imports nothing new: every order is already transferred.
+    let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .arg("demo")
+        .env("DATABASE_URL", &url)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["journal", "--json"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs[0]["counts"]["succeeded"], 0);
+    assert_eq!(runs[0]["counts"]["ignored"], 48);
     let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
         .args(["replay", "--verify"])
         .env("DATABASE_URL", &url)

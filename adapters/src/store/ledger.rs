@@ -211,7 +211,7 @@ impl Quotas for SqlQuotas {
             .copied()
             .unwrap_or(0) as u32;
         let limited_by = (granted < wanted).then(|| {
-            if st.counters.get(&counter(c)).is_none() {
+            if !st.counters.contains_key(&counter(c)) {
                 format!(
                     "aucun forfait {} sur le compte : quota épuisé (no plan: quota exhausted)",
                     counter(c).as_str()
