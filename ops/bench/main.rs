@@ -11,6 +11,8 @@
 //! * runs/s with 1 and 2 workers on PostgreSQL;
 //! * projection rebuild rate over a generated log on PostgreSQL.
 
+mod import;
+
 use clap::Parser;
 use passerelle_adapters::store::{Db, SqlRunStore, Val};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunId, SyncAction, Trigger};
@@ -37,9 +39,18 @@ struct Args {
     /// Events generated for the rebuild benchmark.
     #[arg(long, default_value_t = 1_000_000)]
     events: i64,
-    /// Only this part: `engine`, `workers` or `rebuild`.
+    /// Only this part: `engine`, `workers`, `scheduler`, `rebuild` or `import`.
     #[arg(long)]
     only: Option<String>,
+    /// Orders of the import benchmark.
+    #[arg(long, default_value_t = 10_000)]
+    orders: usize,
+    /// Orders per page in the import benchmark.
+    #[arg(long, default_value_t = 250)]
+    page: u32,
+    /// Orders of the import run with EBP's real 1 call/s limit on (0: skip).
+    #[arg(long, default_value_t = 1000)]
+    limited_orders: usize,
 }
 
 /// A workflow of `n` sequential no-op steps (input `{"steps": n}`).
@@ -385,6 +396,21 @@ async fn main() -> anyhow::Result<()> {
     }
     if part("scheduler") {
         scheduler_pg(&fresh_pg(&args.pg).await?).await?;
+    }
+    if part("import") {
+        std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
+        import::bench_import("postgres", &fresh_pg(&args.pg).await?, args.orders, args.page).await?;
+        import::bench_import(
+            "sqlite",
+            &format!("sqlite://{}/import.db", dir.display()),
+            args.orders,
+            args.page,
+        )
+        .await?;
+        if args.limited_orders > 0 {
+            import::bench_import_limited(&fresh_pg(&args.pg).await?, args.limited_orders, args.page)
+                .await?;
+        }
     }
     if part("rebuild") {
         rebuild_pg(&fresh_pg(&args.pg).await?, args.events).await?;

@@ -614,14 +614,17 @@ async fn execute_live(
     let store = app.store.clone();
     let acc2 = acc.clone();
     let printer = tokio::spawn(async move {
-        let mut shown = 0;
+        // Only new events are read each time (step results left out), so a run of 10,000
+        // orders prints its progress live without re-reading its whole stream.
+        let mut last = 0i64;
         loop {
-            if let Ok(events) = store.load_run(&acc2, run).await {
-                let lines = journal::render_log_in(&events, lang());
-                for l in lines.iter().skip(shown) {
+            if let Ok(events) = store.load_log_after(&acc2, run, last).await {
+                for l in journal::render_log_in(&events, lang()) {
                     println!("  {l}");
                 }
-                shown = lines.len();
+                if let Some(e) = events.last() {
+                    last = e.sequence;
+                }
                 if events
                     .iter()
                     .any(|e| matches!(e.event, RunEvent::RunFinished { .. }))

@@ -108,6 +108,38 @@ impl SqlRunStore {
             .collect()
     }
 
+    /// The run's events after `after_sequence`, step results left out (they can be large:
+    /// whole pages of orders): what the live console needs to print new log lines without
+    /// re-reading the run each time. Scoped to the account like `load_run`.
+    pub async fn load_log_after(
+        &self,
+        account: &AccountId,
+        run: RunId,
+        after_sequence: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let run_id = run.to_string();
+        let sql = format!(
+            "SELECT {RAW_COLUMNS}, 0::bigint, position FROM events e WHERE aggregate_type = 'SyncRun' AND aggregate_id = $1 \
+             AND sequence > $2 AND event_type <> 'StepCompleted' \
+             AND EXISTS (SELECT 1 FROM run_queue q WHERE q.run_id = $1 AND q.account_id = $3) ORDER BY sequence"
+        );
+        let rows = self
+            .db
+            .fetch(
+                &sql,
+                &[
+                    Val::text(&run_id),
+                    Val::int(after_sequence),
+                    Val::text(account.as_str()),
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| decode_run_event(&raw_from_row(r)))
+            .collect()
+    }
+
     /// The hot path of the engine: one statement, no explicit transaction. The INSERT only
     /// happens if the fence still holds an unexpired lease (checked in the same statement;
     /// on PostgreSQL the queue row is locked `FOR SHARE`, so a concurrent claim — which

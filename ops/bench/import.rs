@@ -1,0 +1,265 @@
+//! Import of N orders (3 lines each) from the PrestaShop simulator into the EBP simulator:
+//! the engine (journaled steps, ledger, quotas, shared EBP gate in the database) against a
+//! plain loop making the same shop and ERP calls with the same clients and rules, side by
+//! side on one database; ERP calls per 1,000 orders; peak memory.
+
+use passerelle::app::App;
+use passerelle::demo::{ensure_import_plan, DemoWorld};
+use passerelle_adapters::cms::prestashop::{NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY};
+use passerelle_adapters::ebp::sim::EbpSimConfig;
+use passerelle_domain::orders::build::{self, BuildContext};
+use passerelle_domain::orders::customer;
+use passerelle_domain::orders::{CustomerResolution, ErpItem};
+use passerelle_domain::{AccountId, Actor, ProfileId, RunStatus, SyncAction, Trigger};
+use passerelle_workflows::actions::import_orders::{import_missing, Connectors};
+use passerelle_workflows::engine::{NewRun, RunStore, Worker};
+use passerelle_workflows::ports::{CustomerKeys, Erp, ImportBatch, Shop, ShopOrderRead, SystemClock};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Peak resident memory of this process so far (MB), from /proc.
+pub(crate) fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// A shop of `n` orders of 3 lines each (customers of the demo shop), plus the ERP.
+async fn world(n: usize, limit: bool) -> anyhow::Result<DemoWorld> {
+    let mut shop = SimShop::seed_demo(0);
+    let refs = [
+        ("TAPI-Gris-Pla", "Tapis gris plat 160x230", 18900),
+        ("COUS-Lin-40", "Coussin lin 40x40", 2490),
+        ("RIDEAU-Voile", "Rideau voile blanc", 3450),
+    ];
+    for i in 0..n {
+        let lines = refs
+            .iter()
+            .map(|(r, name, cents)| NewLine::new(r, name, 1 + (i % 3) as i64, Decimal::new(*cents, 2), Some(1)))
+            .collect();
+        let c = 1 + (i % 3) as u64;
+        shop.add_order(&NewOrder::new(c, c, lines));
+    }
+    let cfg = EbpSimConfig {
+        rate_limit: limit,
+        daily_budget: None,
+        ..EbpSimConfig::default()
+    };
+    let mut w = DemoWorld::start(0, cfg).await?;
+    // Replace the demo shop by the benchmark's.
+    w.shop = PrestaShopSim::start(shop, DEMO_KEY).await?;
+    Ok(w)
+}
+
+async fn install(app: &App, acc: &AccountId, w: &DemoWorld, page: u32) -> anyhow::Result<ProfileId> {
+    let mut f = w.profile_file()?;
+    if let Some(i) = f.import.as_mut() {
+        i.page_size = page;
+    }
+    passerelle::profiles::Profiles::new(app.db.clone())
+        .import(acc, f, app.secrets()?.as_ref(), Actor::Cli)
+        .await?;
+    let id = ProfileId::parse(passerelle::demo::DEMO_PROFILE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let c = app.connectors()?.ebp_client(acc, &id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    c.exchange_code(&w.ebp.authorize(passerelle::demo::REDIRECT_URI), passerelle::demo::REDIRECT_URI)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(id)
+}
+
+/// The same calls as the workflow, in a plain loop: no journal, no ledger, no quota.
+async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::Result<usize> {
+    let conn = app.connectors()?;
+    let cfg = conn.import_config(acc, profile).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let shop = conn.shop_client(acc, profile).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let erp = conn.ebp_client(acc, profile).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let e = |e: passerelle_workflows::engine::StepError| anyhow::anyhow!("{e}");
+    let s = &cfg.settings;
+    let mut items: BTreeMap<String, ErpItem> = BTreeMap::new();
+    let special: Vec<String> = [&s.special.misc, &s.special.gap, &s.special.gift_wrap, &s.special.shipping]
+        .into_iter()
+        .chain(s.special.discount_by_vat.values())
+        .cloned()
+        .collect();
+    for it in erp.items_by_references(&special).await.map_err(e)? {
+        items.insert(it.id.clone(), it);
+    }
+    let rules: BTreeMap<&str, _> = s.statuses.iter().map(|r| (r.state_id.as_str(), r)).collect();
+    let mut after: Option<String> = None;
+    let mut done = 0;
+    loop {
+        let page = shop.orders_page(&cfg.query, after.as_deref(), cfg.page_size).await.map_err(e)?;
+        after = page.orders.last().map(|o| o.id().to_string());
+        let orders: Vec<_> = page
+            .orders
+            .iter()
+            .filter_map(|o| match o {
+                ShopOrderRead::Ok(o) if build::validate_order(o).is_ok() => Some(o.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let refs: Vec<String> = orders
+            .iter()
+            .flat_map(|o| o.lines.iter().map(|l| l.reference.clone()))
+            .filter(|r| !items.contains_key(r))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !refs.is_empty() {
+            for it in erp.items_by_references(&refs).await.map_err(e)? {
+                items.insert(it.id.clone(), it);
+            }
+        }
+        let mut keys = CustomerKeys::default();
+        for o in &orders {
+            let k = customer::lookup_keys(o, &s.customers);
+            keys.sirets.extend(k.siret);
+            keys.emails.extend(k.email);
+            keys.vats.extend(k.vat);
+        }
+        for v in [&mut keys.sirets, &mut keys.emails, &mut keys.vats] {
+            v.sort();
+            v.dedup();
+        }
+        let found = erp.find_customers(&keys).await.map_err(e)?;
+        let mut batch = ImportBatch::default();
+        let mut meta = Vec::new();
+        for o in &orders {
+            let Some(status) = rules.get(o.state_id.as_str()) else { continue };
+            let res = customer::resolve_customer(o, s, &found);
+            let cx = BuildContext { settings: s, status, customer: &res, items: &items, today: cfg.today };
+            if let Ok(doc) = build::build_document(o, &cx) {
+                if let CustomerResolution::New(r) = &res {
+                    if !batch.customers.iter().any(|c| c.code == r.code) {
+                        batch.customers.push(r.clone());
+                    }
+                }
+                meta.push((o.id.clone(), o.customer.id.clone(), doc.customer_code.clone(), status.set_shop_state.clone()));
+                batch.documents.push(doc);
+            }
+        }
+        let out = import_missing(&erp, batch, true).await.map_err(e)?;
+        let numbers: BTreeMap<String, String> = out
+            .existing
+            .iter()
+            .chain(out.report.created.iter())
+            .map(|d| (d.atoosync_order.clone(), d.number.clone()))
+            .collect();
+        for (id, cust, code, state) in &meta {
+            let Some(number) = numbers.get(id) else { continue };
+            if let Some(st) = state {
+                shop.set_order_state(id, st, false).await.map_err(e)?;
+            }
+            shop.set_order_document_number(id, number).await.map_err(e)?;
+            shop.set_customer_erp_code(cust, code).await.map_err(e)?;
+            done += 1;
+        }
+        if s.push_stock {
+            let r: Vec<String> = refs.clone();
+            if !r.is_empty() {
+                for l in erp.stock_levels(&r, &[]).await.map_err(e)? {
+                    shop.set_stock(&l.item_id, l.quantity).await.map_err(e)?;
+                }
+            }
+        }
+        if !page.has_more || after.is_none() {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+async fn engine(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::Result<(usize, RunStatus)> {
+    let id = passerelle_domain::RunId::from_uuid(uuid::Uuid::now_v7());
+    app.store
+        .enqueue(NewRun {
+            run_id: id,
+            account_id: acc.clone(),
+            profile_id: profile.clone(),
+            action: SyncAction::ImportOrders,
+            trigger: Trigger::Manual,
+            input: serde_json::json!({}),
+            actor: Actor::Cli,
+            requested_at: chrono::Utc::now(),
+        })
+        .await?;
+    let w = Worker::new(
+        "bench-0".to_string(),
+        app.run_store(),
+        Arc::new(app.registry("http://127.0.0.1:9")?),
+        Arc::new(SystemClock),
+        passerelle::commands::config(),
+    );
+    let done = w.drain().await?;
+    let status = done.iter().find(|(r, _)| *r == id).map(|(_, s)| *s).unwrap_or(RunStatus::Failed);
+    app.projector.catch_up().await?;
+    let run = passerelle_projections::journal::get(&app.db, acc.as_str(), &id.to_string())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("run missing"))?;
+    Ok((run.counts.succeeded as usize, status))
+}
+
+/// Runs the import benchmark on one database URL.
+pub(crate) async fn bench_import(label: &str, url: &str, orders: usize, page: u32) -> anyhow::Result<()> {
+    std::env::set_var("PASSERELLE_EBP_MIN_INTERVAL_MS", "0");
+    std::env::set_var("PASSERELLE_EBP_DAILY_BUDGET", "1000000");
+    let acc = AccountId::parse("bench").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = App::connect(url).await?;
+    ensure_import_plan(&app, &acc, 1_000_000).await?;
+
+    let plain_world = world(orders, false).await?;
+    let p = install(&app, &acc, &plain_world, page).await?;
+    let t = Instant::now();
+    let n_plain = plain_loop(&app, &acc, &p).await?;
+    let plain_s = t.elapsed().as_secs_f64();
+    let plain_calls = plain_world.ebp.calls().len();
+    drop(plain_world);
+
+    let engine_world = world(orders, false).await?;
+    let p = install(&app, &acc, &engine_world, page).await?;
+    let rss_before = peak_rss_mb();
+    let t = Instant::now();
+    let (n_engine, status) = engine(&app, &acc, &p).await?;
+    let engine_s = t.elapsed().as_secs_f64();
+    let calls = engine_world.ebp.calls().len();
+    println!(
+        "{label}: import {orders} commandes × 3 lignes (pages de {page}) — moteur {n_engine} en {engine_s:.2} s = {:.0} cmd/s ({status:?}) ; \
+         boucle simple {n_plain} en {plain_s:.2} s = {:.0} cmd/s ; ratio moteur/boucle {:.2}× ; appels EBP : moteur {calls} ({:.1}/1000 cmd), boucle {plain_calls} ; \
+         mémoire max du processus {:.0} Mo (avant l'import, simulateurs chargés : {rss_before:.0} Mo)",
+        n_engine as f64 / engine_s,
+        n_plain as f64 / plain_s,
+        engine_s / plain_s,
+        calls as f64 * 1000.0 / orders as f64,
+        peak_rss_mb()
+    );
+    Ok(())
+}
+
+/// With EBP's real limit (1 call/s) on: wall time and calls for `orders` orders.
+pub(crate) async fn bench_import_limited(url: &str, orders: usize, page: u32) -> anyhow::Result<()> {
+    std::env::set_var("PASSERELLE_EBP_MIN_INTERVAL_MS", "1000");
+    let acc = AccountId::parse("bench").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = App::connect(url).await?;
+    ensure_import_plan(&app, &acc, 1_000_000).await?;
+    let w = world(orders, true).await?;
+    let p = install(&app, &acc, &w, page).await?;
+    let t = Instant::now();
+    let (n, status) = engine(&app, &acc, &p).await?;
+    let s = t.elapsed().as_secs_f64();
+    let calls = w.ebp.calls().len();
+    println!(
+        "limite EBP 1 appel/s : {n} commandes en {s:.1} s ({status:?}) ; {calls} appels EBP = {:.1}/1000 commandes ; refus 429 : {} ; à 10 000 appels/jour : {:.0} commandes/jour au plus",
+        calls as f64 * 1000.0 / orders as f64,
+        w.ebp.rate_rejections(),
+        10_000.0 * orders as f64 / calls.max(1) as f64
+    );
+    Ok(())
+}
