@@ -13,7 +13,9 @@ use passerelle_domain::orders::{CustomerResolution, ErpItem};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunStatus, SyncAction, Trigger};
 use passerelle_workflows::actions::import_orders::{import_missing, Connectors};
 use passerelle_workflows::engine::{NewRun, RunStore, Worker};
-use passerelle_workflows::ports::{CustomerKeys, Erp, ImportBatch, Shop, ShopOrderRead, SystemClock};
+use passerelle_workflows::ports::{
+    CustomerKeys, Erp, ImportBatch, Shop, ShopOrderRead, SystemClock,
+};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -43,7 +45,15 @@ async fn world(n: usize, limit: bool) -> anyhow::Result<DemoWorld> {
     for i in 0..n {
         let lines = refs
             .iter()
-            .map(|(r, name, cents)| NewLine::new(r, name, 1 + (i % 3) as i64, Decimal::new(*cents, 2), Some(1)))
+            .map(|(r, name, cents)| {
+                NewLine::new(
+                    r,
+                    name,
+                    1 + (i % 3) as i64,
+                    Decimal::new(*cents, 2),
+                    Some(1),
+                )
+            })
             .collect();
         let c = 1 + (i % 3) as u64;
         shop.add_order(&NewOrder::new(c, c, lines));
@@ -59,7 +69,12 @@ async fn world(n: usize, limit: bool) -> anyhow::Result<DemoWorld> {
     Ok(w)
 }
 
-async fn install(app: &App, acc: &AccountId, w: &DemoWorld, page: u32) -> anyhow::Result<ProfileId> {
+async fn install(
+    app: &App,
+    acc: &AccountId,
+    w: &DemoWorld,
+    page: u32,
+) -> anyhow::Result<ProfileId> {
     let mut f = w.profile_file()?;
     if let Some(i) = f.import.as_mut() {
         i.page_size = page;
@@ -67,36 +82,65 @@ async fn install(app: &App, acc: &AccountId, w: &DemoWorld, page: u32) -> anyhow
     passerelle::profiles::Profiles::new(app.db.clone())
         .import(acc, f, app.secrets()?.as_ref(), Actor::Cli)
         .await?;
-    let id = ProfileId::parse(passerelle::demo::DEMO_PROFILE).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let c = app.connectors()?.ebp_client(acc, &id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    c.exchange_code(&w.ebp.authorize(passerelle::demo::REDIRECT_URI), passerelle::demo::REDIRECT_URI)
+    let id =
+        ProfileId::parse(passerelle::demo::DEMO_PROFILE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let c = app
+        .connectors()?
+        .ebp_client(acc, &id)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    c.exchange_code(
+        &w.ebp.authorize(passerelle::demo::REDIRECT_URI),
+        passerelle::demo::REDIRECT_URI,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(id)
 }
 
 /// The same calls as the workflow, in a plain loop: no journal, no ledger, no quota.
 async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::Result<usize> {
     let conn = app.connectors()?;
-    let cfg = conn.import_config(acc, profile).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let shop = conn.shop_client(acc, profile).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let erp = conn.ebp_client(acc, profile).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = conn
+        .import_config(acc, profile)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let shop = conn
+        .shop_client(acc, profile)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let erp = conn
+        .ebp_client(acc, profile)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let e = |e: passerelle_workflows::engine::StepError| anyhow::anyhow!("{e}");
     let s = &cfg.settings;
     let mut items: BTreeMap<String, ErpItem> = BTreeMap::new();
-    let special: Vec<String> = [&s.special.misc, &s.special.gap, &s.special.gift_wrap, &s.special.shipping]
-        .into_iter()
-        .chain(s.special.discount_by_vat.values())
-        .cloned()
-        .collect();
+    let special: Vec<String> = [
+        &s.special.misc,
+        &s.special.gap,
+        &s.special.gift_wrap,
+        &s.special.shipping,
+    ]
+    .into_iter()
+    .chain(s.special.discount_by_vat.values())
+    .cloned()
+    .collect();
     for it in erp.items_by_references(&special).await.map_err(e)? {
         items.insert(it.id.clone(), it);
     }
-    let rules: BTreeMap<&str, _> = s.statuses.iter().map(|r| (r.state_id.as_str(), r)).collect();
+    let rules: BTreeMap<&str, _> = s
+        .statuses
+        .iter()
+        .map(|r| (r.state_id.as_str(), r))
+        .collect();
     let mut after: Option<String> = None;
     let mut done = 0;
     loop {
-        let page = shop.orders_page(&cfg.query, after.as_deref(), cfg.page_size).await.map_err(e)?;
+        let page = shop
+            .orders_page(&cfg.query, after.as_deref(), cfg.page_size)
+            .await
+            .map_err(e)?;
         after = page.orders.last().map(|o| o.id().to_string());
         let orders: Vec<_> = page
             .orders
@@ -133,16 +177,29 @@ async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::
         let mut batch = ImportBatch::default();
         let mut meta = Vec::new();
         for o in &orders {
-            let Some(status) = rules.get(o.state_id.as_str()) else { continue };
+            let Some(status) = rules.get(o.state_id.as_str()) else {
+                continue;
+            };
             let res = customer::resolve_customer(o, s, &found);
-            let cx = BuildContext { settings: s, status, customer: &res, items: &items, today: cfg.today };
+            let cx = BuildContext {
+                settings: s,
+                status,
+                customer: &res,
+                items: &items,
+                today: cfg.today,
+            };
             if let Ok(doc) = build::build_document(o, &cx) {
                 if let CustomerResolution::New(r) = &res {
                     if !batch.customers.iter().any(|c| c.code == r.code) {
                         batch.customers.push(r.clone());
                     }
                 }
-                meta.push((o.id.clone(), o.customer.id.clone(), doc.customer_code.clone(), status.set_shop_state.clone()));
+                meta.push((
+                    o.id.clone(),
+                    o.customer.id.clone(),
+                    doc.customer_code.clone(),
+                    status.set_shop_state.clone(),
+                ));
                 batch.documents.push(doc);
             }
         }
@@ -154,11 +211,15 @@ async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::
             .map(|d| (d.atoosync_order.clone(), d.number.clone()))
             .collect();
         for (id, cust, code, state) in &meta {
-            let Some(number) = numbers.get(id) else { continue };
+            let Some(number) = numbers.get(id) else {
+                continue;
+            };
             if let Some(st) = state {
                 shop.set_order_state(id, st, false).await.map_err(e)?;
             }
-            shop.set_order_document_number(id, number).await.map_err(e)?;
+            shop.set_order_document_number(id, number)
+                .await
+                .map_err(e)?;
             shop.set_customer_erp_code(cust, code).await.map_err(e)?;
             done += 1;
         }
@@ -177,7 +238,11 @@ async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::
     Ok(done)
 }
 
-async fn engine(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::Result<(usize, RunStatus)> {
+async fn engine(
+    app: &App,
+    acc: &AccountId,
+    profile: &ProfileId,
+) -> anyhow::Result<(usize, RunStatus)> {
     let id = passerelle_domain::RunId::from_uuid(uuid::Uuid::now_v7());
     app.store
         .enqueue(NewRun {
@@ -199,7 +264,11 @@ async fn engine(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::Resu
         passerelle::commands::config(),
     );
     let done = w.drain().await?;
-    let status = done.iter().find(|(r, _)| *r == id).map(|(_, s)| *s).unwrap_or(RunStatus::Failed);
+    let status = done
+        .iter()
+        .find(|(r, _)| *r == id)
+        .map(|(_, s)| *s)
+        .unwrap_or(RunStatus::Failed);
     app.projector.catch_up().await?;
     let run = passerelle_projections::journal::get(&app.db, acc.as_str(), &id.to_string())
         .await?
@@ -208,7 +277,12 @@ async fn engine(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::Resu
 }
 
 /// Runs the import benchmark on one database URL.
-pub(crate) async fn bench_import(label: &str, url: &str, orders: usize, page: u32) -> anyhow::Result<()> {
+pub(crate) async fn bench_import(
+    label: &str,
+    url: &str,
+    orders: usize,
+    page: u32,
+) -> anyhow::Result<()> {
     std::env::set_var("PASSERELLE_EBP_MIN_INTERVAL_MS", "0");
     std::env::set_var("PASSERELLE_EBP_DAILY_BUDGET", "1000000");
     let acc = AccountId::parse("bench").map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -244,7 +318,11 @@ pub(crate) async fn bench_import(label: &str, url: &str, orders: usize, page: u3
 }
 
 /// With EBP's real limit (1 call/s) on: wall time and calls for `orders` orders.
-pub(crate) async fn bench_import_limited(url: &str, orders: usize, page: u32) -> anyhow::Result<()> {
+pub(crate) async fn bench_import_limited(
+    url: &str,
+    orders: usize,
+    page: u32,
+) -> anyhow::Result<()> {
     std::env::set_var("PASSERELLE_EBP_MIN_INTERVAL_MS", "1000");
     let acc = AccountId::parse("bench").map_err(|e| anyhow::anyhow!("{e}"))?;
     let app = App::connect(url).await?;

@@ -399,7 +399,13 @@ async fn main() -> anyhow::Result<()> {
     }
     if part("import") {
         std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
-        import::bench_import("postgres", &fresh_pg(&args.pg).await?, args.orders, args.page).await?;
+        import::bench_import(
+            "postgres",
+            &fresh_pg(&args.pg).await?,
+            args.orders,
+            args.page,
+        )
+        .await?;
         import::bench_import(
             "sqlite",
             &format!("sqlite://{}/import.db", dir.display()),
@@ -408,8 +414,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         if args.limited_orders > 0 {
-            import::bench_import_limited(&fresh_pg(&args.pg).await?, args.limited_orders, args.page)
-                .await?;
+            import::bench_import_limited(
+                &fresh_pg(&args.pg).await?,
+                args.limited_orders,
+                args.page,
+            )
+            .await?;
         }
     }
     if part("rebuild") {

@@ -590,3 +590,84 @@ both!(
     a_crash_between_the_erp_write_and_its_record_leaves_one_document_per_order,
     crash
 );
+
+async fn isolation(kind: Kind) {
+    env(50, 10_000);
+    let s = setup(kind, 8, fast_ebp(), 100).await;
+    let (_, _, c) = import(&s).await;
+    assert!(c.succeeded > 0);
+    let other = account("other");
+    let profiles = passerelle::profiles::Profiles::new(s.app.db.clone());
+    assert!(profiles.get(&other, &s.profile).await.unwrap().is_none());
+    assert!(profiles.list(&other).await.unwrap().is_empty());
+    let secret = profiles
+        .secret(
+            &other,
+            &s.profile,
+            passerelle::profiles::SHOP_KEY,
+            s.app.secrets().unwrap().as_ref(),
+        )
+        .await;
+    assert!(
+        secret.is_err(),
+        "another account cannot read the credentials"
+    );
+    s.app.projector.catch_up().await.unwrap();
+    assert!(
+        transferred_orders(&s.app.db, other.as_str(), s.profile.as_str())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (counters, _, daily) =
+        passerelle_projections::orders::quota_view(&s.app.db, other.as_str(), chrono::Utc::now())
+            .await
+            .unwrap();
+    assert!(counters.iter().all(|c| c.bought == 0 && c.used == 0));
+    assert!(daily.is_empty());
+    // The other account's import of a profile it does not own fails without touching ours.
+    let (_, status) = passerelle::commands::run_action(
+        &s.app,
+        &other,
+        s.profile.clone(),
+        SyncAction::ImportOrders,
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, RunStatus::Failed);
+    assert_eq!(docs_per_order(&s).len() as i64, c.succeeded);
+    // Credentials are not readable in the database.
+    let rows = s
+        .app
+        .db
+        .fetch("SELECT ciphertext FROM credentials", &[])
+        .await
+        .unwrap();
+    for r in rows {
+        let text = r[0].as_str().unwrap_or_default();
+        assert!(text.starts_with("v1:"));
+        assert!(!text.contains(&s.world.shop.key()));
+    }
+    let events = s
+        .app
+        .db
+        .fetch(
+            "SELECT payload::text FROM events WHERE aggregate_type = 'Profile'",
+            &[],
+        )
+        .await
+        .unwrap();
+    for r in events {
+        let text = r[0].as_str().unwrap_or_default();
+        assert!(
+            !text.contains(&s.world.shop.key()),
+            "no credential in events"
+        );
+        assert!(!text.contains("sim-secret"), "no credential in events");
+    }
+}
+both!(
+    tenants_never_see_each_others_profiles_orders_or_quotas,
+    isolation
+);
