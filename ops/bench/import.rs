@@ -11,11 +11,9 @@ use passerelle_domain::orders::build::{self, BuildContext};
 use passerelle_domain::orders::customer;
 use passerelle_domain::orders::{CustomerResolution, ErpItem};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunStatus, SyncAction, Trigger};
-use passerelle_workflows::actions::import_orders::{import_missing, Connectors};
+use passerelle_workflows::actions::import_orders::{customer_keys, import_missing};
 use passerelle_workflows::engine::{NewRun, RunStore, Worker};
-use passerelle_workflows::ports::{
-    CustomerKeys, Erp, ImportBatch, Shop, ShopOrderRead, SystemClock,
-};
+use passerelle_workflows::ports::{Erp, ImportBatch, Shop, ShopOrderRead, SystemClock};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -100,19 +98,7 @@ async fn install(
 
 /// The same calls as the workflow, in a plain loop: no journal, no ledger, no quota.
 async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::Result<usize> {
-    let conn = app.connectors()?;
-    let cfg = conn
-        .import_config(acc, profile)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let shop = conn
-        .shop_client(acc, profile)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let erp = conn
-        .ebp_client(acc, profile)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (cfg, shop, erp) = app.connectors()?.clients(acc, profile).await?;
     let e = |e: passerelle_workflows::engine::StepError| anyhow::anyhow!("{e}");
     let s = &cfg.settings;
     let mut items: BTreeMap<String, ErpItem> = BTreeMap::new();
@@ -162,17 +148,7 @@ async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::
                 items.insert(it.id.clone(), it);
             }
         }
-        let mut keys = CustomerKeys::default();
-        for o in &orders {
-            let k = customer::lookup_keys(o, &s.customers);
-            keys.sirets.extend(k.siret);
-            keys.emails.extend(k.email);
-            keys.vats.extend(k.vat);
-        }
-        for v in [&mut keys.sirets, &mut keys.emails, &mut keys.vats] {
-            v.sort();
-            v.dedup();
-        }
+        let keys = customer_keys(&orders, &s.customers);
         let found = erp.find_customers(&keys).await.map_err(e)?;
         let mut batch = ImportBatch::default();
         let mut meta = Vec::new();

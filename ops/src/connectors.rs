@@ -55,18 +55,40 @@ impl DbConnectors {
         }
     }
 
+    async fn profile(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<passerelle_domain::profile::Profile, StepError> {
+        self.profiles
+            .get(account, profile)
+            .await
+            .map_err(|e| StepError::transient(e.to_string()))?
+            .ok_or_else(|| StepError::permanent(format!("profil inconnu : {profile}")))
+    }
+
+    /// The import configuration and both clients of a profile, for commands that call the
+    /// shop and the ERP outside a run (`repair-keys`, benchmarks).
+    pub async fn clients(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> anyhow::Result<(ImportConfig, PrestaShopClient, EbpClient)> {
+        let e = |e: StepError| anyhow::anyhow!("{e}");
+        Ok((
+            self.import_config(account, profile).await.map_err(e)?,
+            self.shop_client(account, profile).await.map_err(e)?,
+            self.ebp_client(account, profile).await.map_err(e)?,
+        ))
+    }
+
     /// The EBP client of a profile (also for `test-connection`, `refresh-config`, login).
     pub async fn ebp_client(
         &self,
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<EbpClient, StepError> {
-        let p = self
-            .profiles
-            .get(account, profile)
-            .await
-            .map_err(|e| StepError::transient(e.to_string()))?
-            .ok_or_else(|| StepError::permanent(format!("profil inconnu : {profile}")))?;
+        let p = self.profile(account, profile).await?;
         let erp = p
             .erp
             .ok_or_else(|| StepError::permanent("profil sans connexion EBP"))?;
@@ -92,12 +114,7 @@ impl DbConnectors {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<PrestaShopClient, StepError> {
-        let p = self
-            .profiles
-            .get(account, profile)
-            .await
-            .map_err(|e| StepError::transient(e.to_string()))?
-            .ok_or_else(|| StepError::permanent(format!("profil inconnu : {profile}")))?;
+        let p = self.profile(account, profile).await?;
         let shop = p
             .shop
             .ok_or_else(|| StepError::permanent("profil sans connexion boutique"))?;
@@ -144,12 +161,7 @@ impl Connectors for DbConnectors {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<ImportConfig, StepError> {
-        let p = self
-            .profiles
-            .get(account, profile)
-            .await
-            .map_err(|e| StepError::transient(e.to_string()))?
-            .ok_or_else(|| StepError::permanent(format!("profil inconnu : {profile}")))?;
+        let p = self.profile(account, profile).await?;
         let opts = p.import.ok_or_else(|| {
             StepError::permanent("le profil n'a pas d'options d'import de commandes (profile import options missing)")
         })?;

@@ -392,20 +392,7 @@ pub async fn repair_keys(
     acc: &AccountId,
     profile: &ProfileId,
 ) -> anyhow::Result<ExitCode> {
-    use passerelle_workflows::actions::import_orders::Connectors;
-    let conn = app.connectors()?;
-    let cfg = conn
-        .import_config(acc, profile)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let shop = conn
-        .shop_client(acc, profile)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let erp = conn
-        .ebp_client(acc, profile)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (cfg, shop, erp) = app.connectors()?.clients(acc, profile).await?;
     let mut query = cfg.query.clone();
     query.from = None;
     query.to = None;

@@ -29,7 +29,8 @@ use chrono::NaiveDate;
 use passerelle_domain::orders::build::{self, BuildContext};
 use passerelle_domain::orders::customer;
 use passerelle_domain::orders::{
-    CustomerRecord, CustomerResolution, ErpCustomer, ErpDocument, ErpItem, OrderSettings, ShopOrder,
+    CustomerRecord, CustomerResolution, CustomerSettings, ErpCustomer, ErpDocument, ErpItem,
+    OrderSettings, ShopOrder,
 };
 use passerelle_domain::{AccountId, ItemOutcome, ProfileId};
 use serde::{Deserialize, Serialize};
@@ -551,18 +552,7 @@ impl Io {
     }
 
     async fn find_customers(&self, orders: &[&ShopOrder]) -> Result<Vec<ErpCustomer>, RunError> {
-        let mut keys = CustomerKeys::default();
-        let cs = &self.config.settings.customers;
-        for o in orders {
-            let k = customer::lookup_keys(o, cs);
-            keys.sirets.extend(k.siret);
-            keys.emails.extend(k.email);
-            keys.vats.extend(k.vat);
-        }
-        for v in [&mut keys.sirets, &mut keys.emails, &mut keys.vats] {
-            v.sort();
-            v.dedup();
-        }
+        let keys = customer_keys(orders, &self.config.settings.customers);
         if keys.sirets.is_empty() && keys.emails.is_empty() && keys.vats.is_empty() {
             return Ok(Vec::new());
         }
@@ -647,6 +637,22 @@ impl Io {
             .note(format!("stock envoyé pour {sent} article(s) commandé(s)"))
             .await
     }
+}
+
+/// The customer look-up keys of a page of orders, deduplicated (one batched query).
+pub fn customer_keys(orders: &[&ShopOrder], settings: &CustomerSettings) -> CustomerKeys {
+    let mut keys = CustomerKeys::default();
+    for o in orders {
+        let k = customer::lookup_keys(o, settings);
+        keys.sirets.extend(k.siret);
+        keys.emails.extend(k.email);
+        keys.vats.extend(k.vat);
+    }
+    for v in [&mut keys.sirets, &mut keys.emails, &mut keys.vats] {
+        v.sort();
+        v.dedup();
+    }
+    keys
 }
 
 /// The journaled result of `erp_import`.
