@@ -671,3 +671,60 @@ both!(
     tenants_never_see_each_others_profiles_orders_or_quotas,
     isolation
 );
+
+async fn repair(kind: Kind) {
+    env(50, 10_000);
+    let s = setup(kind, 12, fast_ebp(), 100).await;
+    // The connections answer, and the configuration for the mappings is read.
+    assert_eq!(
+        passerelle::orders_cmd::test_connection(&s.app, &s.acc, &s.profile)
+            .await
+            .unwrap(),
+        std::process::ExitCode::SUCCESS
+    );
+    passerelle::orders_cmd::refresh_config(&s.app, &s.acc, &s.profile)
+        .await
+        .unwrap();
+    let (_, _, c) = import(&s).await;
+    // Links lost (here: every order reset by mistake while the documents stay in EBP).
+    passerelle::orders_cmd::reset_orders(&s.app, &s.acc, &s.profile, None, true, "erreur")
+        .await
+        .unwrap();
+    let linked = |s: &Setup| {
+        let (db, acc, p) = (s.app.db.clone(), s.acc.clone(), s.profile.clone());
+        async move {
+            transferred_orders(&db, acc.as_str(), p.as_str())
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|o| o.document_number.is_some())
+                .count() as i64
+        }
+    };
+    assert_eq!(linked(&s).await, 0);
+    passerelle::orders_cmd::repair_keys(&s.app, &s.acc, &s.profile)
+        .await
+        .unwrap();
+    assert_eq!(
+        linked(&s).await,
+        c.succeeded,
+        "every link rebuilt from xx_atoosync_order"
+    );
+    let numbers: HashMap<String, String> = s
+        .world
+        .ebp
+        .documents()
+        .into_iter()
+        .map(|d| (d.atoosync_order.unwrap_or_default(), d.number))
+        .collect();
+    for o in transferred_orders(&s.app.db, s.acc.as_str(), s.profile.as_str())
+        .await
+        .unwrap()
+    {
+        assert_eq!(o.document_number.as_ref(), numbers.get(&o.order_id));
+    }
+    let (_, _, again) = import(&s).await;
+    assert_eq!((again.succeeded, again.ignored), (0, c.succeeded));
+    verify_replay(&s).await;
+}
+both!(repair_keys_rebuilds_the_links_from_the_erp, repair);

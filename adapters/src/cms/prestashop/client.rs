@@ -433,7 +433,9 @@ impl PrestaShopClient {
         let currencies = coded(self.list("currencies", &full).await?);
         let countries = coded(self.list("countries", &full).await?);
         let shops = named(self.list("shops", &full).await?);
-        let modules: BTreeSet<String> = self
+        // The modules seen on recent orders are a hint for the payment mapping: a shop whose
+        // order list cannot be read (a broken order) still gets the rest of its configuration.
+        let modules: BTreeSet<String> = match self
             .list(
                 "orders",
                 &[
@@ -442,10 +444,15 @@ impl PrestaShopClient {
                     ("limit".into(), "0,500".into()),
                 ],
             )
-            .await?
-            .iter()
-            .filter_map(|o| opt_text(o, "module"))
-            .collect();
+            .await
+        {
+            Ok(list) => list.iter().filter_map(|o| opt_text(o, "module")).collect(),
+            Err(StepError::Permanent(why)) => {
+                tracing::warn!(%why, "modules de paiement des commandes récentes illisibles");
+                BTreeSet::new()
+            }
+            Err(e) => return Err(e),
+        };
         Ok(PsConfiguration {
             order_states,
             taxes,
