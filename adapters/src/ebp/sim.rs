@@ -542,6 +542,83 @@ fn compare(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+/// A WhereCondition prepared once per query: `In` / `Equal` lists become hash sets of
+/// normalised values (numbers by value, text case-insensitively, as `compare` does), so a
+/// query over many rows costs one lookup per row instead of one comparison per value.
+enum Prepared<'a> {
+    Logic(Logic, Box<Prepared<'a>>, Box<Prepared<'a>>),
+    Set {
+        column: &'a str,
+        negate: bool,
+        set: std::collections::HashSet<String>,
+    },
+    Other(&'a Where),
+}
+
+fn norm(v: &str) -> String {
+    match v.parse::<Decimal>() {
+        Ok(d) => d.normalize().to_string(),
+        Err(_) => v.to_lowercase(),
+    }
+}
+
+fn prepare(w: &Where) -> Prepared<'_> {
+    match w {
+        Where::ImbricationFilter {
+            operator,
+            left,
+            right,
+        } => Prepared::Logic(*operator, Box::new(prepare(left)), Box::new(prepare(right))),
+        Where::CustomFilter {
+            column,
+            operator,
+            value,
+            ..
+        } => {
+            let values = || value.iter().map(|v| norm(&yaml_str(v)));
+            match operator {
+                Operator::In | Operator::NotIn => Prepared::Set {
+                    column,
+                    negate: matches!(operator, Operator::NotIn),
+                    set: values().collect(),
+                },
+                Operator::Equal | Operator::Different => Prepared::Set {
+                    column,
+                    negate: matches!(operator, Operator::Different),
+                    set: values().take(1).collect(),
+                },
+                _ => Prepared::Other(w),
+            }
+        }
+    }
+}
+
+fn eval_prepared(p: &Prepared<'_>, row: &Value) -> Result<bool, String> {
+    match p {
+        Prepared::Logic(op, l, r) => {
+            let (l, r) = (eval_prepared(l, row)?, eval_prepared(r, row)?);
+            Ok(match op {
+                Logic::And => l && r,
+                Logic::Or => l || r,
+            })
+        }
+        Prepared::Set {
+            column,
+            negate,
+            set,
+        } => {
+            if row.get(*column).is_none() {
+                return Err(format!("colonne inconnue : {column}"));
+            }
+            let hit = cell(row, column)
+                .filter(|s| !s.is_empty())
+                .is_some_and(|c| set.contains(&norm(&c)));
+            Ok(hit != *negate)
+        }
+        Prepared::Other(w) => eval(w, row),
+    }
+}
+
 fn eval(w: &Where, row: &Value) -> Result<bool, String> {
     match w {
         Where::ImbricationFilter {
@@ -642,11 +719,12 @@ fn select(
         ));
     }
     let filter = p.get("WhereCondition").map(Where::from_yaml).transpose()?;
+    let prepared = filter.as_ref().map(prepare);
     let since = p.get(modified_param).map(str::to_string);
     let mut out = Vec::new();
     for row in rows {
-        if let Some(f) = &filter {
-            if !eval(f, &row)? {
+        if let Some(f) = &prepared {
+            if !eval_prepared(f, &row)? {
                 continue;
             }
         }

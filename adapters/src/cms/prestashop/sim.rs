@@ -1533,8 +1533,23 @@ fn is_date_field(f: &str) -> bool {
 fn list(g: &SimState, resource: &str, params: &[(String, String)]) -> Result<Vec<Obj>, ApiError> {
     known(resource)?;
     let dates = params.iter().any(|(k, v)| k == "date" && v == "1");
-    let all = g.shop.rows(resource);
-    let mut rows: Vec<&Obj> = all.clone();
+    let first = g.shop.res.get(resource).and_then(|m| m.values().next());
+    // `filter[id]=[…]` on exact ids is a primary-key look-up in PrestaShop's SQL: served
+    // from the map here too, so per-order reads (`field_of`) stay O(1) in a large shop.
+    let by_id = params
+        .iter()
+        .find(|(k, _)| k == "filter[id]")
+        .and_then(|(_, v)| Matcher::new(v).ids);
+    let mut rows: Vec<&Obj> = match &by_id {
+        Some(ids) => {
+            let mut v: Vec<u64> = ids.iter().copied().collect();
+            v.sort_unstable();
+            v.iter()
+                .filter_map(|id| g.shop.get(resource, *id))
+                .collect()
+        }
+        None => g.shop.rows(resource),
+    };
     for (k, v) in params {
         let Some(field) = k.strip_prefix("filter[").and_then(|f| f.strip_suffix(']')) else {
             continue;
@@ -1548,14 +1563,19 @@ fn list(g: &SimState, resource: &str, params: &[(String, String)]) -> Result<Vec
                 ),
             ));
         }
-        if field != "id" && all.first().is_some_and(|r| !r.contains_key(field)) {
+        if field != "id" && first.is_some_and(|r| !r.contains_key(field)) {
             return Err(api_err(
                 StatusCode::BAD_REQUEST,
                 32,
                 format!("Unable to filter by this field \"{field}\""),
             ));
         }
-        rows.retain(|r| matches(&text(r, field), v));
+        let m = Matcher::new(v);
+        rows.retain(|r| match r.get(field) {
+            // Borrowed: filtering a large table allocates nothing per row.
+            Some(Value::String(s)) => m.matches(s),
+            _ => m.matches(&text(r, field)),
+        });
     }
     if resource == "order_details" {
         rows.retain(|r| {
@@ -1625,6 +1645,44 @@ fn eq_value(a: &str, b: &str) -> bool {
     match (a.parse::<f64>(), b.parse::<f64>()) {
         (Ok(x), Ok(y)) => x == y,
         _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
+/// A filter prepared once per request: an OR-list of plain ids (`[1|2|…|250]`, what the
+/// client sends for a page's related rows) becomes a hash set, so a page costs one lookup
+/// per row instead of one comparison per id; anything else goes through [`matches`].
+struct Matcher<'a> {
+    filter: &'a str,
+    ids: Option<std::collections::HashSet<u64>>,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(filter: &'a str) -> Self {
+        let ids = filter
+            .trim()
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .filter(|inner| !inner.contains(','))
+            .and_then(|inner| {
+                inner
+                    .split('|')
+                    .map(|x| {
+                        let x = x.trim();
+                        // Only canonical ids: "007" or "1.0" keep the general comparison.
+                        (!x.starts_with('0') || x == "0")
+                            .then(|| x.parse::<u64>().ok())
+                            .flatten()
+                    })
+                    .collect::<Option<std::collections::HashSet<u64>>>()
+            });
+        Matcher { filter, ids }
+    }
+
+    fn matches(&self, value: &str) -> bool {
+        match (&self.ids, value.parse::<u64>()) {
+            (Some(ids), Ok(v)) if !value.starts_with('0') || value == "0" => ids.contains(&v),
+            _ => matches(value, self.filter),
+        }
     }
 }
 
