@@ -239,12 +239,14 @@ async fn engine(
         Arc::new(SystemClock),
         passerelle::commands::config(),
     );
-    let done = w.drain().await?;
-    let status = done
-        .iter()
-        .find(|(r, _)| *r == id)
-        .map(|(_, s)| *s)
-        .unwrap_or(RunStatus::Failed);
+    // Drain until the run ends: a 429 parks it (status Waiting) until its retry is due.
+    let status = loop {
+        let done = w.drain().await?;
+        match done.iter().find(|(r, _)| *r == id).map(|(_, s)| *s) {
+            Some(s @ (RunStatus::Succeeded | RunStatus::Failed | RunStatus::Stopped)) => break s,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    };
     app.projector.catch_up().await?;
     let run = passerelle_projections::journal::get(&app.db, acc.as_str(), &id.to_string())
         .await?

@@ -39,7 +39,8 @@ struct Args {
     /// Events generated for the rebuild benchmark.
     #[arg(long, default_value_t = 1_000_000)]
     events: i64,
-    /// Only this part: `engine`, `workers`, `scheduler`, `rebuild` or `import`.
+    /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `import` or
+    /// `import-limited` (EBP's real 1 call/s only).
     #[arg(long)]
     only: Option<String>,
     /// Orders of the import benchmark.
@@ -397,8 +398,10 @@ async fn main() -> anyhow::Result<()> {
     if part("scheduler") {
         scheduler_pg(&fresh_pg(&args.pg).await?).await?;
     }
-    if part("import") {
+    if part("import") || args.only.as_deref() == Some("import-limited") {
         std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
+    }
+    if part("import") {
         import::bench_import(
             "postgres",
             &fresh_pg(&args.pg).await?,
@@ -413,14 +416,11 @@ async fn main() -> anyhow::Result<()> {
             args.page,
         )
         .await?;
-        if args.limited_orders > 0 {
-            import::bench_import_limited(
-                &fresh_pg(&args.pg).await?,
-                args.limited_orders,
-                args.page,
-            )
+    }
+    if (part("import") || args.only.as_deref() == Some("import-limited")) && args.limited_orders > 0
+    {
+        import::bench_import_limited(&fresh_pg(&args.pg).await?, args.limited_orders, args.page)
             .await?;
-        }
     }
     if part("rebuild") {
         rebuild_pg(&fresh_pg(&args.pg).await?, args.events).await?;

@@ -46,6 +46,13 @@ impl DbConnectors {
     /// Connections over `db`, with the EBP limits of [`ebp_limits`].
     pub fn new(db: Db, secrets: Arc<SecretBox>, clock: Arc<dyn Clock>) -> Self {
         let (interval, budget) = ebp_limits();
+        // The gate spaces the *sends*; EBP measures *arrivals*. A first request that opens
+        // its connection arrives later than the next one, so keep a margin for that jitter.
+        let interval = if interval.is_zero() {
+            interval
+        } else {
+            interval + Duration::from_millis(60)
+        };
         Self {
             profiles: Profiles::new(db.clone()),
             gate: Arc::new(SqlCallGate::new(db.clone(), interval, budget)),

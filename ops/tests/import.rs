@@ -135,6 +135,20 @@ async fn import_twice_then_reset(kind: Kind) {
     assert_eq!(docs.len() as i64, c1.succeeded);
     assert!(docs.values().all(|n| *n == 1), "one document per order");
 
+    // What went back to the shop: the document number on the order, the status set by the
+    // profile (2 → 3), the ERP account number on the customer (once).
+    for d in s.world.ebp.documents() {
+        let id: u64 = d.atoosync_order.clone().unwrap_or_default().parse().unwrap();
+        let note = s.world.shop.order_note(id).unwrap_or_default();
+        assert!(note.contains(&format!("Document EBP : {}", d.number)), "{id}: {note}");
+        assert_ne!(s.world.shop.order_state(id).as_deref(), Some("2"), "{id} left state 2");
+    }
+    let coded = (1..=6)
+        .filter_map(|c| s.world.shop.customer_note(c))
+        .filter(|n| n.contains("Code client EBP : "))
+        .count();
+    assert!(coded >= 3, "ERP account numbers sent back to the shop customers");
+
     let (_, _, c2) = import(&s).await;
     assert_eq!((c2.succeeded, c2.ignored, c2.failed), (0, c1.succeeded, 2));
     assert_eq!(

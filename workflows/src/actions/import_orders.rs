@@ -413,8 +413,14 @@ impl Io {
                 .map(|d| (d.atoosync_order.as_str(), d))
                 .collect();
             let mut transfers = Vec::new();
+            // The ERP account number goes back once per shop customer, and not at all when
+            // the shop already holds it (read with the order): many orders share customers.
+            let mut coded: BTreeSet<&str> = BTreeSet::new();
             for (doc, _, order, set_state) in &docs {
                 if let Some(d) = report_by_order.get(order.id.as_str()) {
+                    let send_code = order.customer.erp_code.as_deref()
+                        != Some(doc.customer_code.as_str())
+                        && coded.insert(order.customer.id.as_str());
                     transfers.push(Transferred {
                         order_id: order.id.clone(),
                         order_reference: order.reference.clone(),
@@ -425,7 +431,12 @@ impl Io {
                         order.id.clone(),
                         Planned::Written {
                             document: (*d).clone(),
-                            customer_id: order.customer.id.clone(),
+                            // Empty: nothing to send back for this order.
+                            customer_id: if send_code {
+                                order.customer.id.clone()
+                            } else {
+                                String::new()
+                            },
                             customer_code: doc.customer_code.clone(),
                             set_state: (!set_state.is_empty()).then(|| set_state.clone()),
                             already_there: written.1.contains(&order.id),
