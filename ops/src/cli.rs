@@ -100,8 +100,12 @@ pub enum Command {
     },
     /// Every event of one run, in order (audit).
     History {
-        /// Run id.
+        /// Run id (or, with --order, a profile id).
         run: String,
+        /// The history of one shop order of the profile instead (transfers and support
+        /// resets, with who and why): `passerelle history PROFILE --order 124`.
+        #[arg(long)]
+        order: Option<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,

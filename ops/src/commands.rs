@@ -209,7 +209,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = App::connect(&cli.database_url).await?;
             crate::orders_cmd::repair_keys(&app, &acc, &profile).await
         }
-        Command::History { run, json } => {
+        Command::History {
+            run,
+            order: Some(order),
+            json,
+        } => {
+            let app = App::connect(&cli.database_url).await?;
+            let profile = ProfileId::parse(run).map_err(|e| usage(e.to_string()))?;
+            crate::orders_cmd::order_history(&app, &acc, &profile, order, *json).await
+        }
+        Command::History { run, json, .. } => {
             let app = App::connect(&cli.database_url).await?;
             let events = app.store.load_run(&acc, run_id(run)?).await?;
             if *json {

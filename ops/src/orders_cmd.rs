@@ -667,3 +667,76 @@ pub async fn ebp_login(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `passerelle history PROFILE --order ID`: every event of one shop order (transfers,
+/// resets), in order, with who did it — the audit trail of support actions.
+pub async fn order_history(
+    app: &App,
+    acc: &AccountId,
+    profile: &ProfileId,
+    order: &str,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    let id = passerelle_adapters::store::scoped_id(acc, &shop_order_id(profile.as_str(), order));
+    let rows = app
+        .db
+        .fetch(
+            "SELECT sequence, event_type, payload::text, metadata::text FROM events \
+             WHERE aggregate_type = 'ShopOrder' AND aggregate_id = $1 ORDER BY sequence",
+            &[passerelle_adapters::store::Val::text(id)],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Err(usage(format!(
+            "commande {order} inconnue pour le profil {profile} (no history)"
+        )));
+    }
+    let events: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let parse = |i: usize| -> serde_json::Value {
+                serde_json::from_str(r[i].as_str().unwrap_or("null")).unwrap_or_default()
+            };
+            serde_json::json!({
+                "sequence": r[0].as_i64(),
+                "event_type": r[1].as_str(),
+                "payload": parse(2),
+                "metadata": parse(3),
+            })
+        })
+        .collect();
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&events)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for e in &events {
+        let m = &e["metadata"];
+        let p = e["payload"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .cloned()
+            .unwrap_or_default();
+        let what = match e["event_type"].as_str() {
+            Some("OrderTransferred") => format!(
+                "{} {}",
+                t("transférée → document", "transferred → document"),
+                p["document_number"].as_str().unwrap_or("?")
+            ),
+            Some("TransferReset") => format!(
+                "{} ({} {}) : {}",
+                t("réinitialisée", "reset"),
+                t("document", "document"),
+                p["document_number"].as_str().unwrap_or("?"),
+                p["reason"].as_str().unwrap_or("")
+            ),
+            other => other.unwrap_or("?").to_string(),
+        };
+        println!(
+            "#{:<3} {}  {:<24} {what}",
+            e["sequence"],
+            m["timestamp"].as_str().unwrap_or(""),
+            m["actor"].as_str().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -138,16 +138,31 @@ async fn import_twice_then_reset(kind: Kind) {
     // What went back to the shop: the document number on the order, the status set by the
     // profile (2 → 3), the ERP account number on the customer (once).
     for d in s.world.ebp.documents() {
-        let id: u64 = d.atoosync_order.clone().unwrap_or_default().parse().unwrap();
+        let id: u64 = d
+            .atoosync_order
+            .clone()
+            .unwrap_or_default()
+            .parse()
+            .unwrap();
         let note = s.world.shop.order_note(id).unwrap_or_default();
-        assert!(note.contains(&format!("Document EBP : {}", d.number)), "{id}: {note}");
-        assert_ne!(s.world.shop.order_state(id).as_deref(), Some("2"), "{id} left state 2");
+        assert!(
+            note.contains(&format!("Document EBP : {}", d.number)),
+            "{id}: {note}"
+        );
+        assert_ne!(
+            s.world.shop.order_state(id).as_deref(),
+            Some("2"),
+            "{id} left state 2"
+        );
     }
     let coded = (1..=6)
         .filter_map(|c| s.world.shop.customer_note(c))
         .filter(|n| n.contains("Code client EBP : "))
         .count();
-    assert!(coded >= 3, "ERP account numbers sent back to the shop customers");
+    assert!(
+        coded >= 3,
+        "ERP account numbers sent back to the shop customers"
+    );
 
     let (_, _, c2) = import(&s).await;
     assert_eq!((c2.succeeded, c2.ignored, c2.failed), (0, c1.succeeded, 2));
@@ -206,6 +221,35 @@ async fn import_twice_then_reset(kind: Kind) {
         c1.succeeded,
         "still no duplicate"
     );
+
+    // The order's own history shows the transfer, the reset (who, why) and the new link.
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args(["history", s.profile.as_str(), "--order", &ids[0], "--json"])
+            .env("DATABASE_URL", &s.url)
+            .env("PASSERELLE_ACCOUNT", s.acc.as_str())
+            .output()
+            .unwrap()
+    });
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["OrderTransferred", "TransferReset", "OrderTransferred"]
+    );
+    assert_eq!(
+        h[1]["payload"]["TransferReset"]["reason"],
+        "document supprimé par erreur"
+    );
+    assert!(h[1]["metadata"]["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("user:"));
 
     passerelle::orders_cmd::reset_orders(
         &s.app,
