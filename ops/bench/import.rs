@@ -152,6 +152,7 @@ async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::
         let found = erp.find_customers(&keys).await.map_err(e)?;
         let mut batch = ImportBatch::default();
         let mut meta = Vec::new();
+        let mut coded: BTreeSet<String> = BTreeSet::new();
         for o in &orders {
             let Some(status) = rules.get(o.state_id.as_str()) else {
                 continue;
@@ -170,9 +171,13 @@ async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::
                         batch.customers.push(r.clone());
                     }
                 }
+                // Same rule as the workflow: the account number once per customer, when
+                // the shop lacks it.
+                let send = o.customer.erp_code.as_deref() != Some(doc.customer_code.as_str())
+                    && coded.insert(o.customer.id.clone());
                 meta.push((
                     o.id.clone(),
-                    o.customer.id.clone(),
+                    send.then(|| o.customer.id.clone()),
                     doc.customer_code.clone(),
                     status.set_shop_state.clone(),
                 ));
@@ -196,7 +201,9 @@ async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::
             shop.set_order_document_number(id, number)
                 .await
                 .map_err(e)?;
-            shop.set_customer_erp_code(cust, code).await.map_err(e)?;
+            if let Some(cust) = cust {
+                shop.set_customer_erp_code(cust, code).await.map_err(e)?;
+            }
             done += 1;
         }
         if s.push_stock {
