@@ -326,3 +326,50 @@ pub(crate) async fn bench_import_limited(
     );
     Ok(())
 }
+
+/// The engine's own peak memory: the import of `orders` orders runs in a `passerelle run`
+/// child process (release binary next to this one) against the simulators held here, and
+/// GNU time reports the child's maximum resident set.
+pub(crate) async fn bench_import_memory(url: &str, orders: usize, page: u32) -> anyhow::Result<()> {
+    std::env::set_var("PASSERELLE_EBP_MIN_INTERVAL_MS", "0");
+    std::env::set_var("PASSERELLE_EBP_DAILY_BUDGET", "1000000");
+    let acc = AccountId::parse("bench").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = App::connect(url).await?;
+    ensure_import_plan(&app, &acc, 1_000_000).await?;
+    let w = world(orders, false).await?;
+    let p = install(&app, &acc, &w, page).await?;
+    let bin = std::env::current_exe()?
+        .parent()
+        .map(|d| d.join("passerelle"))
+        .ok_or_else(|| anyhow::anyhow!("no binary directory"))?;
+    let (url, account, profile) = (url.to_string(), acc.to_string(), p.to_string());
+    let t = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        // PASSERELLE_BENCH_WRAPPER (e.g. a heap profiler) replaces GNU time when set.
+        let wrapper = std::env::var("PASSERELLE_BENCH_WRAPPER")
+            .unwrap_or_else(|_| "/usr/bin/time -f %M".into());
+        let mut parts = wrapper.split_whitespace();
+        let mut cmd = std::process::Command::new(parts.next().unwrap_or("/usr/bin/time"));
+        cmd.args(parts)
+            .arg(bin)
+            .args(["run", &profile, "import-orders"])
+            .env("DATABASE_URL", url)
+            .env("PASSERELLE_ACCOUNT", account)
+            .stdout(std::process::Stdio::null());
+        cmd.output()
+    })
+    .await??;
+    let secs = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kb: f64 = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or(0.0);
+    println!(
+        "mémoire : `passerelle run … import-orders` de {orders} commandes dans son propre processus : {:.0} Mo au plus ({secs:.1} s, {} documents créés)",
+        kb / 1024.0,
+        w.ebp.documents().len()
+    );
+    Ok(())
+}

@@ -40,7 +40,8 @@ struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     events: i64,
     /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `import` or
-    /// `import-limited` (EBP's real 1 call/s only).
+    /// `import-limited` (EBP's real 1 call/s only) or `import-memory` (the engine's peak RSS
+    /// in its own process; needs the release `passerelle` binary).
     #[arg(long)]
     only: Option<String>,
     /// Orders of the import benchmark.
@@ -397,6 +398,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if part("scheduler") {
         scheduler_pg(&fresh_pg(&args.pg).await?).await?;
+    }
+    if args.only.as_deref() == Some("import-memory") {
+        std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
+        import::bench_import_memory(&fresh_pg(&args.pg).await?, args.orders, args.page).await?;
     }
     if part("import") || args.only.as_deref() == Some("import-limited") {
         std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));

@@ -646,7 +646,9 @@ async fn execute_live(
     });
     loop {
         let _ = worker.drain().await?;
-        let events = app.store.load_run(acc, run).await?;
+        // Only the end event is read: a long run's step results (whole pages of orders)
+        // never need to be loaded here.
+        let events = app.store.load_end(acc, run).await?;
         if let Some(status) = events.iter().rev().find_map(|e| match &e.event {
             RunEvent::RunFinished { status, .. } => Some(*status),
             _ => None,

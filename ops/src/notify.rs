@@ -141,7 +141,7 @@ impl Notifier for MailNotifier {
             .map_err(|e| StepError::permanent(e.to_string()))?;
         let events = self
             .store
-            .load_run(&end.account_id, end.run_id)
+            .load_log_after(&end.account_id, end.run_id, 0)
             .await
             .map_err(|e| StepError::transient(e.to_string()))?;
         let log_lines = render_log(&events);

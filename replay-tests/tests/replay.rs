@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use async_trait::async_trait;
-use passerelle_adapters::store::{decode_run_event, read_feed, Db, GlobalPos};
+use passerelle_adapters::store::{decode_run_event, Db, RawEvent};
 use passerelle_domain::{RunEvent, Trigger};
 use passerelle_projections::{journal, Projector};
 use passerelle_workflows::actions::demo_engine::{DemoBackend, DemoEngine, DemoItem, Receipt};
@@ -27,10 +27,25 @@ async fn fixture_db() -> (tempfile::TempDir, Db, Vec<RecordedEvent>) {
         .unwrap();
     let fx = passerelle_replay_tests::load("demo_engine_run_v1_request.json").unwrap();
     passerelle_replay_tests::store(&db, &fx).await.unwrap();
-    let raws = read_feed(&db, GlobalPos::default(), 10_000, Some("SyncRun"))
-        .await
-        .unwrap();
-    let events = raws.iter().map(|r| decode_run_event(r).unwrap()).collect();
+    // The events as stored (the projection feed leaves step results out; replay needs them).
+    let events = fx
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            decode_run_event(&RawEvent {
+                aggregate_type: e.aggregate_type.clone(),
+                aggregate_id: e.aggregate_id.clone(),
+                sequence: e.sequence,
+                event_type: e.event_type.clone(),
+                event_version: e.event_version.clone(),
+                payload: e.payload.to_string(),
+                metadata: e.metadata.to_string(),
+                tx_id: 0,
+                position: i as i64 + 1,
+            })
+            .unwrap()
+        })
+        .collect();
     (dir, db, events)
 }
 

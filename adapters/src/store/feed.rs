@@ -9,7 +9,7 @@
 //! it is never skipped. An unknown transaction is treated as ours (conservative).
 //! SQLite has a single writer, so position order is commit order.
 
-use super::codec::{raw_from_row, RawEvent, RAW_COLUMNS};
+use super::codec::{raw_from_row, RawEvent, FEED_COLUMNS};
 use super::db::{Db, DbKind, DbResult, Val};
 
 // Note: ORDER BY names the table's columns explicitly: an unqualified `tx_id` would bind
@@ -46,12 +46,12 @@ pub async fn read_feed(
                  (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x \
                    WHERE (x::text::bigint % 4294967296) NOT IN (SELECT x FROM foreign_xids)), \
                  (SELECT pg_snapshot_xmax(s) FROM snap)) AS h) \
-             SELECT {RAW_COLUMNS}, events.tx_id::text::bigint AS tx, events.position FROM events, horizon \
+             SELECT {FEED_COLUMNS}, events.tx_id::text::bigint AS tx, events.position FROM events, horizon \
              WHERE (events.tx_id, events.position) > ($1::text::xid8, $2) AND events.tx_id < horizon.h {filter} \
              ORDER BY events.tx_id, events.position LIMIT $3"
         ),
         DbKind::Sqlite => format!(
-            "SELECT {RAW_COLUMNS}, 0 AS tx, position FROM events \
+            "SELECT {FEED_COLUMNS}, 0 AS tx, position FROM events \
              WHERE position > $2 AND $1 IS NOT NULL {filter} ORDER BY position LIMIT $3"
         ),
     };

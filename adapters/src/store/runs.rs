@@ -140,6 +140,28 @@ impl SqlRunStore {
             .collect()
     }
 
+    /// The run's `RunFinished` event, if it ended (empty otherwise). Scoped to the account.
+    pub async fn load_end(
+        &self,
+        account: &AccountId,
+        run: RunId,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let run_id = run.to_string();
+        let sql = format!(
+            "SELECT {RAW_COLUMNS}, 0::bigint, position FROM events e WHERE aggregate_type = 'SyncRun' AND aggregate_id = $1 \
+             AND event_type = 'RunFinished' \
+             AND EXISTS (SELECT 1 FROM run_queue q WHERE q.run_id = $1 AND q.account_id = $2)"
+        );
+        let rows = self
+            .db
+            .fetch(&sql, &[Val::text(&run_id), Val::text(account.as_str())])
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| decode_run_event(&raw_from_row(r)))
+            .collect()
+    }
+
     /// The hot path of the engine: one statement, no explicit transaction. The INSERT only
     /// happens if the fence still holds an unexpired lease (checked in the same statement;
     /// on PostgreSQL the queue row is locked `FOR SHARE`, so a concurrent claim — which
