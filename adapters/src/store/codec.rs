@@ -166,7 +166,8 @@ pub(crate) const RAW_COLUMNS: &str = "aggregate_type, aggregate_id, sequence, ev
 /// The columns the projection feed reads: step results are left out (`null` payload). No
 /// projection reads them, and they are most of a long run's bytes (whole pages of orders),
 /// so a catch-up over a 10,000-order run does not load them.
-pub(crate) const FEED_COLUMNS: &str = "aggregate_type, aggregate_id, sequence, event_type, event_version, \
+pub(crate) const FEED_COLUMNS: &str =
+    "aggregate_type, aggregate_id, sequence, event_type, event_version, \
      CASE WHEN event_type = 'StepCompleted' THEN 'null' ELSE payload::text END, metadata::text";
 
 #[cfg(test)]

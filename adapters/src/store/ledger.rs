@@ -110,16 +110,21 @@ impl Ledger for SqlLedger {
                 )
             })
             .collect();
-        let origin = Origin {
-            actor: Actor::Worker(format!("run:{run}")),
-            correlation: run.to_string(),
-            at: self.clock.now(),
-        };
+        let origin = run_origin(run, self.clock.now());
         self.store
             .execute_many::<ShopOrderState>(account, cmds, &origin)
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+}
+
+/// Events written on behalf of a run: its worker is the actor, the run the correlation.
+fn run_origin(run: RunId, at: chrono::DateTime<chrono::Utc>) -> Origin {
+    Origin {
+        actor: Actor::Worker(format!("run:{run}")),
+        correlation: run.to_string(),
+        at,
     }
 }
 
@@ -179,11 +184,7 @@ impl Quotas for SqlQuotas {
         wanted: u32,
     ) -> Result<Reservation, StepError> {
         let now = self.clock.now();
-        let origin = Origin {
-            actor: Actor::Worker(format!("run:{run}")),
-            correlation: run.to_string(),
-            at: now,
-        };
+        let origin = run_origin(run, now);
         self.store
             .execute::<Subscription>(
                 account,
@@ -236,11 +237,7 @@ impl Quotas for SqlQuotas {
         units: u32,
     ) -> Result<(), StepError> {
         let now = self.clock.now();
-        let origin = Origin {
-            actor: Actor::Worker(format!("run:{run}")),
-            correlation: run.to_string(),
-            at: now,
-        };
+        let origin = run_origin(run, now);
         self.store
             .execute::<Subscription>(
                 account,
