@@ -10,7 +10,7 @@ use passerelle_adapters::mail::{
 };
 use passerelle_adapters::store::{Db, SqlRunStore, Val};
 use passerelle_domain::{AccountId, ProfileId, RunStatus, SyncAction};
-use passerelle_workflows::engine::{log::render_log, RunStore, StepError};
+use passerelle_workflows::engine::{log::render_log, StepError};
 use passerelle_workflows::ports::{Notifier, RunEnd};
 use std::sync::Arc;
 
