@@ -1,11 +1,12 @@
 //! `passerelle serve`: workers, the scheduler and a small HTTP API in one process.
 //!
 //! The API is read-only for now and scoped to the account given on the command line
-//! (`GET /health`, `GET /api/journal`, `GET /api/schedules`); it binds to loopback by
-//! default. The console and authenticated multi-account API come later.
+//! (`GET /health`, `/api/journal`, `/api/schedules`, `/api/quota`,
+//! `/api/profiles/{id}/transferred`); it binds to loopback by default. The console and the
+//! authenticated multi-account API come later.
 
 use crate::app::App;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use passerelle_domain::AccountId;
@@ -50,6 +51,51 @@ async fn api_schedules(
     rows.map(Json).map_err(unavailable)
 }
 
+async fn api_quota(State(s): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
+    s.app.projector.catch_up().await.map_err(unavailable)?;
+    let (counters, suspended, daily) = passerelle_projections::orders::quota_view(
+        &s.app.db,
+        s.account.as_str(),
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(unavailable)?;
+    Ok(Json(serde_json::json!({
+        "account": s.account.as_str(),
+        "suspended": suspended,
+        "counters": counters,
+        "daily": daily,
+    })))
+}
+
+async fn api_transferred(
+    State(s): State<ApiState>,
+    Path(profile): Path<String>,
+) -> Result<Json<Vec<passerelle_projections::orders::TransferredOrder>>, ApiError> {
+    let profile = passerelle_domain::ProfileId::parse(&profile)
+        .map_err(|e| (axum::http::StatusCode::BAD_REQUEST, e.to_string()))?;
+    s.app.projector.catch_up().await.map_err(unavailable)?;
+    passerelle_projections::orders::transferred_orders(
+        &s.app.db,
+        s.account.as_str(),
+        profile.as_str(),
+    )
+    .await
+    .map(Json)
+    .map_err(unavailable)
+}
+
+/// The read-only API of one account.
+pub fn router(app: Arc<App>, account: AccountId) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/api/journal", get(api_journal))
+        .route("/api/schedules", get(api_schedules))
+        .route("/api/quota", get(api_quota))
+        .route("/api/profiles/{id}/transferred", get(api_transferred))
+        .with_state(ApiState { app, account })
+}
+
 /// Runs everything until Ctrl-C.
 pub async fn serve(
     url: &str,
@@ -85,14 +131,7 @@ pub async fn serve(
             crate::scheduling::run_scheduler(&app, stop, Duration::from_secs(1)).await
         }));
     }
-    let router = Router::new()
-        .route("/health", get(health))
-        .route("/api/journal", get(api_journal))
-        .route("/api/schedules", get(api_schedules))
-        .with_state(ApiState {
-            app: app.clone(),
-            account: account.clone(),
-        });
+    let router = router(app.clone(), account.clone());
     let listener = tokio::net::TcpListener::bind(listen).await?;
     eprintln!(
         "Passerelle sur http://{} ({workers} worker(s), planificateur) ; Ctrl-C pour arrêter.",

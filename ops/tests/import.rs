@@ -786,3 +786,65 @@ async fn repair(kind: Kind) {
     verify_replay(&s).await;
 }
 both!(repair_keys_rebuilds_the_links_from_the_erp, repair);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_serves_quota_and_transferred_orders_of_its_account_only() {
+    env(50, 10_000);
+    let s = setup(Kind::Sqlite, 8, fast_ebp(), 100).await;
+    let (_, _, c) = import(&s).await;
+    let app = Arc::new(s.app);
+    let serve = |acc: &str| {
+        let router = passerelle::serve::router(app.clone(), account(acc));
+        async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(l, router).await });
+            format!("http://{addr}")
+        }
+    };
+    let base = serve("acme").await;
+    let q: serde_json::Value = reqwest::get(format!("{base}/api/quota"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let import = q["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["counter"] == "import")
+        .unwrap()
+        .clone();
+    assert_eq!(import["used"], c.succeeded);
+    assert_eq!(import["bought"], 100);
+    let t: serde_json::Value =
+        reqwest::get(format!("{base}/api/profiles/{}/transferred", s.profile))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(t.as_array().unwrap().len() as i64, c.succeeded);
+    let bad = reqwest::get(format!("{base}/api/profiles/NOT%20AN%20ID/transferred"))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    // Another account's API sees none of it.
+    let other = serve("other").await;
+    let t: serde_json::Value =
+        reqwest::get(format!("{other}/api/profiles/{}/transferred", s.profile))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert!(t.as_array().unwrap().is_empty());
+    let q: serde_json::Value = reqwest::get(format!("{other}/api/quota"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(q["daily"].as_array().unwrap().is_empty());
+}
