@@ -15,6 +15,7 @@ pub mod schedule;
 pub mod scheduling;
 pub mod shop_order;
 pub mod subscription;
+pub mod sync_cursor;
 pub mod sync_run;
 
 pub use action::SyncAction;

@@ -57,6 +57,10 @@ pub struct ImportOptions {
     pub notify_customer: bool,
     /// Document and customer rules.
     pub settings: OrderSettings,
+    /// What goes back to the shop orders (FEATURES §3.5): statuses per ERP document type,
+    /// tracking, document number, delivery date.
+    #[serde(default)]
+    pub updates: crate::orders::updates::UpdateSettings,
 }
 
 fn page() -> u32 {

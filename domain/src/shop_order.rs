@@ -3,7 +3,9 @@
 //! (FEATURES §8). The `transferred_orders` projection is fed by its events.
 
 use crate::decider::Decider;
+use crate::orders::updates::{SentState, UpdatePlan};
 use crate::orders::DocumentKind;
+use chrono::NaiveDate;
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +38,71 @@ pub enum ShopOrderEvent {
         /// Why (mandatory).
         reason: String,
     },
+    /// The shop order was told that its ERP document reached a further type (FEATURES §5).
+    OrderStatusSent {
+        /// Profile.
+        profile_id: String,
+        /// Shop order id.
+        order_id: String,
+        /// Document type reached.
+        kind: DocumentKind,
+        /// Its number.
+        document_number: String,
+        /// Shop status set (`None`: the mapping leaves the status unchanged).
+        state_id: Option<String>,
+        /// Run.
+        run_id: Option<String>,
+    },
+    /// The carrier tracking number was sent to the shop order.
+    TrackingSent {
+        /// Profile.
+        profile_id: String,
+        /// Shop order id.
+        order_id: String,
+        /// Tracking number (first parcel).
+        number: String,
+        /// Shop status set with it.
+        state_id: Option<String>,
+        /// Run.
+        run_id: Option<String>,
+    },
+    /// The ERP document number was written on the shop order.
+    DocumentNumberSent {
+        /// Profile.
+        profile_id: String,
+        /// Shop order id.
+        order_id: String,
+        /// ERP document number.
+        number: String,
+        /// It also replaced the shop order reference.
+        replaced_reference: bool,
+        /// Run.
+        run_id: Option<String>,
+    },
+    /// The ERP delivery date was written on the shop order.
+    DeliveryDateSent {
+        /// Profile.
+        profile_id: String,
+        /// Shop order id.
+        order_id: String,
+        /// Delivery date.
+        date: NaiveDate,
+        /// Run.
+        run_id: Option<String>,
+    },
+    /// An ERP invoice PDF was attached to the shop order.
+    InvoiceSent {
+        /// Profile.
+        profile_id: String,
+        /// Shop order id.
+        order_id: String,
+        /// ERP invoice number.
+        invoice_number: String,
+        /// Size of the PDF sent, in bytes.
+        bytes: u64,
+        /// Run.
+        run_id: Option<String>,
+    },
 }
 
 impl DomainEvent for ShopOrderEvent {
@@ -43,6 +110,11 @@ impl DomainEvent for ShopOrderEvent {
         match self {
             ShopOrderEvent::OrderTransferred { .. } => "OrderTransferred",
             ShopOrderEvent::TransferReset { .. } => "TransferReset",
+            ShopOrderEvent::OrderStatusSent { .. } => "OrderStatusSent",
+            ShopOrderEvent::TrackingSent { .. } => "TrackingSent",
+            ShopOrderEvent::DocumentNumberSent { .. } => "DocumentNumberSent",
+            ShopOrderEvent::DeliveryDateSent { .. } => "DeliveryDateSent",
+            ShopOrderEvent::InvoiceSent { .. } => "InvoiceSent",
         }
         .into()
     }
@@ -74,6 +146,23 @@ pub enum ShopOrderCommand {
         /// Why.
         reason: String,
     },
+    /// Record what an order-status update sent (only what differs from the state is
+    /// recorded, so a replayed step adds nothing).
+    RecordUpdate {
+        /// What was sent.
+        plan: UpdatePlan,
+        /// Run.
+        run_id: Option<String>,
+    },
+    /// Record an attached invoice PDF (idempotent per invoice number).
+    RecordInvoice {
+        /// ERP invoice number.
+        invoice_number: String,
+        /// PDF size.
+        bytes: u64,
+        /// Run.
+        run_id: Option<String>,
+    },
 }
 
 /// Refusals.
@@ -98,6 +187,9 @@ pub struct ShopOrderState {
     pub document_number: Option<String>,
     /// Resets so far.
     pub resets: u32,
+    /// What was sent back to the shop since the transfer.
+    #[serde(default)]
+    pub sent: SentState,
 }
 
 impl Decider for ShopOrderState {
@@ -142,6 +234,31 @@ impl Decider for ShopOrderState {
                     reason,
                 }])
             }
+            ShopOrderCommand::RecordUpdate { plan, run_id } => {
+                if self.document_number.is_none() {
+                    return Err(ShopOrderRefusal::NotTransferred);
+                }
+                Ok(self.update_events(plan, run_id))
+            }
+            ShopOrderCommand::RecordInvoice {
+                invoice_number,
+                bytes,
+                run_id,
+            } => {
+                if self.document_number.is_none() {
+                    return Err(ShopOrderRefusal::NotTransferred);
+                }
+                if self.sent.invoices.contains(&invoice_number) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![ShopOrderEvent::InvoiceSent {
+                    profile_id: self.profile_id.clone(),
+                    order_id: self.order_id.clone(),
+                    invoice_number,
+                    bytes,
+                    run_id,
+                }])
+            }
         }
     }
 
@@ -151,17 +268,89 @@ impl Decider for ShopOrderState {
                 profile_id,
                 order_id,
                 document_number,
+                kind,
                 ..
             } => {
                 self.profile_id = profile_id.clone();
                 self.order_id = order_id.clone();
                 self.document_number = Some(document_number.clone());
+                // The import itself put the order at this document type (its status rule
+                // set the shop status, its write-back sent the number): updates start there.
+                self.sent.stage = Some(*kind);
+                self.sent.document_number = Some(document_number.clone());
             }
             ShopOrderEvent::TransferReset { .. } => {
                 self.document_number = None;
                 self.resets += 1;
+                // A reset order is imported again under a new document: its updates start over.
+                self.sent = SentState::default();
+            }
+            ShopOrderEvent::OrderStatusSent { kind, .. } => self.sent.stage = Some(*kind),
+            ShopOrderEvent::TrackingSent { number, .. } => {
+                self.sent.tracking = Some(number.clone())
+            }
+            ShopOrderEvent::DocumentNumberSent { number, .. } => {
+                self.sent.document_number = Some(number.clone())
+            }
+            ShopOrderEvent::DeliveryDateSent { date, .. } => self.sent.delivery_date = Some(*date),
+            ShopOrderEvent::InvoiceSent { invoice_number, .. } => {
+                self.sent.invoices.push(invoice_number.clone())
             }
         }
+    }
+}
+
+impl ShopOrderState {
+    /// The events of an update: each part only when it changes something (forward only for
+    /// the document type).
+    fn update_events(&self, plan: UpdatePlan, run_id: Option<String>) -> Vec<ShopOrderEvent> {
+        let (profile_id, order_id) = (self.profile_id.clone(), self.order_id.clone());
+        let mut ev = Vec::new();
+        if let Some((kind, document_number, state_id)) = plan.stage {
+            if self.sent.stage.is_none_or(|s| kind > s) {
+                ev.push(ShopOrderEvent::OrderStatusSent {
+                    profile_id: profile_id.clone(),
+                    order_id: order_id.clone(),
+                    kind,
+                    document_number,
+                    state_id,
+                    run_id: run_id.clone(),
+                });
+            }
+        }
+        if let Some((number, state_id)) = plan.tracking {
+            if self.sent.tracking.as_deref() != Some(number.as_str()) {
+                ev.push(ShopOrderEvent::TrackingSent {
+                    profile_id: profile_id.clone(),
+                    order_id: order_id.clone(),
+                    number,
+                    state_id,
+                    run_id: run_id.clone(),
+                });
+            }
+        }
+        if let Some((number, replaced_reference)) = plan.document_number {
+            if self.sent.document_number.as_deref() != Some(number.as_str()) {
+                ev.push(ShopOrderEvent::DocumentNumberSent {
+                    profile_id: profile_id.clone(),
+                    order_id: order_id.clone(),
+                    number,
+                    replaced_reference,
+                    run_id: run_id.clone(),
+                });
+            }
+        }
+        if let Some(date) = plan.delivery_date {
+            if self.sent.delivery_date != Some(date) {
+                ev.push(ShopOrderEvent::DeliveryDateSent {
+                    profile_id,
+                    order_id,
+                    date,
+                    run_id,
+                });
+            }
+        }
+        ev
     }
 }
 

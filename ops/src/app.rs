@@ -9,6 +9,7 @@ use passerelle_domain::{StepKey, SyncAction};
 use passerelle_projections::Projector;
 use passerelle_workflows::actions::demo_engine::DemoEngine;
 use passerelle_workflows::actions::import_orders::ImportOrders;
+use passerelle_workflows::actions::update_orders::{SendInvoices, UpdateOrderStatuses};
 use passerelle_workflows::engine::{FaultHook, Registry, RunStore};
 use passerelle_workflows::ports::SystemClock;
 use std::collections::HashMap;
@@ -78,13 +79,22 @@ impl App {
     pub fn registry(&self, demo_backend_url: &str) -> anyhow::Result<Registry> {
         let mut r = registry(demo_backend_url)?;
         let clock: Arc<dyn passerelle_workflows::ports::Clock> = Arc::new(SystemClock);
+        let ledger = Arc::new(SqlLedger::new(self.db.clone(), clock.clone()));
         r.register(
             SyncAction::ImportOrders,
             Arc::new(ImportOrders::new(
                 self.connectors()?,
-                Arc::new(SqlLedger::new(self.db.clone(), clock.clone())),
+                ledger.clone(),
                 Arc::new(SqlQuotas::new(self.db.clone(), clock)),
             )),
+        );
+        r.register(
+            SyncAction::UpdateOrderStatuses,
+            Arc::new(UpdateOrderStatuses::new(self.connectors()?, ledger.clone())),
+        );
+        r.register(
+            SyncAction::SendInvoices,
+            Arc::new(SendInvoices::new(self.connectors()?, ledger)),
         );
         Ok(r)
     }

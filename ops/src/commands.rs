@@ -704,13 +704,19 @@ async fn run_now(
     enqueue_only: bool,
     backend: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    if !matches!(action, SyncAction::DemoEngine | SyncAction::ImportOrders) {
+    if !matches!(
+        action,
+        SyncAction::DemoEngine
+            | SyncAction::ImportOrders
+            | SyncAction::UpdateOrderStatuses
+            | SyncAction::SendInvoices
+    ) {
         return Err(usage(format!(
-            "l'action {action} n'est pas encore disponible dans cette version (import-orders, demo-engine)"
+            "l'action {action} n'est pas encore disponible dans cette version (import-orders, update-order-statuses, send-invoices, demo-engine)"
         )));
     }
     let app = App::connect(url).await?;
-    if action == SyncAction::ImportOrders
+    if action != SyncAction::DemoEngine
         && crate::profiles::Profiles::new(app.db.clone())
             .get(acc, &profile)
             .await?

@@ -12,7 +12,7 @@ use passerelle_adapters::secrets::SecretBox;
 use passerelle_adapters::store::{Db, SqlCallGate, SqlTokenStore};
 use passerelle_domain::profile::ImportPeriod;
 use passerelle_domain::{AccountId, ProfileId};
-use passerelle_workflows::actions::import_orders::{Connectors, ImportConfig};
+use passerelle_workflows::actions::import_orders::{Connectors, ImportConfig, UpdateConfig};
 use passerelle_workflows::engine::StepError;
 use passerelle_workflows::ports::{Clock, DateField, Erp, OrderQuery, Shop};
 use std::sync::Arc;
@@ -203,6 +203,23 @@ impl Connectors for DbConnectors {
             send_document_number: opts.send_document_number,
             notify_customer: opts.notify_customer,
             settings: opts.settings,
+        })
+    }
+
+    async fn update_config(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<UpdateConfig, StepError> {
+        let p = self.profile(account, profile).await?;
+        let opts = p.import.ok_or_else(|| {
+            StepError::permanent(
+                "le profil n'a pas d'options de commandes (profile order options missing)",
+            )
+        })?;
+        Ok(UpdateConfig {
+            settings: opts.updates,
+            batch_size: opts.page_size.clamp(1, 100),
         })
     }
 

@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::commands::{lang, t, usage};
-use crate::demo::{ensure_import_plan, DemoWorld, DEMO_PROFILE};
+use crate::demo::{ensure_import_plan, DemoWorld};
 use crate::profiles::{ProfileFile, Profiles};
 use anyhow::Context;
 use passerelle_adapters::ebp::sim::EbpSimConfig;
@@ -147,11 +147,47 @@ pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
             d.document.customer_code
         );
     }
+    // Back to the shop: the ERP user moves a few documents along the chain.
+    let moved = demo_move_documents(&world);
+    if !moved.is_empty() {
+        println!(
+            "\n{}",
+            t(
+                "Dans EBP simulé, l'utilisateur transforme des documents :",
+                "In the simulated EBP, the user transforms documents:"
+            )
+        );
+        for m in &moved {
+            println!("  {m}");
+        }
+    }
+    let (update_id, update_status) = crate::commands::run_action(
+        &app,
+        acc,
+        profile.clone(),
+        SyncAction::UpdateOrderStatuses,
+        serde_json::json!({"retry_initial_ms": 300}),
+    )
+    .await?;
+    let (_, invoices_status) = crate::commands::run_action(
+        &app,
+        acc,
+        profile.clone(),
+        SyncAction::SendInvoices,
+        serde_json::json!({"retry_initial_ms": 300}),
+    )
+    .await?;
     crate::commands::show_journal(&app, acc, 10).await?;
     println!();
     crate::commands::run_detail(&app, acc, id, false, None).await?;
     println!();
+    crate::commands::run_detail(&app, acc, update_id, false, None).await?;
+    println!();
     quota(&app, acc, false).await?;
+    let status = [status, update_status, invoices_status]
+        .into_iter()
+        .find(|s| *s == RunStatus::Failed)
+        .unwrap_or(status);
     println!(
         "\n{} : {} — {}",
         t("Résultat", "Result"),
@@ -161,12 +197,63 @@ pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
             "run `passerelle demo` again: orders already transferred are ignored."
         )
     );
-    let _ = DEMO_PROFILE;
     Ok(if status == RunStatus::Failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The demo's ERP user at work: the first imported order becomes a delivery note with two
+/// parcels, the second a delivery note then an invoice, the third an invoice directly.
+/// Returns what was done, one line each.
+fn demo_move_documents(world: &DemoWorld) -> Vec<String> {
+    use passerelle_adapters::ebp::sim::TRACKING_COLUMN;
+    use passerelle_domain::orders::DocumentKind;
+    let orders: Vec<_> = world
+        .ebp
+        .documents()
+        .into_iter()
+        .filter(|d| d.document.kind == DocumentKind::Order && d.atoosync_order.is_some())
+        .take(3)
+        .collect();
+    let today = chrono::Utc::now().date_naive();
+    let mut out = Vec::new();
+    for (i, d) in orders.iter().enumerate() {
+        let web = d.atoosync_order.clone().unwrap_or_default();
+        let parcels = format!("6A{:011}; 6A{:011}", 18_000_000 + i, 18_000_100 + i);
+        let line = match i {
+            0 => world
+                .ebp
+                .transform(
+                    &d.number,
+                    DocumentKind::DeliveryNote,
+                    &[(TRACKING_COLUMN, &parcels)],
+                    Some(today + chrono::Duration::days(2)),
+                )
+                .map(|bl| format!("{} → {bl} (commande web {web}, colis {parcels})", d.number)),
+            1 => world
+                .ebp
+                .transform(
+                    &d.number,
+                    DocumentKind::DeliveryNote,
+                    &[(TRACKING_COLUMN, &parcels)],
+                    Some(today + chrono::Duration::days(1)),
+                )
+                .and_then(|bl| {
+                    world
+                        .ebp
+                        .transform(&bl, DocumentKind::Invoice, &[], None)
+                        .map(|fa| format!("{} → {bl} → {fa} (commande web {web})", d.number))
+                }),
+            _ => world
+                .ebp
+                .transform(&d.number, DocumentKind::Invoice, &[], None)
+                .map(|fa| format!("{} → {fa} (commande web {web})", d.number)),
+        };
+        out.extend(line);
+    }
+    out
 }
 
 /// `passerelle quota [--json]`.

@@ -40,6 +40,9 @@ fn s(v: &Val) -> String {
 pub struct TransferredOrdersProjection;
 
 const TO_COLUMNS: &str = "order_key, account_id, profile_id, order_id, order_reference, document_number, kind, transferred_at, run_id, resets, last_reset_reason, last_reset_by, last_reset_at";
+/// What went back to each shop order (FEATURES §5): a second table of the projection, so the
+/// first keeps its columns for databases created before order updates existed.
+const OU_COLUMNS: &str = "order_key, account_id, profile_id, order_id, stage, stage_number, shop_state, tracking, document_number_sent, delivery_date, invoices, updated_at";
 
 /// One shop order as support sees it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -80,6 +83,13 @@ impl Projection for TransferredOrdersProjection {
             ddl: "(order_key TEXT PRIMARY KEY, account_id TEXT NOT NULL, profile_id TEXT NOT NULL, order_id TEXT NOT NULL, \
                   order_reference TEXT NOT NULL, document_number TEXT, kind TEXT NOT NULL, transferred_at TEXT NOT NULL, \
                   run_id TEXT NOT NULL, resets BIGINT NOT NULL, last_reset_reason TEXT, last_reset_by TEXT, last_reset_at TEXT)",
+        }, TableSpec {
+            name: "order_updates",
+            key: "order_key",
+            columns: OU_COLUMNS,
+            ddl: "(order_key TEXT PRIMARY KEY, account_id TEXT NOT NULL, profile_id TEXT NOT NULL, order_id TEXT NOT NULL, \
+                  stage TEXT, stage_number TEXT, shop_state TEXT, tracking TEXT, document_number_sent TEXT, \
+                  delivery_date TEXT, invoices TEXT NOT NULL, updated_at TEXT NOT NULL)",
         }]
     }
 
@@ -107,11 +117,29 @@ impl Projection for TransferredOrdersProjection {
             }
             rows.insert(s(&r[0]), m);
         }
+        let ou_table = format!("{prefix}order_updates");
+        let ou_cols: Vec<&str> = OU_COLUMNS.split(", ").collect();
+        let mut updates: HashMap<String, serde_json::Map<String, serde_json::Value>> =
+            HashMap::new();
+        for r in fetch_by_keys(tx, &ou_table, "order_key", OU_COLUMNS, &ids).await? {
+            let mut m = serde_json::Map::new();
+            for (i, c) in ou_cols.iter().enumerate() {
+                m.insert(
+                    (*c).to_string(),
+                    r[i].as_str().map_or(serde_json::Value::Null, |t| t.into()),
+                );
+            }
+            updates.insert(s(&r[0]), m);
+        }
+        let mut reset_updates: Vec<String> = Vec::new();
         for raw in events {
             let e: ShopOrderEvent = serde_json::from_str(&raw.payload)
                 .map_err(|err| corrupt(raw, format!("charge utile illisible : {err}")))?;
             let m = meta(raw)?;
             let at = m.get("timestamp").cloned().unwrap_or_default();
+            if apply_update(&mut updates, raw, &m, &at, &e) {
+                continue;
+            }
             let row = rows.entry(raw.aggregate_id.clone()).or_insert_with(|| {
                 let mut r = serde_json::Map::new();
                 r.insert("order_key".into(), raw.aggregate_id.clone().into());
@@ -159,7 +187,11 @@ impl Projection for TransferredOrdersProjection {
                         m.get("actor").cloned().unwrap_or_default().into(),
                     );
                     row.insert("last_reset_at".into(), at.into());
+                    // Updates start over with the next transfer.
+                    updates.remove(&raw.aggregate_id);
+                    reset_updates.push(raw.aggregate_id.clone());
                 }
+                _ => {}
             }
         }
         let json: Vec<serde_json::Value> = rows
@@ -172,8 +204,185 @@ impl Projection for TransferredOrdersProjection {
             })
             .collect();
         bulk_upsert(tx, &table, "order_key", &cols, &json).await?;
+        for key in reset_updates.iter().filter(|k| !updates.contains_key(*k)) {
+            tx.execute(
+                &format!("DELETE FROM {ou_table} WHERE order_key = $1"),
+                &[Val::text(key.as_str())],
+            )
+            .await?;
+        }
+        let json: Vec<serde_json::Value> = updates
+            .into_values()
+            .map(serde_json::Value::Object)
+            .collect();
+        bulk_upsert(tx, &ou_table, "order_key", &ou_cols, &json).await?;
         Ok(())
     }
+}
+
+/// Folds an order-update event into its `order_updates` row; false for other events.
+fn apply_update(
+    updates: &mut HashMap<String, serde_json::Map<String, serde_json::Value>>,
+    raw: &RawEvent,
+    m: &HashMap<String, String>,
+    at: &str,
+    e: &ShopOrderEvent,
+) -> bool {
+    let (profile_id, order_id) = match e {
+        ShopOrderEvent::OrderStatusSent {
+            profile_id,
+            order_id,
+            ..
+        }
+        | ShopOrderEvent::TrackingSent {
+            profile_id,
+            order_id,
+            ..
+        }
+        | ShopOrderEvent::DocumentNumberSent {
+            profile_id,
+            order_id,
+            ..
+        }
+        | ShopOrderEvent::DeliveryDateSent {
+            profile_id,
+            order_id,
+            ..
+        }
+        | ShopOrderEvent::InvoiceSent {
+            profile_id,
+            order_id,
+            ..
+        } => (profile_id, order_id),
+        _ => return false,
+    };
+    let row = updates.entry(raw.aggregate_id.clone()).or_insert_with(|| {
+        let mut r = serde_json::Map::new();
+        for c in OU_COLUMNS.split(", ") {
+            r.insert(c.to_string(), serde_json::Value::Null);
+        }
+        r.insert("order_key".into(), raw.aggregate_id.clone().into());
+        r.insert(
+            "account_id".into(),
+            m.get("account_id").cloned().unwrap_or_default().into(),
+        );
+        r.insert("profile_id".into(), profile_id.clone().into());
+        r.insert("order_id".into(), order_id.clone().into());
+        r.insert("invoices".into(), "".into());
+        r
+    });
+    row.insert("updated_at".into(), at.into());
+    match e {
+        ShopOrderEvent::OrderStatusSent {
+            kind,
+            document_number,
+            state_id,
+            ..
+        } => {
+            row.insert(
+                "stage".into(),
+                serde_json::to_value(kind).unwrap_or_default(),
+            );
+            row.insert("stage_number".into(), document_number.clone().into());
+            if let Some(st) = state_id {
+                row.insert("shop_state".into(), st.clone().into());
+            }
+        }
+        ShopOrderEvent::TrackingSent {
+            number, state_id, ..
+        } => {
+            row.insert("tracking".into(), number.clone().into());
+            if let Some(st) = state_id {
+                row.insert("shop_state".into(), st.clone().into());
+            }
+        }
+        ShopOrderEvent::DocumentNumberSent { number, .. } => {
+            row.insert("document_number_sent".into(), number.clone().into());
+        }
+        ShopOrderEvent::DeliveryDateSent { date, .. } => {
+            row.insert("delivery_date".into(), date.to_string().into());
+        }
+        ShopOrderEvent::InvoiceSent { invoice_number, .. } => {
+            let prev = row
+                .get("invoices")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string();
+            let joined = if prev.is_empty() {
+                invoice_number.clone()
+            } else {
+                format!("{prev},{invoice_number}")
+            };
+            row.insert("invoices".into(), joined.into());
+        }
+        _ => {}
+    }
+    true
+}
+
+/// What went back to one shop order.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OrderUpdate {
+    /// Shop order id.
+    pub order_id: String,
+    /// Furthest ERP document type reported.
+    pub stage: Option<String>,
+    /// Its number.
+    pub stage_number: Option<String>,
+    /// Last shop status set by an update.
+    pub shop_state: Option<String>,
+    /// Tracking number sent.
+    pub tracking: Option<String>,
+    /// Document number written on the order.
+    pub document_number_sent: Option<String>,
+    /// Delivery date sent.
+    pub delivery_date: Option<String>,
+    /// Invoice PDFs attached.
+    pub invoices: Vec<String>,
+    /// When the last update was recorded.
+    pub updated_at: String,
+}
+
+/// What went back to the shop orders of a profile, by order id.
+pub async fn order_updates(
+    db: &Db,
+    account: &str,
+    profile: &str,
+) -> Result<Vec<OrderUpdate>, sqlx::Error> {
+    let rows = db
+        .fetch(
+            &format!(
+                "SELECT {OU_COLUMNS} FROM order_updates WHERE account_id = $1 AND profile_id = $2"
+            ),
+            &[Val::text(account), Val::text(profile)],
+        )
+        .await?;
+    let opt = |v: &Val| v.as_str().map(str::to_string);
+    let mut out: Vec<OrderUpdate> = rows
+        .iter()
+        .map(|r| OrderUpdate {
+            order_id: s(&r[3]),
+            stage: opt(&r[4]),
+            stage_number: opt(&r[5]),
+            shop_state: opt(&r[6]),
+            tracking: opt(&r[7]),
+            document_number_sent: opt(&r[8]),
+            delivery_date: opt(&r[9]),
+            invoices: s(&r[10])
+                .split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect(),
+            updated_at: s(&r[11]),
+        })
+        .collect();
+    out.sort_by_key(|o| {
+        (
+            o.order_id.parse::<u64>().unwrap_or(u64::MAX),
+            o.order_id.clone(),
+        )
+    });
+    Ok(out)
 }
 
 /// Transferred (and reset) orders of a profile, by shop order id.

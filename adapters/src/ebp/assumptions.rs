@@ -230,3 +230,43 @@ pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
 /// Accept-Language sent with every call (documented default `fr-FR`; real clients pass it as
 /// a query parameter, we send the header).
 pub const ACCEPT_LANGUAGE: &str = "fr-FR";
+
+// ------------------------------------------------------------ order updates (ERP → shop)
+
+/// `DocumentType` of a credit note (Avoir), per the API enum [S2] (reference §4).
+pub const CREDIT_NOTE_TYPE: i64 = 9;
+
+/// [infer] A transformation (order → delivery note → invoice) copies the document's custom
+/// fields, so the new document keeps `xx_atoosync_order`; the origin document gets
+/// `TransferedDocumentId` and the new one `OriginDocumentNumber` (reference §6, "transformation
+/// chain"). The chain of a web order is therefore every sale document holding its number.
+pub const CHAIN_COLUMNS: [&str; 8] = [
+    "Id",
+    "DocumentNumber",
+    "DocumentType",
+    "DocumentDate",
+    "DeliveryDate",
+    "OriginDocumentNumber",
+    ATOOSYNC_COLUMN,
+    "sysModifiedDate",
+];
+
+/// [infer] The table recording deletions (`EbpSysDeletedRecord`: `UniqueId`, `Kind`,
+/// `Version`, reference §6) is readable through `GenericQuery` with `FromModifiedDate`, and
+/// `Kind` names the table of the deleted row.
+pub const DELETED_TABLE: &str = "EbpSysDeletedRecord";
+/// `Kind` of a deleted sale document.
+pub const DELETED_SALE_DOCUMENT: &str = "SaleDocument";
+
+/// Export API (reference §4.1): `POST CreateExport/Pdf` `{kind, entityId, folderId}` → 202
+/// `{exportId}`; `GET Status?exportId=`; `GET Result?exportId=` → the file.
+pub const EXPORT_BASE: &str = "/export/api/v1";
+/// The export `kind` of a sale invoice; `entityId` is the document number.
+pub const EXPORT_KIND_INVOICE: &str = "SaleInvoice";
+/// Export finished.
+pub const EXPORT_COMPLETED: &str = "Completed";
+/// Export still running.
+pub const EXPORT_PENDING: [&str; 2] = ["Waiting", "Starting"];
+/// Status polls before giving up for this run (a real client polled every 2 s for 60 s,
+/// reference §4.1; EBP's own CRON retries failed exports, so we never re-create one).
+pub const EXPORT_MAX_POLLS: u32 = 30;

@@ -10,14 +10,16 @@
 use super::assumptions as a;
 use super::files::{self, EncodedFile};
 use super::gate::{CallGate, GateError, RefreshFn, TokenPair, TokenStore};
-use super::query::{chunks, chunks_of, query_string, Where};
+use super::query::{self, chunks, chunks_of, query_string, Operator, Where};
 use crate::mail::Secret;
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use passerelle_domain::orders::updates::{ChainDocument, ChainKind};
 use passerelle_domain::orders::{ErpCustomer, ErpItem};
 use passerelle_workflows::engine::StepError;
 use passerelle_workflows::ports::{
-    CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport, StockLevel,
+    ChainQuery, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport,
+    StockLevel,
 };
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
@@ -516,6 +518,16 @@ impl EbpClient {
     where
         F: Fn() -> reqwest::RequestBuilder,
     {
+        let bytes = self.execute_raw(build).await?;
+        String::from_utf8(bytes)
+            .map_err(|e| StepError::permanent(format!("EBP : réponse non UTF-8 : {e}")))
+    }
+
+    /// [`Self::execute`] returning the raw body (files of the Export API).
+    async fn execute_raw<F>(&self, build: F) -> Result<Vec<u8>, StepError>
+    where
+        F: Fn() -> reqwest::RequestBuilder,
+    {
         let mut pair = self.valid_pair().await?;
         let mut replayed = false;
         loop {
@@ -536,12 +548,14 @@ impl EbpClient {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let body = resp.text().await.map_err(transport)?;
+            let body = resp.bytes().await.map_err(transport)?.to_vec();
             // A 401 from the gateway about the subscription key is not a token problem:
             // refreshing would only burn a rotation.
             if status == StatusCode::UNAUTHORIZED
                 && !replayed
-                && !body.to_ascii_lowercase().contains("subscription key")
+                && !String::from_utf8_lossy(&body)
+                    .to_ascii_lowercase()
+                    .contains("subscription key")
             {
                 replayed = true;
                 pair = self.refresh(pair.version).await?;
@@ -550,7 +564,11 @@ impl EbpClient {
             if status.is_success() {
                 return Ok(body);
             }
-            let err = classify(status, retry_after.as_deref(), &body);
+            let err = classify(
+                status,
+                retry_after.as_deref(),
+                &String::from_utf8_lossy(&body),
+            );
             tracing::warn!(status = status.as_u16(), error = %err, "appel EBP refusé");
             return Err(err);
         }
@@ -904,8 +922,6 @@ async fn token_request(
     ))
 }
 
-use super::query;
-
 #[async_trait]
 impl Erp for EbpClient {
     async fn items_by_references(&self, references: &[String]) -> Result<Vec<ErpItem>, StepError> {
@@ -1108,6 +1124,172 @@ impl Erp for EbpClient {
             })
             .collect())
     }
+
+    /// `GenericQuery` on `SaleDocument` with only the chain's columns: per 100 web orders
+    /// (`xx_atoosync_order In`) or, without web orders, one scan of the documents holding a
+    /// web order number (`IsNotNull`) modified since the watermark, ordered by
+    /// `sysModifiedDate` so a document modified during the paging moves to a later page
+    /// instead of being skipped.
+    async fn document_chains(&self, q: &ChainQuery) -> Result<Vec<ChainDocument>, StepError> {
+        let mut columns: Vec<&str> = a::CHAIN_COLUMNS.to_vec();
+        if let Some(t) = q.tracking_field.as_deref() {
+            check_column(t)?;
+            columns.push(t);
+        }
+        let since = match q.modified_since.as_deref() {
+            Some(s) => Some(
+                NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map_err(|e| {
+                    StepError::permanent(format!("date de modification illisible « {s} » : {e}"))
+                })?,
+            ),
+            None => None,
+        };
+        let mut rows = Vec::new();
+        if q.web_orders.is_empty() {
+            let filter = Where::strings(a::ATOOSYNC_COLUMN, Operator::IsNotNull, &[] as &[&str]);
+            rows = self
+                .generic_query(
+                    "SaleDocument",
+                    &columns,
+                    Some(&filter),
+                    "sysModifiedDate",
+                    since,
+                )
+                .await?;
+        } else {
+            for chunk in chunks(&q.web_orders) {
+                let filter = Where::in_strings(a::ATOOSYNC_COLUMN, &chunk);
+                rows.extend(
+                    self.generic_query(
+                        "SaleDocument",
+                        &columns,
+                        Some(&filter),
+                        "DocumentNumber",
+                        since,
+                    )
+                    .await?,
+                );
+            }
+        }
+        Ok(rows
+            .iter()
+            .filter_map(|r| chain_document(r, q.tracking_field.as_deref()))
+            .collect())
+    }
+
+    async fn deleted_documents_since(&self, since: &str) -> Result<u32, StepError> {
+        let at = NaiveDateTime::parse_from_str(since, "%Y-%m-%dT%H:%M:%S%.f")
+            .map_err(|e| StepError::permanent(format!("date illisible « {since} » : {e}")))?;
+        let filter = Where::equal("Kind", a::DELETED_SALE_DOCUMENT);
+        let rows = self
+            .generic_query(
+                a::DELETED_TABLE,
+                &["UniqueId", "Kind"],
+                Some(&filter),
+                "UniqueId",
+                Some(at),
+            )
+            .await?;
+        Ok(rows.len() as u32)
+    }
+
+    /// Export API: create the PDF export, poll its status, read the result. Never creates
+    /// a second export for a failed one (EBP's CRON retries it; reference §4.1): a failed
+    /// status is a transient error of this run. The bytes must start with `%PDF-`.
+    async fn invoice_pdf(&self, number: &str) -> Result<Vec<u8>, StepError> {
+        let base = format!("{}{}", self.cfg.api_base, a::EXPORT_BASE);
+        let body = serde_json::json!({
+            "kind": a::EXPORT_KIND_INVOICE,
+            "entityId": number,
+            "folderId": self.cfg.folder_id,
+        });
+        let url = format!("{base}/CreateExport/Pdf");
+        let created = self.execute(|| self.http.post(&url).json(&body)).await?;
+        let export_id = serde_json::from_str::<Value>(&created)
+            .ok()
+            .and_then(|v| cell(&v, "exportId"))
+            .ok_or_else(|| {
+                StepError::permanent(format!("EBP : export sans identifiant : {created}"))
+            })?;
+        let status_url = format!(
+            "{base}/Status?exportId={}",
+            query::encode_component(&export_id)
+        );
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            let st = self.execute(|| self.http.get(&status_url)).await?;
+            let status = serde_json::from_str::<Value>(&st)
+                .ok()
+                .and_then(|v| cell(&v, "status"))
+                .unwrap_or_default();
+            if status == a::EXPORT_COMPLETED {
+                break;
+            }
+            if !a::EXPORT_PENDING.contains(&status.as_str()) {
+                return Err(StepError::transient(format!(
+                    "EBP : export PDF de la facture {number} en erreur ({status}) ; EBP le relance, nouvel essai à la prochaine exécution"
+                )));
+            }
+            if polls >= a::EXPORT_MAX_POLLS {
+                return Err(StepError::transient(format!(
+                    "EBP : export PDF de la facture {number} toujours en cours"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let result_url = format!(
+            "{base}/Result?exportId={}",
+            query::encode_component(&export_id)
+        );
+        let bytes = self.execute_raw(|| self.http.get(&result_url)).await?;
+        if !bytes.starts_with(b"%PDF-") {
+            let head: String = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into();
+            return Err(StepError::permanent(format!(
+                "EBP : la facture {number} n'est pas un PDF (début : « {} »)",
+                head.trim()
+            )));
+        }
+        Ok(bytes)
+    }
+}
+
+/// Custom columns go into `Columns`: letters, digits and `_` only.
+fn check_column(name: &str) -> Result<(), StepError> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err(StepError::permanent(format!(
+            "nom de colonne EBP invalide : « {name} »"
+        )))
+    }
+}
+
+fn chain_date(row: &Value, key: &str) -> Option<NaiveDate> {
+    let v = cell(row, key)?;
+    NaiveDate::parse_from_str(v.get(..10)?, "%Y-%m-%d").ok()
+}
+
+/// One row of the chain read; rows without a web order number or a date are skipped.
+fn chain_document(row: &Value, tracking: Option<&str>) -> Option<ChainDocument> {
+    let web_order = non_empty(cell(row, a::ATOOSYNC_COLUMN))?;
+    let t = cell(row, "DocumentType").and_then(|t| t.parse::<i64>().ok())?;
+    let kind = match a::kind_of_type(t) {
+        Some(k) => ChainKind::Stage(k),
+        None if t == a::CREDIT_NOTE_TYPE => ChainKind::CreditNote,
+        None => ChainKind::Other,
+    };
+    Some(ChainDocument {
+        id: cell(row, "Id").unwrap_or_default(),
+        number: cell(row, "DocumentNumber").unwrap_or_default(),
+        kind,
+        web_order,
+        date: chain_date(row, "DocumentDate")?,
+        delivery_date: chain_date(row, "DeliveryDate"),
+        tracking: tracking.and_then(|f| non_empty(cell(row, f))),
+        origin_number: non_empty(cell(row, "OriginDocumentNumber")),
+        modified: cell(row, "sysModifiedDate").unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]

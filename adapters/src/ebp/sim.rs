@@ -212,7 +212,18 @@ pub struct SimDocument {
     pub document: ErpDocument,
     /// `sysModifiedDate`.
     pub modified: NaiveDateTime,
+    /// `OriginDocumentNumber`: the document this one was transformed from.
+    pub origin_number: Option<String>,
+    /// `TransferedDocumentId`: the document this one was transformed into.
+    pub transferred_to: Option<String>,
+    /// A credit note (Avoir, `DocumentType` 9) cancelling `origin_number`.
+    pub credit_note: bool,
+    /// Custom columns (`xx_numero_suivi`…).
+    pub custom: BTreeMap<String, String>,
 }
+
+/// The custom sale-document column the simulated folder has for tracking numbers.
+pub const TRACKING_COLUMN: &str = "xx_numero_suivi";
 
 /// An article with its stock per warehouse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +274,10 @@ struct Inner {
     rate_rejections: u32,
     imports: Vec<SimImport>,
     tables: BTreeMap<String, Vec<Value>>,
+    credit_notes: u32,
+    deleted: Vec<(String, NaiveDateTime)>,
+    broken_pdfs: std::collections::BTreeSet<String>,
+    exports: HashMap<String, String>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -354,9 +369,20 @@ impl Inner {
         let net: Decimal = doc.lines.iter().map(|l| l.net_amount()).sum();
         let mut m = Map::new();
         m.insert("Id".into(), json!(d.id));
-        m.insert("DocumentType".into(), json!(a::document_type(doc.kind)));
+        if d.credit_note {
+            m.insert("DocumentType".into(), json!(a::CREDIT_NOTE_TYPE));
+            m.insert("NumberPrefix".into(), json!("AV"));
+        } else {
+            m.insert("DocumentType".into(), json!(a::document_type(doc.kind)));
+            m.insert("NumberPrefix".into(), json!(a::number_prefix(doc.kind)));
+        }
         m.insert("DocumentNumber".into(), json!(d.number));
-        m.insert("NumberPrefix".into(), json!(a::number_prefix(doc.kind)));
+        m.insert("OriginDocumentNumber".into(), s_or_null(&d.origin_number));
+        m.insert("TransferedDocumentId".into(), s_or_null(&d.transferred_to));
+        m.insert(TRACKING_COLUMN.into(), Value::Null);
+        for (k, v) in &d.custom {
+            m.insert(k.clone(), json!(v));
+        }
         m.insert(
             "DocumentDate".into(),
             json!(format!("{}T00:00:00", doc.date.format("%Y-%m-%d"))),
@@ -453,6 +479,15 @@ impl Inner {
                 .collect(),
             "SaleDocument" => self.documents.iter().map(Self::document_row).collect(),
             "SaleDocumentLine" => self.documents.iter().flat_map(Self::line_rows).collect(),
+            "EbpSysDeletedRecord" => self
+                .deleted
+                .iter()
+                .enumerate()
+                .map(|(i, (id, at))| {
+                    json!({"UniqueId": id, "Kind": "SaleDocument", "Version": i + 1,
+                           "sysModifiedDate": iso(*at)})
+                })
+                .collect(),
             other => return self.tables.get(other).cloned(),
         };
         Some(rows)
@@ -996,6 +1031,10 @@ impl Inner {
                                 atoosync_order: (!key.is_empty()).then(|| key.clone()),
                                 document: doc,
                                 modified: now_naive(),
+                                origin_number: None,
+                                transferred_to: None,
+                                credit_note: false,
+                                custom: BTreeMap::new(),
                             });
                             push(
                                 out,
@@ -1306,6 +1345,9 @@ impl Inner {
         if path == a::IMPORT_PATH && method == Method::POST {
             return self.import(headers, body);
         }
+        if let Some(op) = path.strip_prefix(a::EXPORT_BASE) {
+            return self.export(method, op, uri, body);
+        }
         let params = Params(
             Query::<Vec<(String, String)>>::try_from_uri(uri)
                 .map(|q| q.0)
@@ -1401,6 +1443,95 @@ impl Inner {
             Err(e) => ebp_error(StatusCode::BAD_REQUEST, "InvalidParameter", &e),
         }
     }
+}
+
+impl Inner {
+    /// The Export API (reference §4.1) for sale invoices: create → status → result.
+    fn export(&mut self, method: &Method, op: &str, uri: &Uri, body: &[u8]) -> Response {
+        let q: HashMap<String, String> = Query::try_from_uri(uri).map(|q| q.0).unwrap_or_default();
+        match (method.clone(), op) {
+            (Method::POST, "/CreateExport/Pdf") => {
+                let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                let kind = cell(&req, "kind").unwrap_or_default();
+                let number = cell(&req, "entityId").unwrap_or_default();
+                if kind != a::EXPORT_KIND_INVOICE {
+                    return ebp_error(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidKind",
+                        &format!("kind non géré : {kind}"),
+                    );
+                }
+                if !self.documents.iter().any(|d| {
+                    d.number == number && !d.credit_note && d.document.kind == DocumentKind::Invoice
+                }) {
+                    return ebp_error(
+                        StatusCode::NOT_FOUND,
+                        "EntityNotFound",
+                        &format!("facture introuvable : {number}"),
+                    );
+                }
+                let id = uuid::Uuid::new_v4().to_string();
+                self.exports.insert(id.clone(), number);
+                (StatusCode::ACCEPTED, Json(json!({ "exportId": id }))).into_response()
+            }
+            (Method::GET, "/Status") => match q.get("exportId").and_then(|id| self.exports.get(id))
+            {
+                Some(_) => Json(json!({ "status": a::EXPORT_COMPLETED })).into_response(),
+                None => ebp_error(StatusCode::NOT_FOUND, "ExportNotFound", "export inconnu"),
+            },
+            (Method::GET, "/Result") => match q.get("exportId").and_then(|id| self.exports.get(id))
+            {
+                Some(number) if self.broken_pdfs.contains(number) => (
+                    StatusCode::OK,
+                    [("content-type", "text/html")],
+                    "<html><body>Erreur de génération du document</body></html>",
+                )
+                    .into_response(),
+                Some(number) => (
+                    StatusCode::OK,
+                    [("content-type", "application/pdf")],
+                    pdf_of(number),
+                )
+                    .into_response(),
+                None => ebp_error(StatusCode::NOT_FOUND, "ExportNotFound", "export inconnu"),
+            },
+            _ => ebp_error(StatusCode::NOT_FOUND, "NotFound", "ressource inconnue"),
+        }
+    }
+}
+
+/// A small valid PDF naming the invoice (deterministic: tests compare bytes).
+fn pdf_of(number: &str) -> Vec<u8> {
+    let text = format!("Facture {number}");
+    let stream = format!("BT /F1 18 Tf 72 720 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
 }
 
 fn too_many(retry_after: Option<u64>, message: &str) -> Response {
@@ -1510,6 +1641,10 @@ impl EbpSim {
             rate_rejections: 0,
             imports: Vec::new(),
             tables: default_tables(),
+            credit_notes: 0,
+            deleted: Vec::new(),
+            broken_pdfs: Default::default(),
+            exports: HashMap::new(),
         }));
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -1610,8 +1745,97 @@ impl EbpSim {
             atoosync_order: atoosync_order.map(str::to_string),
             document,
             modified: now_naive(),
+            origin_number: None,
+            transferred_to: None,
+            credit_note: false,
+            custom: BTreeMap::new(),
         });
         number
+    }
+
+    /// Transforms a document, as the ERP user does (order → delivery note → invoice): the
+    /// new document copies the content and the custom fields (`xx_atoosync_order` included),
+    /// records its origin, and the origin records where it went. `fields` sets custom
+    /// columns of the new document (the tracking number). Returns the new number.
+    pub fn transform(
+        &self,
+        number: &str,
+        to: DocumentKind,
+        fields: &[(&str, &str)],
+        delivery_date: Option<NaiveDate>,
+    ) -> Option<String> {
+        let mut g = lock(&self.inner);
+        let idx = g.documents.iter().position(|d| d.number == number)?;
+        let new_number = g.next_number(to);
+        let new_id = uuid::Uuid::new_v4().to_string();
+        let now = now_naive();
+        let mut doc = g.documents[idx].clone();
+        doc.document.kind = to;
+        doc.document.date = now.date();
+        if delivery_date.is_some() {
+            doc.document.delivery_date = delivery_date;
+        }
+        doc.id = new_id.clone();
+        doc.number = new_number.clone();
+        doc.origin_number = Some(number.to_string());
+        doc.transferred_to = None;
+        doc.modified = now;
+        for (k, v) in fields {
+            doc.custom.insert((*k).to_string(), (*v).to_string());
+        }
+        g.documents[idx].transferred_to = Some(new_id);
+        g.documents[idx].modified = now;
+        g.documents.push(doc);
+        Some(new_number)
+    }
+
+    /// Cancels an invoice with a credit note made from it. Returns the credit note number.
+    pub fn cancel_invoice(&self, number: &str) -> Option<String> {
+        let mut g = lock(&self.inner);
+        let idx = g.documents.iter().position(|d| d.number == number)?;
+        g.credit_notes += 1;
+        let cn_number = format!("AV{:08}", g.credit_notes);
+        let now = now_naive();
+        let mut doc = g.documents[idx].clone();
+        doc.id = uuid::Uuid::new_v4().to_string();
+        doc.number = cn_number.clone();
+        doc.origin_number = Some(number.to_string());
+        doc.credit_note = true;
+        doc.modified = now;
+        g.documents.push(doc);
+        Some(cn_number)
+    }
+
+    /// Sets a custom column of a document (e.g. the tracking number typed later).
+    pub fn set_document_field(&self, number: &str, column: &str, value: &str) -> bool {
+        let mut g = lock(&self.inner);
+        let Some(d) = g.documents.iter_mut().find(|d| d.number == number) else {
+            return false;
+        };
+        d.custom.insert(column.to_string(), value.to_string());
+        d.modified = now_naive();
+        true
+    }
+
+    /// Deletes a document (recorded in `EbpSysDeletedRecord`).
+    pub fn delete_document(&self, number: &str) -> bool {
+        let mut g = lock(&self.inner);
+        let Some(idx) = g.documents.iter().position(|d| d.number == number) else {
+            return false;
+        };
+        let d = g.documents.remove(idx);
+        g.deleted.push((d.id, now_naive()));
+        true
+    }
+
+    /// The Export API answers this invoice with an HTML error page instead of a PDF.
+    pub fn break_pdf(&self, number: &str) {
+        lock(&self.inner).broken_pdfs.insert(number.to_string());
+    }
+
+    /// The PDF the Export API serves for an invoice.
+    pub fn invoice_pdf(&self, number: &str) -> Vec<u8> {
+        pdf_of(number)
     }
 
     // ------------------------------------------------------------ inspection

@@ -135,7 +135,7 @@ impl AggregateStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut tx = self.db.begin().await?;
+            let mut tx = self.db.begin_write().await?;
             match self.try_many::<A>(&mut tx, account, &cmds, origin).await {
                 Ok(out) => {
                     tx.commit().await?;

@@ -223,6 +223,16 @@ impl Db {
         })
     }
 
+    /// Begins a transaction that will write: on SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so it waits for other writers (busy timeout) instead of failing
+    /// with `SQLITE_BUSY_SNAPSHOT` when its first read upgrades to a write.
+    pub async fn begin_write(&self) -> DbResult<Tx> {
+        Ok(match self {
+            Db::Pg(p) => Tx::Pg(p.begin().await?),
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+
     /// Runs a statement; returns rows affected.
     pub async fn execute(&self, sql: &str, args: &[Val]) -> DbResult<u64> {
         Ok(match self {

@@ -6,11 +6,15 @@ use super::aggregates::{scoped_id, AggregateError, AggregateStore, Origin};
 use super::db::{Db, Val};
 use async_trait::async_trait;
 use passerelle_domain::decider::Decider;
+use passerelle_domain::orders::updates::UpdatePlan;
 use passerelle_domain::shop_order::{shop_order_id, ShopOrderCommand, ShopOrderState};
 use passerelle_domain::subscription::{QuotaCounter, Subscription, SubscriptionCommand};
+use passerelle_domain::sync_cursor::{cursor_id, SyncCursor, SyncCursorCommand};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunId};
 use passerelle_workflows::engine::StepError;
-use passerelle_workflows::ports::{Clock, Counter, Ledger, Quotas, Reservation, Transferred};
+use passerelle_workflows::ports::{
+    Clock, Counter, Ledger, OrderLink, Quotas, Reservation, Transferred, UpdateLedger,
+};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -113,6 +117,187 @@ impl Ledger for SqlLedger {
         let origin = run_origin(run, self.clock.now());
         self.store
             .execute_many::<ShopOrderState>(account, cmds, &origin)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+impl SqlLedger {
+    /// Links of the rows; reset orders (no document) are kept with an empty number when
+    /// `keep_reset` (the keyset reader needs every id it went past).
+    fn links_of(rows: Vec<Vec<Val>>, keep_reset: bool) -> Result<Vec<OrderLink>, StepError> {
+        let mut out = Vec::new();
+        for r in rows {
+            let st: ShopOrderState = serde_json::from_str(r[0].as_str().unwrap_or(""))
+                .map_err(|e| StepError::permanent(format!("état de commande illisible : {e}")))?;
+            if st.document_number.is_some() || keep_reset {
+                out.push(OrderLink {
+                    order_id: st.order_id,
+                    document_number: st.document_number.unwrap_or_default(),
+                    sent: st.sent,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl UpdateLedger for SqlLedger {
+    async fn links(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        order_ids: &[String],
+    ) -> Result<Vec<OrderLink>, StepError> {
+        if order_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = order_ids
+            .iter()
+            .map(|o| scoped_id(account, &shop_order_id(profile.as_str(), o)))
+            .collect();
+        let list = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
+        let sql = match self.db.kind() {
+            super::db::DbKind::Postgres => "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
+                 AND aggregate_id IN (SELECT json_array_elements_text($3::json)) ORDER BY aggregate_id",
+            super::db::DbKind::Sqlite => "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
+                 AND aggregate_id IN (SELECT value FROM json_each($3)) ORDER BY aggregate_id",
+        };
+        let rows = self
+            .db
+            .fetch(
+                sql,
+                &[
+                    Val::text(ShopOrderState::TYPE),
+                    Val::text(account.as_str()),
+                    Val::text(list),
+                ],
+            )
+            .await
+            .map_err(|e| StepError::transient(format!("base de données : {e}")))?;
+        Self::links_of(rows, false)
+    }
+
+    async fn links_page(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OrderLink>, StepError> {
+        // Scoped ids are `<account>/<profile>:<order>`: a range on the prefix, keyset after
+        // the last one read (ids sort as text).
+        let prefix = scoped_id(account, &shop_order_id(profile.as_str(), ""));
+        let from = match after {
+            Some(a) => scoped_id(account, &shop_order_id(profile.as_str(), a)),
+            None => prefix.clone(),
+        };
+        let rows = self
+            .db
+            .fetch(
+                "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
+                 AND aggregate_id > $3 AND substr(aggregate_id, 1, $4) = $5 ORDER BY aggregate_id LIMIT $6",
+                &[
+                    Val::text(ShopOrderState::TYPE),
+                    Val::text(account.as_str()),
+                    Val::text(from),
+                    Val::Int(Some(prefix.chars().count() as i64)),
+                    Val::text(prefix),
+                    Val::Int(Some(i64::from(limit))),
+                ],
+            )
+            .await
+            .map_err(|e| StepError::transient(format!("base de données : {e}")))?;
+        Self::links_of(rows, true)
+    }
+
+    async fn record_update(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        run: RunId,
+        order_id: &str,
+        plan: &UpdatePlan,
+    ) -> Result<(), StepError> {
+        let origin = run_origin(run, self.clock.now());
+        self.store
+            .execute::<ShopOrderState>(
+                account,
+                &shop_order_id(profile.as_str(), order_id),
+                ShopOrderCommand::RecordUpdate {
+                    plan: plan.clone(),
+                    run_id: Some(run.to_string()),
+                },
+                &origin,
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn record_invoice(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        run: RunId,
+        order_id: &str,
+        invoice_number: &str,
+        bytes: u64,
+    ) -> Result<(), StepError> {
+        let origin = run_origin(run, self.clock.now());
+        self.store
+            .execute::<ShopOrderState>(
+                account,
+                &shop_order_id(profile.as_str(), order_id),
+                ShopOrderCommand::RecordInvoice {
+                    invoice_number: invoice_number.to_string(),
+                    bytes,
+                    run_id: Some(run.to_string()),
+                },
+                &origin,
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn cursor(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        flow: &str,
+    ) -> Result<Option<String>, StepError> {
+        let c = self
+            .store
+            .load::<SyncCursor>(account, &cursor_id(profile.as_str(), flow))
+            .await
+            .map_err(db_err)?;
+        Ok(c.and_then(|c| c.value))
+    }
+
+    async fn advance_cursor(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        run: RunId,
+        flow: &str,
+        value: &str,
+    ) -> Result<(), StepError> {
+        let origin = run_origin(run, self.clock.now());
+        self.store
+            .execute::<SyncCursor>(
+                account,
+                &cursor_id(profile.as_str(), flow),
+                SyncCursorCommand::Advance {
+                    profile_id: profile.to_string(),
+                    flow: flow.to_string(),
+                    value: value.to_string(),
+                    run_id: Some(run.to_string()),
+                },
+                &origin,
+            )
             .await
             .map_err(db_err)?;
         Ok(())

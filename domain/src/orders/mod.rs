@@ -8,6 +8,7 @@ pub mod customer;
 pub mod document;
 pub mod model;
 pub mod settings;
+pub mod updates;
 
 pub use document::{
     CustomerRecord, CustomerResolution, DocumentLine, DocumentPayment, ErpCustomer, ErpDocument,

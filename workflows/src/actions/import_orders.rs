@@ -81,6 +81,21 @@ pub trait Connectors: Send + Sync {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<Arc<dyn Erp>, StepError>;
+    /// The profile's order-update settings (status updates, invoice PDFs).
+    async fn update_config(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<UpdateConfig, StepError>;
+}
+
+/// What the order-update flows need to know about their profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateConfig {
+    /// The mapping and switches of FEATURES §3.5.
+    pub settings: passerelle_domain::orders::updates::UpdateSettings,
+    /// Orders per batch (one ERP chain read and one ledger read per batch).
+    pub batch_size: u32,
 }
 
 /// Input of an import run (the run request's payload).
@@ -115,20 +130,25 @@ impl ImportOrders {
 
 /// Retry policies of one run (shortened by the input for tests and the demo).
 #[derive(Clone, Copy)]
-struct Policies {
-    read: RetryPolicy,
-    erp: RetryPolicy,
-    shop: RetryPolicy,
+pub(crate) struct Policies {
+    pub(crate) read: RetryPolicy,
+    pub(crate) erp: RetryPolicy,
+    pub(crate) shop: RetryPolicy,
 }
 
 impl Policies {
     fn new(input: &ImportInput) -> Self {
+        Self::with_initial(input.retry_initial_ms)
+    }
+
+    /// The standard policies, or shortened ones starting at `ms` (tests, demo).
+    pub(crate) fn with_initial(retry_initial_ms: Option<u64>) -> Self {
         let mut p = Policies {
             read: RetryPolicy::READ,
             erp: RetryPolicy::ERP,
             shop: RetryPolicy::SHOP,
         };
-        if let Some(ms) = input.retry_initial_ms {
+        if let Some(ms) = retry_initial_ms {
             for r in [&mut p.read, &mut p.erp, &mut p.shop] {
                 r.initial = Duration::from_millis(ms);
                 r.max_delay = Duration::from_millis(ms * 20);

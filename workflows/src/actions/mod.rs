@@ -2,3 +2,4 @@
 
 pub mod demo_engine;
 pub mod import_orders;
+pub mod update_orders;

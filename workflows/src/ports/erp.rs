@@ -4,6 +4,7 @@
 
 use crate::engine::StepError;
 use async_trait::async_trait;
+use passerelle_domain::orders::updates::ChainDocument;
 use passerelle_domain::orders::{CustomerRecord, DocumentKind, ErpCustomer, ErpDocument, ErpItem};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,19 @@ pub struct StockLevel {
     pub quantity: Decimal,
 }
 
+/// Which sale documents of web orders to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainQuery {
+    /// These web orders' documents (batched `In`, ≤ 100 values per call); empty: every sale
+    /// document carrying a web order number.
+    pub web_orders: Vec<String>,
+    /// Only documents modified since (ERP clock, ISO); with `web_orders` empty this is the
+    /// incremental scan.
+    pub modified_since: Option<String>,
+    /// The column holding the tracking number, read along.
+    pub tracking_field: Option<String>,
+}
+
 /// EBP Gestion Commerciale SaaS.
 #[async_trait]
 pub trait Erp: Send + Sync {
@@ -88,4 +102,10 @@ pub trait Erp: Send + Sync {
         item_ids: &[String],
         warehouses: &[String],
     ) -> Result<Vec<StockLevel>, StepError>;
+    /// Sale documents of web orders (see [`ChainQuery`]), paged by the adapter.
+    async fn document_chains(&self, query: &ChainQuery) -> Result<Vec<ChainDocument>, StepError>;
+    /// How many sale documents were deleted since `since` (ERP clock, ISO).
+    async fn deleted_documents_since(&self, since: &str) -> Result<u32, StepError>;
+    /// The PDF of an invoice, by number. A non-PDF answer is a permanent error.
+    async fn invoice_pdf(&self, number: &str) -> Result<Vec<u8>, StepError>;
 }

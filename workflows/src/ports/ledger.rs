@@ -4,6 +4,7 @@
 
 use crate::engine::StepError;
 use async_trait::async_trait;
+use passerelle_domain::orders::updates::{SentState, UpdatePlan};
 use passerelle_domain::orders::DocumentKind;
 use passerelle_domain::{AccountId, ProfileId, RunId};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,73 @@ pub trait Ledger: Send + Sync {
         profile: &ProfileId,
         run: RunId,
         orders: &[Transferred],
+    ) -> Result<(), StepError>;
+}
+
+/// A transferred order of a profile, with what was sent back to the shop since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLink {
+    /// Shop order id (also the web order number in the ERP).
+    pub order_id: String,
+    /// The ERP document it was transferred as.
+    pub document_number: String,
+    /// What was sent back.
+    pub sent: SentState,
+}
+
+/// What the order-update flows read and record (`ShopOrder` and `SyncCursor` aggregates).
+#[async_trait]
+pub trait UpdateLedger: Send + Sync {
+    /// Those of `order_ids` that are transferred, with their state.
+    async fn links(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        order_ids: &[String],
+    ) -> Result<Vec<OrderLink>, StepError>;
+    /// Every order of the profile, `limit` at a time after `after` (keyset on the order id as
+    /// text). Reset orders come with an empty `document_number` (skip them, but page past).
+    async fn links_page(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OrderLink>, StepError>;
+    /// Records what was sent to one order (only what changes the state is written).
+    async fn record_update(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        run: RunId,
+        order_id: &str,
+        plan: &UpdatePlan,
+    ) -> Result<(), StepError>;
+    /// Records an attached invoice PDF (idempotent per invoice).
+    async fn record_invoice(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        run: RunId,
+        order_id: &str,
+        invoice_number: &str,
+        bytes: u64,
+    ) -> Result<(), StepError>;
+    /// A flow's watermark.
+    async fn cursor(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        flow: &str,
+    ) -> Result<Option<String>, StepError>;
+    /// Moves a flow's watermark forward.
+    async fn advance_cursor(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        run: RunId,
+        flow: &str,
+        value: &str,
     ) -> Result<(), StepError>;
 }
 

@@ -81,7 +81,8 @@ mod ledger;
 mod shop;
 
 pub use erp::{
-    CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport, StockLevel,
+    ChainQuery, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport,
+    StockLevel,
 };
-pub use ledger::{Counter, Ledger, Quotas, Reservation, Transferred};
+pub use ledger::{Counter, Ledger, OrderLink, Quotas, Reservation, Transferred, UpdateLedger};
 pub use shop::{DateField, OrderQuery, OrdersPage, Shop, ShopOrderRead};

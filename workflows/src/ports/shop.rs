@@ -2,10 +2,11 @@
 
 use crate::engine::StepError;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_domain::orders::ShopOrder;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Which order date the period filters on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -98,4 +99,30 @@ pub trait Shop: Send + Sync {
     /// Sets the available quantity of the product with this reference (absolute: idempotent).
     /// Returns false when the shop has no such product.
     async fn set_stock(&self, reference: &str, quantity: Decimal) -> Result<bool, StepError>;
+    /// Sets the carrier tracking number of the order (idempotent: unchanged when already
+    /// there). With `notify`, the shop e-mails the customer.
+    async fn set_tracking(
+        &self,
+        order_id: &str,
+        number: &str,
+        notify: bool,
+    ) -> Result<(), StepError>;
+    /// Replaces the shop order reference (idempotent).
+    async fn set_order_reference(&self, order_id: &str, reference: &str) -> Result<(), StepError>;
+    /// Sets the order's delivery date (idempotent).
+    async fn set_delivery_date(&self, order_id: &str, date: NaiveDate) -> Result<(), StepError>;
+    /// The tracking numbers the shop holds for these orders (one batched read; orders
+    /// without one are absent).
+    async fn tracking_numbers(
+        &self,
+        order_ids: &[String],
+    ) -> Result<BTreeMap<String, String>, StepError>;
+    /// Makes an invoice PDF available to the customer on the order. Idempotent per invoice
+    /// number (a retried call finds the earlier upload). Returns where it went (for the log).
+    async fn attach_invoice(
+        &self,
+        order_id: &str,
+        invoice_number: &str,
+        pdf: &[u8],
+    ) -> Result<String, StepError>;
 }

@@ -17,13 +17,13 @@ use super::model::{
     PsConfiguration, PsNamed, PsTax, RefData, DOCUMENT_PREFIX, ERP_CODE_PREFIX,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, FixedOffset, Offset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Offset, Utc};
 use passerelle_workflows::engine::StepError;
 use passerelle_workflows::ports::{DateField, OrderQuery, OrdersPage, Shop, ShopOrderRead};
 use reqwest::{Method, StatusCode};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -858,6 +858,326 @@ impl Shop for PrestaShopClient {
         .await?;
         Ok(true)
     }
+
+    /// `PUT order_carriers/{id}?sendemail=1` with `tracking_number`
+    /// (`PS-docs:webservice/getting-started.md`, sendemail: it also sends the "in transit"
+    /// e-mail). The order's `shipping_number` is legacy and read-only through the order.
+    #[instrument(skip_all, fields(order = order_id), err)]
+    async fn set_tracking(
+        &self,
+        order_id: &str,
+        number: &str,
+        notify: bool,
+    ) -> Result<(), StepError> {
+        check_id(order_id)?;
+        let rows = self
+            .list(
+                "order_carriers",
+                &[
+                    ("filter[id_order]".into(), format!("[{order_id}]")),
+                    ("display".into(), "[id,tracking_number]".into()),
+                ],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Err(StepError::permanent(format!(
+                "commande PrestaShop {order_id} sans transporteur (order_carriers) : numéro de suivi non envoyé"
+            )));
+        };
+        if text(row, "tracking_number").trim() == number {
+            return Ok(());
+        }
+        let id = text(row, "id");
+        check_id(&id)?;
+        let query: Vec<(String, String)> = if notify {
+            vec![("sendemail".into(), "1".into())]
+        } else {
+            Vec::new()
+        };
+        self.write(
+            Method::PATCH,
+            &format!("order_carriers/{id}"),
+            &query,
+            "order_carrier",
+            &[("id", &id), ("tracking_number", number)],
+        )
+        .await
+    }
+
+    /// `PATCH orders/{id}` with `reference` (`Order::$definition`: 9 characters at most —
+    /// PrestaShop refuses longer ones with a validation error, reported on the order).
+    #[instrument(skip_all, fields(order = order_id), err)]
+    async fn set_order_reference(&self, order_id: &str, reference: &str) -> Result<(), StepError> {
+        let current = self
+            .field_of("orders", order_id, "reference")
+            .await?
+            .ok_or_else(|| {
+                StepError::permanent(format!("commande PrestaShop {order_id} introuvable"))
+            })?;
+        if current.trim() == reference {
+            return Ok(());
+        }
+        self.write(
+            Method::PATCH,
+            &format!("orders/{order_id}"),
+            &[],
+            "order",
+            &[("id", order_id), ("reference", reference)],
+        )
+        .await
+    }
+
+    /// `PATCH orders/{id}` with `delivery_date` (`isDate`, `Y-m-d H:i:s`).
+    #[instrument(skip_all, fields(order = order_id), err)]
+    async fn set_delivery_date(&self, order_id: &str, date: NaiveDate) -> Result<(), StepError> {
+        let value = format!("{} 00:00:00", date.format("%Y-%m-%d"));
+        let current = self
+            .field_of("orders", order_id, "delivery_date")
+            .await?
+            .ok_or_else(|| {
+                StepError::permanent(format!("commande PrestaShop {order_id} introuvable"))
+            })?;
+        if current.trim() == value {
+            return Ok(());
+        }
+        self.write(
+            Method::PATCH,
+            &format!("orders/{order_id}"),
+            &[],
+            "order",
+            &[("id", order_id), ("delivery_date", &value)],
+        )
+        .await
+    }
+
+    /// One `order_carriers` read for all the orders (`filter[id_order]=[1|2|3]`).
+    #[instrument(skip_all, fields(orders = order_ids.len()), err)]
+    async fn tracking_numbers(
+        &self,
+        order_ids: &[String],
+    ) -> Result<BTreeMap<String, String>, StepError> {
+        let mut out = BTreeMap::new();
+        for chunk in order_ids.chunks(100) {
+            for id in chunk {
+                check_id(id)?;
+            }
+            let rows = self
+                .list(
+                    "order_carriers",
+                    &[
+                        ("filter[id_order]".into(), or_filter(&mut chunk.iter())),
+                        ("display".into(), "[id_order,tracking_number]".into()),
+                    ],
+                )
+                .await?;
+            for r in rows {
+                let t = text(&r, "tracking_number");
+                if !t.trim().is_empty() {
+                    out.insert(text(&r, "id_order"), t.trim().to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How the PDF reaches the customer on PrestaShop: the core webservice has no order
+    /// document upload (order invoices are generated by PrestaShop itself), so the ERP's PDF
+    /// is uploaded as an attachment (`POST attachments/file`, multipart `file`;
+    /// `PS-docs:webservice/resources/attachments.md`) and announced by a customer message
+    /// on the order's thread (`customer_threads` + `customer_messages`, `private=0`) whose
+    /// text links `index.php?controller=attachment&id_attachment=N`. The customer sees the
+    /// message, with the link, in their account's order details. Idempotent: an attachment
+    /// of the same file name is reused and a thread message naming the invoice is not
+    /// written twice. Limits: PrestaShop attachments are meant for products, and the
+    /// attachment controller does not check who downloads (anyone with the id can); a
+    /// merchant who needs private invoices should install a module for that.
+    #[instrument(skip_all, fields(order = order_id, invoice = invoice_number), err)]
+    async fn attach_invoice(
+        &self,
+        order_id: &str,
+        invoice_number: &str,
+        pdf: &[u8],
+    ) -> Result<String, StepError> {
+        check_id(order_id)?;
+        let file_name = format!("Facture-{}.pdf", sanitize_file_name(invoice_number));
+        let order = self
+            .list(
+                "orders",
+                &[
+                    ("filter[id]".into(), format!("[{order_id}]")),
+                    ("display".into(), "[id,id_customer,id_lang,id_shop]".into()),
+                ],
+            )
+            .await?;
+        let Some(order) = order.first() else {
+            return Err(StepError::permanent(format!(
+                "commande PrestaShop {order_id} introuvable"
+            )));
+        };
+        // The thread of the order, created once.
+        let threads = self
+            .list(
+                "customer_threads",
+                &[
+                    ("filter[id_order]".into(), format!("[{order_id}]")),
+                    ("display".into(), "[id]".into()),
+                ],
+            )
+            .await?;
+        let thread_id = match threads.first() {
+            Some(t) => text(t, "id"),
+            None => {
+                let customer = text(order, "id_customer");
+                let email = match self.field_of("customers", &customer, "email").await {
+                    Ok(e) => e.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                let token = format!("{:012x}", fnv(order_id.as_bytes()));
+                let body = self
+                    .call(
+                        Method::POST,
+                        "customer_threads",
+                        &[],
+                        Some(xml_body(
+                            "customer_thread",
+                            &[
+                                ("id_lang", &non_zero(&text(order, "id_lang"))),
+                                ("id_shop", &non_zero(&text(order, "id_shop"))),
+                                ("id_contact", "0"),
+                                ("id_customer", &customer),
+                                ("id_order", order_id),
+                                ("email", &email),
+                                ("token", &token),
+                                ("status", "open"),
+                            ],
+                        )),
+                    )
+                    .await?;
+                let row = parse_single(&body, "customer_thread").map_err(StepError::permanent)?;
+                text(&row, "id")
+            }
+        };
+        check_id(&thread_id)?;
+        let messages = self
+            .list(
+                "customer_messages",
+                &[
+                    (
+                        "filter[id_customer_thread]".into(),
+                        format!("[{thread_id}]"),
+                    ),
+                    ("display".into(), "[id,message]".into()),
+                ],
+            )
+            .await?;
+        if let Some(m) = messages
+            .iter()
+            .find(|m| text(m, "message").contains(&file_name))
+        {
+            return Ok(format!("déjà joint (message {})", text(m, "id")));
+        }
+        // Reuse an upload of a retried call (crash between upload and message).
+        let existing = self
+            .list(
+                "attachments",
+                &[
+                    ("filter[file_name]".into(), format!("[{file_name}]")),
+                    ("display".into(), "[id]".into()),
+                ],
+            )
+            .await?;
+        let attachment_id = match existing.first() {
+            Some(a) => text(a, "id"),
+            None => self.upload_attachment(&file_name, pdf).await?,
+        };
+        check_id(&attachment_id)?;
+        let link = format!(
+            "{}/index.php?controller=attachment&id_attachment={attachment_id}",
+            self.shop_url.trim_end_matches('/')
+        );
+        let message = format!("Votre facture {invoice_number} ({file_name}) : {link}");
+        self.write(
+            Method::POST,
+            "customer_messages",
+            &[],
+            "customer_message",
+            &[
+                ("id_customer_thread", &thread_id),
+                ("id_employee", "0"),
+                ("message", &message),
+                ("private", "0"),
+            ],
+        )
+        .await?;
+        Ok(link)
+    }
+}
+
+impl PrestaShopClient {
+    /// `POST attachments/file` (multipart); returns the new attachment's id.
+    async fn upload_attachment(&self, file_name: &str, bytes: &[u8]) -> Result<String, StepError> {
+        let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+            .file_name(file_name.to_string())
+            .mime_str("application/pdf")
+            .map_err(|e| StepError::permanent(format!("pièce jointe : {e}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("name", file_name.to_string())
+            .part("file", part);
+        let resp = self
+            .http
+            .post(format!("{}attachments/file", self.api))
+            .basic_auth(&self.key, Some(""))
+            .query(&[("output_format", "JSON")])
+            .multipart(form)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(classify(
+                status,
+                retry_after.as_deref(),
+                &body,
+                "attachments/file",
+            ));
+        }
+        let row = parse_single(&body, "attachment").map_err(StepError::permanent)?;
+        Ok(text(&row, "id"))
+    }
+}
+
+/// A file name PrestaShop accepts (`isGenericName`): letters, digits, `-`, `_`, `.`.
+fn sanitize_file_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn non_zero(v: &str) -> String {
+    if v.trim().is_empty() || v.trim() == "0" {
+        "1".into()
+    } else {
+        v.trim().to_string()
+    }
+}
+
+/// FNV-1a: a stable thread token derived from the order (PrestaShop wants a non-empty one).
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn first_of(m: HashMap<String, Vec<Obj>>) -> HashMap<String, Obj> {

@@ -64,6 +64,9 @@ const RESOURCES: &[(&str, &str)] = &[
     ("products", "product"),
     ("stock_availables", "stock_available"),
     ("shops", "shop"),
+    ("customer_threads", "customer_thread"),
+    ("customer_messages", "customer_message"),
+    ("attachments", "attachment"),
 ];
 
 fn singular(resource: &str) -> Option<&'static str> {
@@ -1169,6 +1172,8 @@ struct SimState {
     calls: BTreeMap<String, u32>,
     corrupt: HashMap<u64, Corruption>,
     emails: Vec<(u64, String)>,
+    /// Bytes of the files uploaded through `attachments/file`, by attachment id.
+    files: HashMap<u64, Vec<u8>>,
 }
 
 type Shared = Arc<Mutex<SimState>>;
@@ -1202,6 +1207,7 @@ impl PrestaShopSim {
             calls: BTreeMap::new(),
             corrupt: HashMap::new(),
             emails: Vec::new(),
+            files: HashMap::new(),
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -1275,6 +1281,48 @@ impl PrestaShopSim {
                 text(s, "id_product") == pid.to_string() && text(s, "id_product_attribute") == "0"
             })
             .and_then(|s| text(s, "quantity").parse().ok())
+    }
+
+    /// The tracking number of the order's carrier row.
+    pub fn order_tracking(&self, order_id: u64) -> Option<String> {
+        let g = lock(&self.state);
+        g.shop
+            .rows("order_carriers")
+            .into_iter()
+            .find(|c| text(c, "id_order") == order_id.to_string())
+            .map(|c| text(c, "tracking_number"))
+    }
+
+    /// The PDFs attached to the order: (file name, bytes), through the order's customer
+    /// messages that link an attachment.
+    pub fn order_attachments(&self, order_id: u64) -> Vec<(String, Vec<u8>)> {
+        let g = lock(&self.state);
+        let threads: Vec<String> = g
+            .shop
+            .rows("customer_threads")
+            .into_iter()
+            .filter(|t| text(t, "id_order") == order_id.to_string())
+            .map(|t| text(t, "id"))
+            .collect();
+        let mut out = Vec::new();
+        for m in g.shop.rows("customer_messages") {
+            if !threads.contains(&text(m, "id_customer_thread")) {
+                continue;
+            }
+            let msg = text(m, "message");
+            let Some(id) = msg
+                .split("id_attachment=")
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|d| d.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if let (Some(a), Some(bytes)) = (g.shop.get("attachments", id), g.files.get(&id)) {
+                out.push((text(a, "file_name"), bytes.clone()));
+            }
+        }
+        out
     }
 
     /// `(order id, state id)` of every state change asked with `sendemail=1`.
@@ -1447,6 +1495,17 @@ async fn handle(
     if let Err(e) = check_auth(&g.key, &headers, param("ws_key")) {
         return error_response(e, as_json);
     }
+    if resource == "attachments" && id.as_deref() == Some("file") && method == Method::POST {
+        let ct = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        return match upload_attachment(&mut g, &ct, &body) {
+            Ok(b) => (StatusCode::OK, [("content-type", "application/json")], b).into_response(),
+            Err(e) => error_response(e, as_json),
+        };
+    }
     let result = match (&method, id) {
         (&Method::GET, _) if resource.is_empty() => Ok((
             StatusCode::OK,
@@ -1464,7 +1523,8 @@ async fn handle(
             create(&mut g, &resource, &body, sendemail)
         }
         (m, Some(id)) if m == Method::PUT || m == Method::PATCH => {
-            update(&mut g, &resource, &id, &body)
+            let sendemail = param("sendemail").is_some_and(|v| v == "1");
+            update(&mut g, &resource, &id, &body, sendemail)
         }
         _ => Err(api_err(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -1863,6 +1923,9 @@ fn create(
     sendemail: bool,
 ) -> Result<(StatusCode, Vec<u8>), ApiError> {
     let one = known(resource)?;
+    if matches!(resource, "customer_threads" | "customer_messages") {
+        return create_message(g, resource, one, body);
+    }
     if resource != "order_histories" {
         return Err(api_err(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -1939,6 +2002,7 @@ fn update(
     resource: &str,
     id: &str,
     body: &[u8],
+    sendemail: bool,
 ) -> Result<(StatusCode, Vec<u8>), ApiError> {
     let one = known(resource)?;
     if !matches!(
@@ -1990,6 +2054,25 @@ fn update(
                 format!("parameter \"{k}\" not writable"),
             ));
         }
+        // `Order::$definition`: reference is `isReference`, 9 characters at most;
+        // delivery_date `isDate`.
+        if resource == "orders" && k == "reference" && (v.chars().count() > 9 || v.is_empty()) {
+            return Err(api_err(
+                StatusCode::BAD_REQUEST,
+                85,
+                "Validation error: \"Property Order->reference length (9) is too long.\"",
+            ));
+        }
+        if resource == "orders"
+            && k == "delivery_date"
+            && NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S").is_err()
+        {
+            return Err(api_err(
+                StatusCode::BAD_REQUEST,
+                85,
+                "Validation error: \"Property Order->delivery_date is not valid.\"",
+            ));
+        }
         if resource == "stock_availables" && k == "quantity" && v.parse::<i64>().is_err() {
             return Err(api_err(
                 StatusCode::BAD_REQUEST,
@@ -2003,7 +2086,182 @@ fn update(
         row.insert("date_upd".into(), s(now_ps()));
     }
     let row = row.clone();
+    // `PUT order_carriers/{id}?sendemail=1` sends the "in transit" e-mail with the number.
+    if resource == "order_carriers" && sendemail {
+        let order = text(&row, "id_order").parse().unwrap_or(0);
+        g.emails.push((
+            order,
+            format!("in_transit:{}", text(&row, "tracking_number")),
+        ));
+    }
     Ok((StatusCode::OK, json!({ one: row }).to_string().into_bytes()))
+}
+
+/// `POST customer_threads` / `POST customer_messages` (`PS-docs:webservice/resources/
+/// customer_threads.md`, `customer_messages.md`): required fields checked as PrestaShop's
+/// object model does; the thread must exist for a message.
+fn create_message(
+    g: &mut SimState,
+    resource: &str,
+    one: &str,
+    body: &[u8],
+) -> Result<(StatusCode, Vec<u8>), ApiError> {
+    let (entity, fields) = parse_xml(body)?;
+    if entity != one {
+        return Err(api_err(
+            StatusCode::BAD_REQUEST,
+            127,
+            format!("XML error : <{one}> expected"),
+        ));
+    }
+    let get = |f: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == f)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let now = now_ps();
+    let row = if resource == "customer_threads" {
+        for f in ["id_lang", "id_contact", "token", "status"] {
+            if get(f).is_empty() {
+                return Err(api_err(
+                    StatusCode::BAD_REQUEST,
+                    85,
+                    format!("Validation error: \"Property CustomerThread->{f} is empty.\""),
+                ));
+            }
+        }
+        obj(vec![
+            ("id_lang", s(get("id_lang"))),
+            ("id_shop", s(get("id_shop"))),
+            ("id_contact", s(get("id_contact"))),
+            ("id_customer", s(get("id_customer"))),
+            ("id_order", s(get("id_order"))),
+            ("id_product", s("0")),
+            ("email", s(get("email"))),
+            ("token", s(get("token"))),
+            ("status", s(get("status"))),
+            ("date_add", s(&now)),
+            ("date_upd", s(&now)),
+        ])
+    } else {
+        let thread: u64 = get("id_customer_thread").parse().unwrap_or(0);
+        if g.shop.get("customer_threads", thread).is_none() || get("message").is_empty() {
+            return Err(api_err(
+                StatusCode::BAD_REQUEST,
+                85,
+                "Validation error: \"Property CustomerMessage->id_customer_thread is empty.\"",
+            ));
+        }
+        obj(vec![
+            ("id_employee", s(get("id_employee"))),
+            ("id_customer_thread", s(thread)),
+            ("ip_address", s("")),
+            ("message", s(get("message"))),
+            ("file_name", s(get("file_name"))),
+            ("user_agent", s("")),
+            ("private", s(get("private"))),
+            ("read", s("0")),
+            ("date_add", s(&now)),
+            ("date_upd", s(&now)),
+        ])
+    };
+    let id = g.shop.insert(resource, row);
+    let row = g.shop.get(resource, id).cloned().unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        json!({ one: row }).to_string().into_bytes(),
+    ))
+}
+
+/// `POST /api/attachments/file` (multipart, field `file`; `PS-docs:webservice/reference.md`
+/// "attachments/file: the product Attachments files"): stores the file, answers the new
+/// attachment. PrestaShop checks the upload's size against `PS_ATTACHMENT_MAXIMUM_SIZE`
+/// (2 MB by default) and requires a file name.
+fn upload_attachment(
+    g: &mut SimState,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_string())
+        .ok_or_else(|| api_err(StatusCode::BAD_REQUEST, 200, "multipart/form-data expected"))?;
+    let (name, data) = multipart_file(body, &boundary).ok_or_else(|| {
+        api_err(
+            StatusCode::BAD_REQUEST,
+            201,
+            "File is missing (field \"file\")",
+        )
+    })?;
+    if data.len() > 2 * 1024 * 1024 {
+        return Err(api_err(
+            StatusCode::BAD_REQUEST,
+            202,
+            "The file is too large. Maximum size allowed is: 2048 kB.",
+        ));
+    }
+    let mime = if data.starts_with(b"%PDF") {
+        "application/pdf"
+    } else {
+        "application/octet-stream"
+    };
+    let size = data.len();
+    let id = g.shop.insert(
+        "attachments",
+        obj(vec![
+            ("file", s(format!("{:040x}", size as u64 * 7_919 + 1))),
+            ("file_name", s(&name)),
+            ("file_size", s(size)),
+            ("mime", s(mime)),
+            ("name", lang(&name.chars().take(32).collect::<String>())),
+            ("description", lang("")),
+        ]),
+    );
+    g.files.insert(id, data);
+    let row = g.shop.get("attachments", id).cloned().unwrap_or_default();
+    Ok(json!({ "attachment": row }).to_string().into_bytes())
+}
+
+/// The `file` part of a multipart body: (file name, bytes).
+fn multipart_file(body: &[u8], boundary: &str) -> Option<(String, Vec<u8>)> {
+    let delim = format!("--{boundary}");
+    let d = delim.as_bytes();
+    let mut at = 0;
+    while let Some(start) = find_bytes(body, d, at) {
+        let part_start = start + d.len();
+        let end = find_bytes(body, d, part_start)?;
+        let part = &body[part_start..end];
+        at = end;
+        let head_end = find_bytes(part, b"\r\n\r\n", 0)?;
+        let head = String::from_utf8_lossy(&part[..head_end]).to_string();
+        if !head.contains("name=\"file\"") {
+            continue;
+        }
+        let name = head
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("filename="))
+            .map(|n| n.lines().next().unwrap_or("").trim_matches('"').to_string())
+            .unwrap_or_default();
+        let mut data = part[head_end + 4..].to_vec();
+        if data.ends_with(b"\r\n") {
+            data.truncate(data.len() - 2);
+        }
+        return Some((name, data));
+    }
+    None
+}
+
+fn find_bytes(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if from >= hay.len() || needle.is_empty() {
+        return None;
+    }
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 /// The demo catalog `(reference, name, stock)`, for seeding the ERP side of a demo with the
