@@ -1860,6 +1860,11 @@ impl EbpSim {
         lock(&self.inner).calls.clone()
     }
 
+    /// Forgets the calls received so far (to count those of one run).
+    pub fn calls_reset(&self) {
+        lock(&self.inner).calls.clear();
+    }
+
     /// Import calls received, with their raw files.
     pub fn imports(&self) -> Vec<SimImport> {
         lock(&self.inner).imports.clone()

@@ -198,7 +198,7 @@ impl UpdateLedger for SqlLedger {
             .db
             .fetch(
                 "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
-                 AND aggregate_id > $3 AND substr(aggregate_id, 1, $4) = $5 ORDER BY aggregate_id LIMIT $6",
+                 AND aggregate_id > $3 AND substr(aggregate_id, 1, CAST($4 AS INTEGER)) = $5 ORDER BY aggregate_id LIMIT $6",
                 &[
                     Val::text(ShopOrderState::TYPE),
                     Val::text(account.as_str()),
