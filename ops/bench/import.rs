@@ -33,7 +33,7 @@ pub(crate) fn peak_rss_mb() -> f64 {
 }
 
 /// A shop of `n` orders of 3 lines each (customers of the demo shop), plus the ERP.
-async fn world(n: usize, limit: bool) -> anyhow::Result<DemoWorld> {
+pub(crate) async fn world(n: usize, limit: bool) -> anyhow::Result<DemoWorld> {
     let mut shop = SimShop::seed_demo(0);
     let refs = [
         ("TAPI-Gris-Pla", "Tapis gris plat 160x230", 18900),
@@ -67,7 +67,7 @@ async fn world(n: usize, limit: bool) -> anyhow::Result<DemoWorld> {
     Ok(w)
 }
 
-async fn install(
+pub(crate) async fn install(
     app: &App,
     acc: &AccountId,
     w: &DemoWorld,
@@ -226,13 +226,24 @@ async fn engine(
     acc: &AccountId,
     profile: &ProfileId,
 ) -> anyhow::Result<(usize, RunStatus)> {
+    engine_action(app, acc, profile, SyncAction::ImportOrders).await
+}
+
+/// Runs one action to its end through a worker of this process; returns the succeeded
+/// items and the final status.
+pub(crate) async fn engine_action(
+    app: &App,
+    acc: &AccountId,
+    profile: &ProfileId,
+    action: SyncAction,
+) -> anyhow::Result<(usize, RunStatus)> {
     let id = passerelle_domain::RunId::from_uuid(uuid::Uuid::now_v7());
     app.store
         .enqueue(NewRun {
             run_id: id,
             account_id: acc.clone(),
             profile_id: profile.clone(),
-            action: SyncAction::ImportOrders,
+            action,
             trigger: Trigger::Manual,
             input: serde_json::json!({}),
             actor: Actor::Cli,

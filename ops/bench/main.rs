@@ -12,6 +12,7 @@
 //! * projection rebuild rate over a generated log on PostgreSQL.
 
 mod import;
+mod updates;
 
 use clap::Parser;
 use passerelle_adapters::store::{Db, SqlRunStore, Val};
@@ -39,7 +40,7 @@ struct Args {
     /// Events generated for the rebuild benchmark.
     #[arg(long, default_value_t = 1_000_000)]
     events: i64,
-    /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `import` or
+    /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `updates`, `import` or
     /// `import-limited` (EBP's real 1 call/s only) or `import-memory` (the engine's peak RSS
     /// in its own process; needs the release `passerelle` binary).
     #[arg(long)]
@@ -426,6 +427,10 @@ async fn main() -> anyhow::Result<()> {
     {
         import::bench_import_limited(&fresh_pg(&args.pg).await?, args.limited_orders, args.page)
             .await?;
+    }
+    if part("updates") {
+        std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
+        updates::bench_updates(&fresh_pg(&args.pg).await?, args.orders, args.page).await?;
     }
     if part("rebuild") {
         rebuild_pg(&fresh_pg(&args.pg).await?, args.events).await?;
