@@ -80,12 +80,21 @@ impl App {
         let mut r = registry(demo_backend_url)?;
         let clock: Arc<dyn passerelle_workflows::ports::Clock> = Arc::new(SystemClock);
         let ledger = Arc::new(SqlLedger::new(self.db.clone(), clock.clone()));
+        let quotas = Arc::new(SqlQuotas::new(self.db.clone(), clock));
         r.register(
             SyncAction::ImportOrders,
             Arc::new(ImportOrders::new(
                 self.connectors()?,
                 ledger.clone(),
-                Arc::new(SqlQuotas::new(self.db.clone(), clock)),
+                quotas.clone(),
+            )),
+        );
+        r.register(
+            SyncAction::ImportQuotes,
+            Arc::new(ImportOrders::quotes(
+                self.connectors()?,
+                ledger.clone(),
+                quotas,
             )),
         );
         r.register(

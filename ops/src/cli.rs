@@ -68,6 +68,10 @@ pub enum Command {
         /// Base URL of the demo-engine backend (default: an in-process simulator).
         #[arg(long, env = "PASSERELLE_DEMO_BACKEND_URL")]
         demo_backend_url: Option<String>,
+        /// update-order-statuses / send-invoices: read every document chain, not only what
+        /// changed in the ERP since the last run.
+        #[arg(long)]
+        full: bool,
     },
     /// Asks a run to stop (between two items).
     Cancel {

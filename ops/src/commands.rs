@@ -75,11 +75,22 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             action,
             enqueue_only,
             demo_backend_url,
+            full,
         } => {
             let action: SyncAction = action
                 .parse()
                 .map_err(|e: passerelle_domain::action::UnknownAction| usage(e.to_string()))?;
             let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+            if *full
+                && !matches!(
+                    action,
+                    SyncAction::UpdateOrderStatuses | SyncAction::SendInvoices
+                )
+            {
+                return Err(usage(
+                    "--full ne s'applique qu'à update-order-statuses et send-invoices",
+                ));
+            }
             run_now(
                 &cli.database_url,
                 &acc,
@@ -87,6 +98,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 action,
                 *enqueue_only,
                 demo_backend_url.clone(),
+                *full,
             )
             .await
         }
@@ -703,16 +715,18 @@ async fn run_now(
     action: SyncAction,
     enqueue_only: bool,
     backend: Option<String>,
+    full: bool,
 ) -> anyhow::Result<ExitCode> {
     if !matches!(
         action,
         SyncAction::DemoEngine
             | SyncAction::ImportOrders
+            | SyncAction::ImportQuotes
             | SyncAction::UpdateOrderStatuses
             | SyncAction::SendInvoices
     ) {
         return Err(usage(format!(
-            "l'action {action} n'est pas encore disponible dans cette version (import-orders, update-order-statuses, send-invoices, demo-engine)"
+            "l'action {action} n'est pas encore disponible dans cette version (import-orders, import-quotes, update-order-statuses, send-invoices, demo-engine)"
         )));
     }
     let app = App::connect(url).await?;
@@ -740,7 +754,7 @@ async fn run_now(
         _ => None,
     };
     let url_b = backend.unwrap_or_else(|| sim.as_ref().map(DemoSim::url).unwrap_or_default());
-    let input = json!({"retry_initial_ms": 300});
+    let input = json!({"retry_initial_ms": 300, "full": full});
     if enqueue_only {
         let id = enqueue(&app, acc, profile, action, input).await?;
         println!("Tâche {id} ({}) en file.", action.label_fr());

@@ -36,6 +36,13 @@ struct Setup {
 }
 
 async fn setup(kind: Kind, orders: usize) -> Setup {
+    let s = setup_without_import(kind, orders).await;
+    let (_, status, _) = run(&s, SyncAction::ImportOrders).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    s
+}
+
+async fn setup_without_import(kind: Kind, orders: usize) -> Setup {
     env();
     let db = fresh(kind).await;
     let app = db.app().await;
@@ -51,16 +58,13 @@ async fn setup(kind: Kind, orders: usize) -> Setup {
     let acc = account("acme");
     let profile = world.install(&app, &acc).await.unwrap();
     ensure_import_plan(&app, &acc, 1000).await.unwrap();
-    let s = Setup {
+    Setup {
         _db: db,
         app,
         world,
         acc,
         profile,
-    };
-    let (_, status, _) = run(&s, SyncAction::ImportOrders).await;
-    assert_eq!(status, RunStatus::Succeeded);
-    s
+    }
 }
 
 async fn run(s: &Setup, action: SyncAction) -> (RunId, RunStatus, journal::Counts) {
@@ -264,13 +268,14 @@ async fn invoices(kind: Kind) {
         "{why:?}"
     );
     let id: u64 = web.parse().unwrap();
-    let attached = s.world.shop.order_attachments(id);
+    // Items run concurrently: the two attachments come in either order.
+    let attached: HashMap<String, Vec<u8>> =
+        s.world.shop.order_attachments(id).into_iter().collect();
     assert_eq!(attached.len(), 2, "both invoices of the backorder");
-    for (number, (name, bytes)) in [&fa1, &fa2].iter().zip(&attached) {
-        assert_eq!(name, &format!("Facture-{number}.pdf"));
+    for number in [&fa1, &fa2] {
         assert_eq!(
-            bytes,
-            &s.world.ebp.invoice_pdf(number),
+            attached[&format!("Facture-{number}.pdf")],
+            s.world.ebp.invoice_pdf(number),
             "same bytes as the ERP's PDF"
         );
     }
@@ -288,3 +293,39 @@ async fn invoices(kind: Kind) {
 }
 
 both!(invoice_pdfs_are_attached_once_with_the_erp_bytes, invoices);
+
+async fn quotes(kind: Kind) {
+    let s = setup_without_import(kind, 30).await;
+    // The sample profile maps shop status 10 to an ERP quote.
+    let (_, status, c) = run(&s, SyncAction::ImportQuotes).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    let docs = s.world.ebp.documents();
+    assert!(c.succeeded > 0, "{c:?}");
+    assert_eq!(docs.len() as i64, c.succeeded);
+    assert!(
+        docs.iter().all(|d| d.document.kind == DocumentKind::Quote),
+        "only quotes: {:?}",
+        docs.iter().map(|d| &d.number).collect::<Vec<_>>()
+    );
+    for d in &docs {
+        let id: u64 = d.atoosync_order.clone().unwrap().parse().unwrap();
+        assert_eq!(s.world.shop.order_state(id).as_deref(), Some("10"));
+    }
+    // The orders import then takes the rest and leaves the quotes alone.
+    let (_, _, c2) = run(&s, SyncAction::ImportOrders).await;
+    assert_eq!(
+        s.world
+            .ebp
+            .documents()
+            .iter()
+            .filter(|d| d.document.kind == DocumentKind::Quote)
+            .count() as i64,
+        c.succeeded,
+        "no second quote: {c2:?}"
+    );
+    let (_, _, again) = run(&s, SyncAction::ImportQuotes).await;
+    assert_eq!(again.succeeded, 0, "{again:?}");
+    verify_replay(&s).await;
+}
+
+both!(quote_requests_become_erp_quotes_once, quotes);

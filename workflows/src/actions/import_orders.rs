@@ -106,11 +106,12 @@ pub struct ImportInput {
     pub retry_initial_ms: Option<u64>,
 }
 
-/// The workflow.
+/// The workflow (also `import-quotes`, see [`ImportOrders::quotes`]).
 pub struct ImportOrders {
     connectors: Arc<dyn Connectors>,
     ledger: Arc<dyn Ledger>,
     quotas: Arc<dyn Quotas>,
+    quotes_only: bool,
 }
 
 impl ImportOrders {
@@ -124,6 +125,22 @@ impl ImportOrders {
             connectors,
             ledger,
             quotas,
+            quotes_only: false,
+        }
+    }
+
+    /// `import-quotes` (FEATURES §2 "Quotes"): the shop's quote requests — orders in the
+    /// statuses the profile maps to an ERP quote (a quotation module's "devis demandé"
+    /// status) — become ERP quotes with the same customer and document rules; only those
+    /// statuses are read. Its end-of-run notification is "after quotes created".
+    pub fn quotes(
+        connectors: Arc<dyn Connectors>,
+        ledger: Arc<dyn Ledger>,
+        quotas: Arc<dyn Quotas>,
+    ) -> Self {
+        Self {
+            quotes_only: true,
+            ..Self::new(connectors, ledger, quotas)
         }
     }
 }
@@ -186,16 +203,35 @@ impl Workflow for ImportOrders {
         let connectors = self.connectors.clone();
         let ledger = self.ledger.clone();
         let quotas = self.quotas.clone();
+        let quotes_only = self.quotes_only;
         Box::pin(async move {
             let input: ImportInput = serde_json::from_value(input)
                 .map_err(|e| RunError::failed(format!("entrée invalide : {e}")))?;
             let p = Policies::new(&input);
             let (account, profile) = (ctx.account_id().clone(), ctx.profile_id().clone());
-            let config: ImportConfig = ctx
+            let mut config: ImportConfig = ctx
                 .step("load_config", &p.read, || {
                     connectors.import_config(&account, &profile)
                 })
                 .await?;
+            if quotes_only {
+                config
+                    .settings
+                    .statuses
+                    .retain(|r| r.document == passerelle_domain::orders::DocumentKind::Quote);
+                let states: Vec<String> = config
+                    .settings
+                    .statuses
+                    .iter()
+                    .map(|r| r.state_id.clone())
+                    .collect();
+                config.query.states.retain(|s| states.contains(s));
+                if config.query.states.is_empty() {
+                    return Err(RunError::failed(
+                        "aucun statut de boutique n'est associé au type de document « devis » dans le profil : aucune demande de devis à importer (no quote status)",
+                    ));
+                }
+            }
             if config.query.states.is_empty() {
                 return Err(RunError::failed(
                     "aucun statut de commande sélectionné dans le profil : rien à importer (no order status selected)",
@@ -244,8 +280,13 @@ impl Workflow for ImportOrders {
                 }
             }
             let t = ctx.totals();
+            let what = if quotes_only {
+                "demande(s) de devis"
+            } else {
+                "commande(s)"
+            };
             ctx.note(format!(
-                "{} commande(s) : {} importée(s), {} en échec, {} ignorée(s)",
+                "{} {what} : {} importée(s), {} en échec, {} ignorée(s)",
                 t.total, t.succeeded, t.failed, t.ignored
             ))
             .await?;

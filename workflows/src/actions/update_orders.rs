@@ -8,7 +8,7 @@
 //! 2. `erp_deletions` — documents deleted since the watermark (`EbpSysDeletedRecord`): a
 //!    deletion changes no remaining document, so it turns the run into a full pass;
 //! 3. `erp_changes` — one paged scan of the sale documents carrying a web order number,
-//!    modified since the watermark (minus a margin), ordered by `sysModifiedDate`;
+//!    modified since the watermark (minus a few seconds), ordered by `sysModifiedDate`;
 //! 4. per batch of the touched orders that are ours (`links`, the `ShopOrder` states): their
 //!    whole document chains (`erp_chains`, `WhereCondition In` on `xx_atoosync_order`, ≤ 100
 //!    orders per call) — a full pass already has them from the scan;
@@ -39,9 +39,11 @@ pub const STATUS_FLOW: &str = "update-order-statuses";
 /// The cursor name of the invoice flow.
 pub const INVOICE_FLOW: &str = "send-invoices";
 
-/// How far before the watermark the scan starts again: documents committed late with an
-/// earlier `sysModifiedDate` are still seen (re-reading a few is harmless: writes are set-to).
-const WATERMARK_MARGIN_SECS: i64 = 120;
+/// How far before the watermark the scan starts again: a document committed a little after
+/// its `sysModifiedDate` was stamped is still seen. Re-reading is harmless (writes are
+/// set-to) but not free: every order touched in the margin has its chain read again, so the
+/// margin stays short; a `full` pass catches anything later than that.
+const WATERMARK_MARGIN_SECS: i64 = 5;
 
 /// Input of an update run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
