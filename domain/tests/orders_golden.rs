@@ -136,6 +136,7 @@ fn pay_rule(module: &str, currency: Option<&str>, settlement: &str) -> PaymentRu
 
 fn settings() -> OrderSettings {
     OrderSettings {
+        grouping: None,
         date_choice: DocumentDateChoice::OrderDate,
         precision: 2,
         series: None,

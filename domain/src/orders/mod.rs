@@ -6,6 +6,7 @@
 pub mod build;
 pub mod customer;
 pub mod document;
+pub mod grouping;
 pub mod model;
 pub mod settings;
 pub mod updates;

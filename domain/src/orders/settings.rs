@@ -268,6 +268,9 @@ pub struct OrderSettings {
     /// Copy lot/serial numbers to the lines.
     #[serde(default)]
     pub lot_numbers: bool,
+    /// Orders grouped into one document per day (FEATURES §3.4); `None`: one per order.
+    #[serde(default)]
+    pub grouping: Option<super::grouping::GroupingSettings>,
     /// Add a gap line when the shop total incl. tax differs from the computed one.
     #[serde(default = "yes")]
     pub gap_line: bool,

@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use passerelle_domain::orders::build::{self, BuildContext};
 use passerelle_domain::orders::customer;
+use passerelle_domain::orders::grouping;
 use passerelle_domain::orders::{
     CustomerRecord, CustomerResolution, CustomerSettings, ErpCustomer, ErpDocument, ErpItem,
     OrderSettings, ShopOrder,
@@ -189,6 +190,8 @@ enum Planned {
     },
     Failed(String),
     Ignored(String),
+    /// Kept for its day document (outcome given after the last page).
+    Grouped,
 }
 
 /// The per-run state carried across pages (only derived from step results).
@@ -196,6 +199,18 @@ enum Planned {
 struct RunState {
     items: BTreeMap<String, ErpItem>,
     unknown: BTreeSet<String>,
+    /// Orders kept for the day documents (FEATURES §3.4), written after the last page
+    /// because a day's orders may span pages.
+    grouped: Vec<GroupedOrder>,
+}
+
+/// An order waiting for its day document.
+struct GroupedOrder {
+    id: String,
+    reference: String,
+    day: NaiveDate,
+    document: ErpDocument,
+    set_state: Option<String>,
 }
 
 impl Workflow for ImportOrders {
@@ -278,6 +293,10 @@ impl Workflow for ImportOrders {
                 if !page.has_more {
                     break;
                 }
+            }
+            if !state.grouped.is_empty() {
+                io.process_groups(std::mem::take(&mut state.grouped))
+                    .await?;
             }
             let t = ctx.totals();
             let what = if quotes_only {
@@ -428,6 +447,36 @@ impl Io {
                 today: self.config.today,
             };
             match build::build_document(order, &cx) {
+                Ok(doc)
+                    if settings
+                        .grouping
+                        .as_ref()
+                        .is_some_and(|g| g.applies_to(order)) =>
+                {
+                    let day = settings
+                        .grouping
+                        .as_ref()
+                        .map(|g| g.day_of(order))
+                        .unwrap_or(self.config.today);
+                    if day >= self.config.today {
+                        plan.insert(
+                            order.id.clone(),
+                            Planned::Ignored(format!(
+                                "regroupement par jour : la journée du {} n'est pas terminée, commande reprise demain (day not ended yet)",
+                                day.format("%d/%m/%Y")
+                            )),
+                        );
+                    } else {
+                        state.grouped.push(GroupedOrder {
+                            id: order.id.clone(),
+                            reference: order.reference.clone(),
+                            day,
+                            document: doc,
+                            set_state: status.set_shop_state.clone(),
+                        });
+                        plan.insert(order.id.clone(), Planned::Grouped);
+                    }
+                }
                 Ok(doc) => {
                     let record = match &resolution {
                         CustomerResolution::New(r) => Some(r.clone()),
@@ -555,6 +604,7 @@ impl Io {
                 ShopOrderRead::Ok(x) => (x.id.clone(), x.reference.clone()),
                 ShopOrderRead::Invalid { id, .. } => (id.clone(), id.clone()),
             })
+            .filter(|(id, _)| !matches!(plan.get(id), Some(Planned::Grouped)))
             .collect();
         let plan = Arc::new(plan);
         let stock_refs: BTreeSet<String> = orders
@@ -583,6 +633,9 @@ impl Io {
                             )),
                             Some(Planned::Failed(r)) => Ok(ItemOutcome::Failed(r)),
                             Some(Planned::Ignored(r)) => Ok(ItemOutcome::Ignored(r)),
+                            Some(Planned::Grouped) => Ok(ItemOutcome::Failed(
+                                "commande regroupée traitée hors de sa page (grouped order)".into(),
+                            )),
                             Some(Planned::Written {
                                 document,
                                 customer_id,
@@ -620,6 +673,206 @@ impl Io {
         if self.config.settings.push_stock && !stock_refs.is_empty() {
             self.push_stock(stock_refs.into_iter().collect()).await?;
         }
+        Ok(())
+    }
+
+    /// The day documents (FEATURES §3.4): merge, reserve one unit per order (a group is
+    /// written whole or not at all), import idempotently by group key, link every original
+    /// order to its day document, then the shop write-backs and the orders' outcomes.
+    async fn process_groups(&self, grouped: Vec<GroupedOrder>) -> Result<(), RunError> {
+        let Some(g) = self.config.settings.grouping.clone() else {
+            return Ok(());
+        };
+        let meta: HashMap<String, (String, Option<String>)> = grouped
+            .iter()
+            .map(|o| (o.id.clone(), (o.reference.clone(), o.set_state.clone())))
+            .collect();
+        let groups = grouping::group_documents(
+            &g,
+            grouped
+                .into_iter()
+                .map(|o| (o.id, o.day, o.document))
+                .collect(),
+        );
+        let wanted: usize = groups.iter().map(|x| x.orders.len()).sum();
+        let (quotas, acc, run) = (
+            self.quotas.clone(),
+            self.ctx.account_id().clone(),
+            self.ctx.run_id(),
+        );
+        let r: Reservation = self
+            .ctx
+            .step("reserve_quota", &self.p.read, || async move {
+                quotas
+                    .reserve(&acc, run, "groups", Counter::Import, wanted as u32)
+                    .await
+            })
+            .await?;
+        let mut outcome: HashMap<String, Planned> = HashMap::new();
+        let mut room = r.granted as usize;
+        let mut to_write = Vec::new();
+        for grp in groups {
+            if grp.orders.len() <= room {
+                room -= grp.orders.len();
+                to_write.push(grp);
+            } else {
+                let why = r
+                    .limited_by
+                    .clone()
+                    .unwrap_or_else(|| "quota épuisé (quota exhausted)".into());
+                for o in &grp.orders {
+                    outcome.insert(o.clone(), Planned::Ignored(why.clone()));
+                }
+            }
+        }
+        let mut transfers = Vec::new();
+        if !to_write.is_empty() {
+            let batch = ImportBatch {
+                customers: Vec::new(),
+                documents: to_write.iter().map(|x| x.document.clone()).collect(),
+            };
+            let (erp, check) = (self.erp.clone(), self.config.settings.check_existing);
+            let written: ImportOutcome = self
+                .ctx
+                .step("erp_import", &self.p.erp, || async move {
+                    import_missing(erp.as_ref(), batch, check).await
+                })
+                .await?;
+            let rejected: HashMap<String, String> =
+                written.report.rejected.iter().cloned().collect();
+            let by_key: HashMap<String, ExistingDocument> = written
+                .existing
+                .iter()
+                .chain(written.report.created.iter())
+                .map(|d| (d.atoosync_order.clone(), d.clone()))
+                .collect();
+            for grp in &to_write {
+                let key = &grp.document.atoosync_order;
+                match by_key.get(key) {
+                    Some(d) => {
+                        for o in &grp.orders {
+                            let (reference, set_state) = meta.get(o).cloned().unwrap_or_default();
+                            transfers.push(Transferred {
+                                order_id: o.clone(),
+                                order_reference: reference,
+                                document_number: d.number.clone(),
+                                kind: d.kind,
+                            });
+                            outcome.insert(
+                                o.clone(),
+                                Planned::Written {
+                                    document: d.clone(),
+                                    customer_id: String::new(),
+                                    customer_code: g.account.clone(),
+                                    set_state,
+                                    already_there: false,
+                                },
+                            );
+                        }
+                    }
+                    None => {
+                        let why = rejected
+                            .get(key)
+                            .cloned()
+                            .unwrap_or_else(|| "document absent du retour de l'import ERP".into());
+                        for o in &grp.orders {
+                            outcome.insert(
+                                o.clone(),
+                                Planned::Failed(format!(
+                                    "document du jour refusé par l'ERP : {why}"
+                                )),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let consumed = transfers.len() as u32;
+        if !transfers.is_empty() {
+            let (ledger, acc, prof, run) = (
+                self.ledger.clone(),
+                self.ctx.account_id().clone(),
+                self.ctx.profile_id().clone(),
+                self.ctx.run_id(),
+            );
+            self.ctx
+                .step("record_transferred", &self.p.read, || async move {
+                    ledger
+                        .record_transferred(&acc, &prof, run, &transfers)
+                        .await
+                })
+                .await?;
+        }
+        let (quotas, acc, prof, run) = (
+            self.quotas.clone(),
+            self.ctx.account_id().clone(),
+            self.ctx.profile_id().clone(),
+            self.ctx.run_id(),
+        );
+        self.ctx
+            .step("settle_quota", &self.p.read, || async move {
+                quotas
+                    .settle(&acc, &prof, run, "groups", Counter::Import, consumed)
+                    .await
+            })
+            .await?;
+        let mut items: Vec<(String, String)> = outcome
+            .keys()
+            .map(|id| {
+                (
+                    id.clone(),
+                    meta.get(id).map(|m| m.0.clone()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        items.sort_by_key(|(id, _)| (id.parse::<u64>().unwrap_or(u64::MAX), id.clone()));
+        let outcome = Arc::new(outcome);
+        self.ctx
+            .for_each_item(
+                items,
+                |(id, reference)| (id.clone(), reference.clone()),
+                |ictx, _item, (id, _)| {
+                    let (outcome, shop, config, p) = (
+                        outcome.clone(),
+                        self.shop.clone(),
+                        self.config.clone(),
+                        self.p,
+                    );
+                    async move {
+                        match outcome.get(&id).cloned() {
+                            Some(Planned::Written {
+                                document,
+                                customer_code,
+                                set_state,
+                                ..
+                            }) => {
+                                write_back(
+                                    &ictx,
+                                    &shop,
+                                    &config,
+                                    &p,
+                                    &id,
+                                    &document,
+                                    "",
+                                    &customer_code,
+                                    set_state.as_deref(),
+                                )
+                                .await?;
+                                Ok(ItemOutcome::Succeeded(Some(format!(
+                                    "commande {id} → document du jour {} ({customer_code})",
+                                    document.number
+                                ))))
+                            }
+                            Some(Planned::Ignored(r)) => Ok(ItemOutcome::Ignored(r)),
+                            Some(Planned::Failed(r)) => Ok(ItemOutcome::Failed(r)),
+                            _ => Ok(ItemOutcome::Failed(
+                                "commande regroupée non traitée (grouped order not handled)".into(),
+                            )),
+                        }
+                    }
+                },
+            )
+            .await?;
         Ok(())
     }
 
