@@ -12,6 +12,10 @@ psql -q -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database WHERE dat
 # Test-only tools (aiosmtpd for the local SMTP sink).
 ./scripts/setup-test-deps.sh >/dev/null
 export PASSERELLE_TEST_PG="${PASSERELLE_TEST_PG:-postgres://postgres@127.0.0.1:5432}"
+# Four test processes at a time, some with several pools or child processes: keep each pool
+# small so the server's 100 connections are never exhausted (a refused connection turns into
+# retried steps and very slow tests).
+export PASSERELLE_PG_POOL="${PASSERELLE_PG_POOL:-6}"
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --test-threads 4 "$@"
 else

@@ -167,8 +167,16 @@ impl Db {
     pub async fn connect(url: &str) -> DbResult<Db> {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?;
+            // `PASSERELLE_PG_POOL` bounds each process's connections (default 16): the test
+            // suite runs many processes and pools against one server of 100 connections.
+            let max = std::env::var("PASSERELLE_PG_POOL")
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(16);
             let pool = PgPoolOptions::new()
-                .max_connections(16)
+                .max_connections(max)
+                .idle_timeout(Duration::from_secs(30))
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
