@@ -57,38 +57,11 @@ impl Ledger for SqlLedger {
             return Ok(BTreeSet::new());
         }
         // The aggregates' folded state is written with their events: no projection lag.
-        let keys: Vec<String> = order_ids
-            .iter()
-            .map(|o| scoped_id(account, &shop_order_id(profile.as_str(), o)))
-            .collect();
-        let list = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
-        let sql = match self.db.kind() {
-            super::db::DbKind::Postgres => "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
-                 AND aggregate_id IN (SELECT json_array_elements_text($3::json))",
-            super::db::DbKind::Sqlite => "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
-                 AND aggregate_id IN (SELECT value FROM json_each($3))",
-        };
-        let rows = self
-            .db
-            .fetch(
-                sql,
-                &[
-                    Val::text(ShopOrderState::TYPE),
-                    Val::text(account.as_str()),
-                    Val::text(list),
-                ],
-            )
-            .await
-            .map_err(|e| StepError::transient(format!("base de données : {e}")))?;
-        let mut out = BTreeSet::new();
-        for r in rows {
-            let st: ShopOrderState = serde_json::from_str(r[0].as_str().unwrap_or(""))
-                .map_err(|e| StepError::permanent(format!("état de commande illisible : {e}")))?;
-            if st.document_number.is_some() {
-                out.insert(st.order_id);
-            }
-        }
-        Ok(out)
+        let rows = self.order_states(account, profile, order_ids).await?;
+        Ok(Self::links_of(rows, false)?
+            .into_iter()
+            .map(|l| l.order_id)
+            .collect())
     }
 
     async fn record_transferred(
@@ -124,6 +97,37 @@ impl Ledger for SqlLedger {
 }
 
 impl SqlLedger {
+    /// The folded `ShopOrder` states of these orders of the profile (one query).
+    async fn order_states(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        order_ids: &[String],
+    ) -> Result<Vec<Vec<Val>>, StepError> {
+        let keys: Vec<String> = order_ids
+            .iter()
+            .map(|o| scoped_id(account, &shop_order_id(profile.as_str(), o)))
+            .collect();
+        let list = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
+        let sql = match self.db.kind() {
+            super::db::DbKind::Postgres => "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
+                 AND aggregate_id IN (SELECT json_array_elements_text($3::json)) ORDER BY aggregate_id",
+            super::db::DbKind::Sqlite => "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
+                 AND aggregate_id IN (SELECT value FROM json_each($3)) ORDER BY aggregate_id",
+        };
+        self.db
+            .fetch(
+                sql,
+                &[
+                    Val::text(ShopOrderState::TYPE),
+                    Val::text(account.as_str()),
+                    Val::text(list),
+                ],
+            )
+            .await
+            .map_err(|e| StepError::transient(format!("base de données : {e}")))
+    }
+
     /// Links of the rows; reset orders (no document) are kept with an empty number when
     /// `keep_reset` (the keyset reader needs every id it went past).
     fn links_of(rows: Vec<Vec<Val>>, keep_reset: bool) -> Result<Vec<OrderLink>, StepError> {
@@ -154,29 +158,7 @@ impl UpdateLedger for SqlLedger {
         if order_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = order_ids
-            .iter()
-            .map(|o| scoped_id(account, &shop_order_id(profile.as_str(), o)))
-            .collect();
-        let list = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
-        let sql = match self.db.kind() {
-            super::db::DbKind::Postgres => "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
-                 AND aggregate_id IN (SELECT json_array_elements_text($3::json)) ORDER BY aggregate_id",
-            super::db::DbKind::Sqlite => "SELECT state_json FROM aggregate_state WHERE aggregate_type = $1 AND account_id = $2 \
-                 AND aggregate_id IN (SELECT value FROM json_each($3)) ORDER BY aggregate_id",
-        };
-        let rows = self
-            .db
-            .fetch(
-                sql,
-                &[
-                    Val::text(ShopOrderState::TYPE),
-                    Val::text(account.as_str()),
-                    Val::text(list),
-                ],
-            )
-            .await
-            .map_err(|e| StepError::transient(format!("base de données : {e}")))?;
+        let rows = self.order_states(account, profile, order_ids).await?;
         Self::links_of(rows, false)
     }
 

@@ -908,46 +908,15 @@ impl Shop for PrestaShopClient {
     /// PrestaShop refuses longer ones with a validation error, reported on the order).
     #[instrument(skip_all, fields(order = order_id), err)]
     async fn set_order_reference(&self, order_id: &str, reference: &str) -> Result<(), StepError> {
-        let current = self
-            .field_of("orders", order_id, "reference")
-            .await?
-            .ok_or_else(|| {
-                StepError::permanent(format!("commande PrestaShop {order_id} introuvable"))
-            })?;
-        if current.trim() == reference {
-            return Ok(());
-        }
-        self.write(
-            Method::PATCH,
-            &format!("orders/{order_id}"),
-            &[],
-            "order",
-            &[("id", order_id), ("reference", reference)],
-        )
-        .await
+        self.set_order_field(order_id, "reference", reference).await
     }
 
     /// `PATCH orders/{id}` with `delivery_date` (`isDate`, `Y-m-d H:i:s`).
     #[instrument(skip_all, fields(order = order_id), err)]
     async fn set_delivery_date(&self, order_id: &str, date: NaiveDate) -> Result<(), StepError> {
         let value = format!("{} 00:00:00", date.format("%Y-%m-%d"));
-        let current = self
-            .field_of("orders", order_id, "delivery_date")
-            .await?
-            .ok_or_else(|| {
-                StepError::permanent(format!("commande PrestaShop {order_id} introuvable"))
-            })?;
-        if current.trim() == value {
-            return Ok(());
-        }
-        self.write(
-            Method::PATCH,
-            &format!("orders/{order_id}"),
-            &[],
-            "order",
-            &[("id", order_id), ("delivery_date", &value)],
-        )
-        .await
+        self.set_order_field(order_id, "delivery_date", &value)
+            .await
     }
 
     /// One `order_carriers` read for all the orders (`filter[id_order]=[1|2|3]`).
@@ -1114,6 +1083,33 @@ impl Shop for PrestaShopClient {
 }
 
 impl PrestaShopClient {
+    /// Set-to on one order field: read it, `PATCH orders/{id}` with only `id` and the field
+    /// when it differs (nothing else on the order changes).
+    async fn set_order_field(
+        &self,
+        order_id: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<(), StepError> {
+        let current = self
+            .field_of("orders", order_id, field)
+            .await?
+            .ok_or_else(|| {
+                StepError::permanent(format!("commande PrestaShop {order_id} introuvable"))
+            })?;
+        if current.trim() == value {
+            return Ok(());
+        }
+        self.write(
+            Method::PATCH,
+            &format!("orders/{order_id}"),
+            &[],
+            "order",
+            &[("id", order_id), (field, value)],
+        )
+        .await
+    }
+
     /// `POST attachments/file` (multipart); returns the new attachment's id.
     async fn upload_attachment(&self, file_name: &str, bytes: &[u8]) -> Result<String, StepError> {
         let part = reqwest::multipart::Part::bytes(bytes.to_vec())
