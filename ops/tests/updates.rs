@@ -329,3 +329,73 @@ async fn quotes(kind: Kind) {
 }
 
 both!(quote_requests_become_erp_quotes_once, quotes);
+
+async fn shop_tracking_and_reference(kind: Kind) {
+    let s = setup(kind, 16).await;
+    // Tracking read from the shop (a carrier module filled it) and the order reference
+    // replaced by the ERP number.
+    let mut file = s.world.profile_file().unwrap();
+    let updates = &mut file.import.as_mut().unwrap().updates;
+    updates.tracking_from_shop = true;
+    updates.tracking_state = Some("4".into());
+    updates.replace_reference = true;
+    updates.status_by_document.clear();
+    updates
+        .status_by_document
+        .insert(DocumentKind::Invoice, "5".into());
+    passerelle::profiles::Profiles::new(s.app.db.clone())
+        .import(
+            &s.acc,
+            file,
+            s.app.secrets().unwrap().as_ref(),
+            passerelle_domain::Actor::Cli,
+        )
+        .await
+        .unwrap();
+    let (web, cm) = erp_orders(&s)[0].clone();
+    let id: u64 = web.parse().unwrap();
+    let (_, _, c) = run(&s, SyncAction::UpdateOrderStatuses).await;
+    assert_eq!(c.total, 0, "{c:?}");
+
+    // The carrier module writes a tracking number in the shop; the ERP makes the invoice.
+    s.world.shop.with_shop(|shop| {
+        let carrier = shop
+            .rows("order_carriers")
+            .into_iter()
+            .find(|r| r.get("id_order").and_then(|v| v.as_str()) == Some(web.as_str()))
+            .and_then(|r| r.get("id").and_then(|v| v.as_u64()))
+            .unwrap();
+        let row = shop.get_mut("order_carriers", carrier).unwrap();
+        row.insert("tracking_number".into(), "COLIS42 COLIS43".into());
+    });
+    let fa = s
+        .world
+        .ebp
+        .transform(&cm, DocumentKind::Invoice, &[], None)
+        .unwrap();
+    let (_, _, c) = run(&s, SyncAction::UpdateOrderStatuses).await;
+    assert_eq!((c.total, c.succeeded), (1, 1), "{c:?}");
+    // The shop's tracking set the tracking status first, the invoice's status stays last.
+    let history = s.world.shop.order_history(id);
+    assert_eq!(
+        history[history.len() - 2..],
+        ["4".to_string(), "5".to_string()]
+    );
+    assert_eq!(
+        s.world.shop.order_tracking(id).as_deref(),
+        Some("COLIS42 COLIS43")
+    );
+    let row = s.world.shop.row("orders", id).unwrap();
+    assert_eq!(
+        row.get("reference").and_then(|v| v.as_str()),
+        Some(fa.as_str())
+    );
+    let (_, _, c) = run(&s, SyncAction::UpdateOrderStatuses).await;
+    assert_eq!(c.total, 0, "{c:?}");
+    verify_replay(&s).await;
+}
+
+both!(
+    tracking_from_the_shop_and_reference_replaced,
+    shop_tracking_and_reference
+);
