@@ -3,6 +3,7 @@
 //! and a *reference* to the encrypted credentials plus a short fingerprint, never a secret
 //! (DESIGN §3): the ciphertext lives in the `credentials` table.
 
+use crate::catalog::CatalogSettings;
 use crate::decider::Decider;
 use crate::orders::OrderSettings;
 use cqrs_es::DomainEvent;
@@ -114,6 +115,18 @@ pub enum ProfileEvent {
     ImportOptionsSet(Box<ImportOptions>),
     /// Deleted (irreversible).
     ProfileDeleted,
+    /// Article-export options set (FEATURES §3.1).
+    ExportOptionsSet(Box<CatalogSettings>),
+    /// The last transfer date of one action set by hand (`passerelle last-transfer
+    /// --set`): the next incremental run of that action starts from it.
+    LastTransferSet {
+        /// Action (kebab-case name).
+        action: String,
+        /// The date the next incremental run reads from.
+        at: chrono::DateTime<chrono::Utc>,
+        /// When it was set (it wins over runs that started before).
+        set_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl DomainEvent for ProfileEvent {
@@ -125,6 +138,8 @@ impl DomainEvent for ProfileEvent {
             ProfileEvent::ErpConnectionSet(_) => "ErpConnectionSet",
             ProfileEvent::ImportOptionsSet(_) => "ImportOptionsSet",
             ProfileEvent::ProfileDeleted => "ProfileDeleted",
+            ProfileEvent::ExportOptionsSet(_) => "ExportOptionsSet",
+            ProfileEvent::LastTransferSet { .. } => "LastTransferSet",
         }
         .into()
     }
@@ -151,6 +166,17 @@ pub enum ProfileCommand {
     },
     /// Delete.
     Delete,
+    /// Set the article-export options (no event when unchanged).
+    SetExportOptions(Box<CatalogSettings>),
+    /// Set the last transfer date of an action by hand.
+    SetLastTransfer {
+        /// Action (kebab-case name).
+        action: String,
+        /// The date.
+        at: chrono::DateTime<chrono::Utc>,
+        /// Now (passed in: the domain reads no clock).
+        now: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// Refusals.
@@ -182,6 +208,15 @@ pub struct Profile {
     pub erp: Option<ErpConnection>,
     /// Import options.
     pub import: Option<ImportOptions>,
+    /// Article-export options.
+    #[serde(default)]
+    pub export: Option<CatalogSettings>,
+    /// Last transfer dates set by hand: action → (date, when it was set).
+    #[serde(default)]
+    pub last_transfer_overrides: std::collections::BTreeMap<
+        String,
+        (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    >,
 }
 
 impl Decider for Profile {
@@ -227,6 +262,25 @@ impl Decider for Profile {
                 }
                 Ok(vec![ProfileEvent::ProfileDeleted])
             }
+            ProfileCommand::SetExportOptions(o) => {
+                if !self.created {
+                    return Err(ProfileRefusal::Unknown);
+                }
+                if self.export.as_ref() == Some(o.as_ref()) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![ProfileEvent::ExportOptionsSet(o)])
+            }
+            ProfileCommand::SetLastTransfer { action, at, now } => {
+                if !self.created {
+                    return Err(ProfileRefusal::Unknown);
+                }
+                Ok(vec![ProfileEvent::LastTransferSet {
+                    action,
+                    at,
+                    set_at: now,
+                }])
+            }
         }
     }
 
@@ -241,6 +295,11 @@ impl Decider for Profile {
             ProfileEvent::ErpConnectionSet(e) => self.erp = Some(e.clone()),
             ProfileEvent::ImportOptionsSet(i) => self.import = Some((**i).clone()),
             ProfileEvent::ProfileDeleted => self.deleted = true,
+            ProfileEvent::ExportOptionsSet(o) => self.export = Some((**o).clone()),
+            ProfileEvent::LastTransferSet { action, at, set_at } => {
+                self.last_transfer_overrides
+                    .insert(action.clone(), (*at, *set_at));
+            }
         }
     }
 }
