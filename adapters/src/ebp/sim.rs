@@ -263,9 +263,14 @@ struct Inner {
     rate_rejections: u32,
     imports: Vec<SimImport>,
     tables: BTreeMap<String, Vec<Value>>,
+    catalog: sim_catalog::CatalogStore,
 }
 
 type Shared = Arc<Mutex<Inner>>;
+
+#[path = "sim_catalog.rs"]
+mod sim_catalog;
+pub use sim_catalog::SimArticle;
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
     s.lock().unwrap_or_else(|e| e.into_inner())
@@ -423,12 +428,14 @@ impl Inner {
                 .items
                 .values()
                 .map(|i| {
-                    json!({
+                    let mut row = json!({
                         "Id": i.id, "Caption": i.caption, "ItemType": 0, "ActiveState": 0,
                         "AllowPublishOnWeb": true,
                         "RealStock": num(i.stock.values().copied().sum()),
                         "sysModifiedDate": iso(i.modified),
-                    })
+                    });
+                    self.catalog.complete(i, &mut row);
+                    row
                 })
                 .collect(),
             "StockItem" => self
@@ -1510,6 +1517,7 @@ impl EbpSim {
             rate_rejections: 0,
             imports: Vec::new(),
             tables: default_tables(),
+            catalog: sim_catalog::CatalogStore::default(),
         }));
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;

@@ -73,6 +73,9 @@ fn singular(resource: &str) -> Option<&'static str> {
         .map(|(_, s)| *s)
 }
 
+#[path = "sim_catalog.rs"]
+mod sim_catalog;
+
 // ---------------------------------------------------------------------------
 // Data
 // ---------------------------------------------------------------------------
@@ -1454,6 +1457,9 @@ async fn handle(
                 .to_string()
                 .into_bytes(),
         )),
+        (m, id) if sim_catalog::handles(m, &resource, id.is_some()) => {
+            sim_catalog::write(&mut g.shop, m, &resource, id.as_deref(), &body)
+        }
         (&Method::GET, None) => list(&g, &resource, &params)
             .map(|rows| (StatusCode::OK, render_list(&g, &resource, &rows, as_json))),
         (&Method::GET, Some(id)) => {
