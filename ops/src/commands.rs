@@ -90,6 +90,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::LastTransfer { profile, set } => {
+            crate::catalog_connectors::last_transfer_cmd(&cli.database_url, &acc, profile, set)
+                .await
+        }
         Command::Cancel { run } => {
             let app = App::connect(&cli.database_url).await?;
             let out = app
@@ -704,13 +708,15 @@ async fn run_now(
     enqueue_only: bool,
     backend: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    if !matches!(action, SyncAction::DemoEngine | SyncAction::ImportOrders) {
+    if !matches!(action, SyncAction::DemoEngine | SyncAction::ImportOrders)
+        && !crate::catalog_connectors::AVAILABLE.contains(&action)
+    {
         return Err(usage(format!(
-            "l'action {action} n'est pas encore disponible dans cette version (import-orders, demo-engine)"
+            "l'action {action} n'est pas encore disponible dans cette version (import-orders, export-articles, export-new-articles, update-prices, update-stock, activate-articles, demo-engine)"
         )));
     }
     let app = App::connect(url).await?;
-    if action == SyncAction::ImportOrders
+    if action != SyncAction::DemoEngine
         && crate::profiles::Profiles::new(app.db.clone())
             .get(acc, &profile)
             .await?

@@ -270,7 +270,7 @@ type Shared = Arc<Mutex<Inner>>;
 
 #[path = "sim_catalog.rs"]
 mod sim_catalog;
-pub use sim_catalog::SimArticle;
+pub use sim_catalog::{demo_articles, SimArticle};
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
     s.lock().unwrap_or_else(|e| e.into_inner())

@@ -187,3 +187,58 @@ impl EbpSim {
         }
     }
 }
+
+/// The demo folder's articles, consistent with the demo shop's catalog
+/// ([`crate::cms::prestashop::demo_catalog_prices`]): same references, names, prices and
+/// stock, VAT codes `TN` (20 %), `TI` (10 %), `TR` (5.5 %), `EX` (none), an RTF commercial
+/// description and a `xx_Accroche` custom field; plus two articles the shop does not have
+/// yet (created by the export) and one not published (left out).
+pub fn demo_articles() -> Vec<SimArticle> {
+    let vat = |tax: Option<u64>| match tax {
+        Some(1) => ("TN", Decimal::from(20)),
+        Some(2) => ("TI", Decimal::from(10)),
+        Some(3) => ("TR", Decimal::new(55, 1)),
+        _ => ("EX", Decimal::ZERO),
+    };
+    let mut out: Vec<SimArticle> = crate::cms::prestashop::demo_catalog_prices()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (r, name, cents, tax, stock))| {
+            let (code, rate) = vat(tax);
+            SimArticle::new(r, name, stock)
+                .price(Decimal::new(cents, 2), rate)
+                .vat(code)
+                .column(
+                    "DesCom",
+                    Value::String(format!(
+                        "{{\\rtf1\\ansi\\ansicpg1252 {{\\fonttbl{{\\f0 Tahoma;}}}}\\f0 \\b {name}\\b0\\par Qualit\\'e9 Maison Lumi\\'e8re.\\par}}"
+                    )),
+                )
+                .column(
+                    "xx_Accroche",
+                    Value::String(format!("Sélection n° {}", i + 1)),
+                )
+                .column("Weight", Value::from(250 * (i as i64 + 1)))
+        })
+        .collect();
+    out.push(
+        SimArticle::new("VASE-Gres", "Vase en grès émaillé", 8)
+            .price(Decimal::new(4500, 2), Decimal::from(20))
+            .vat("TN")
+            .column("xx_Accroche", Value::String("Nouveauté".into()))
+            .column("Weight", Value::from(900)),
+    );
+    out.push(
+        SimArticle::new("BOUGIE-Soja", "Bougie parfumée soja", 30)
+            .price(Decimal::new(1890, 2), Decimal::from(20))
+            .vat("TN")
+            .column("Weight", Value::from(300)),
+    );
+    out.push(
+        SimArticle::new("ARCHIVE-2019", "Ancienne collection", 0)
+            .price(Decimal::new(990, 2), Decimal::from(20))
+            .vat("TN")
+            .published(false),
+    );
+    out
+}

@@ -2017,3 +2017,9 @@ fn update(
 pub fn demo_catalog() -> Vec<(&'static str, &'static str, i64)> {
     CATALOG.iter().map(|(r, n, _, _, s)| (*r, *n, *s)).collect()
 }
+
+/// The demo catalog with prices: `(reference, name, price excl. tax in cents, tax id, stock)`
+/// (tax ids as in [`SimShop::new`]), for seeding the ERP's article store consistently.
+pub fn demo_catalog_prices() -> Vec<(&'static str, &'static str, i64, Option<u64>, i64)> {
+    CATALOG.to_vec()
+}
