@@ -105,6 +105,9 @@ impl Workflow for ExportArticles {
     }
 }
 
+/// The quantity to send and its log note.
+type Stock = (i64, Option<String>);
+
 async fn process_page(
     io: &Io,
     page_no: u32,
@@ -178,7 +181,7 @@ async fn process_page(
     };
 
     // Pure rules.
-    let mut drafts: Vec<(usize, ProductDraft, Option<(i64, Option<String>)>)> = Vec::new();
+    let mut drafts: Vec<(usize, ProductDraft, Option<Stock>)> = Vec::new();
     for (i, a) in &ok {
         let exists = existing.contains_key(&a.reference.to_lowercase());
         if !exists && !s.create_products {

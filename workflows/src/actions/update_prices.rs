@@ -62,6 +62,9 @@ impl Workflow for UpdatePrices {
     }
 }
 
+/// Reference, price excl. tax, tax rule.
+type PriceLine = (String, Decimal, Option<String>);
+
 async fn process_page(
     io: &Io,
     page_no: u32,
@@ -82,7 +85,7 @@ async fn process_page(
         }
     }
     let bad = check_references(&readable, seen);
-    let mut prices: Vec<(usize, (String, Decimal, Option<String>))> = Vec::new();
+    let mut prices: Vec<(usize, PriceLine)> = Vec::new();
     for (j, a) in readable.into_iter().enumerate() {
         let i = positions[j];
         if let Some(e) = bad.get(&j) {
