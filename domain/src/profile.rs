@@ -303,3 +303,65 @@ impl Decider for Profile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn created() -> Profile {
+        let mut p = Profile::default();
+        p.apply_event(&ProfileEvent::ProfileCreated { name: "P".into() });
+        p
+    }
+
+    #[test]
+    fn export_options_are_recorded_once() {
+        let mut p = created();
+        let opts = Box::new(CatalogSettings::default());
+        let ev = p
+            .decide(ProfileCommand::SetExportOptions(opts.clone()))
+            .expect("accepted");
+        assert_eq!(ev, vec![ProfileEvent::ExportOptionsSet(opts.clone())]);
+        p.apply_event(&ev[0]);
+        assert_eq!(p.export.as_ref(), Some(opts.as_ref()));
+        assert_eq!(
+            p.decide(ProfileCommand::SetExportOptions(opts)),
+            Ok(Vec::new()),
+            "unchanged: no event"
+        );
+    }
+
+    #[test]
+    fn a_last_transfer_date_set_by_hand_is_kept_with_when_it_was_set() {
+        let mut p = created();
+        let at = Utc
+            .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+            .single()
+            .expect("date");
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 5, 8, 0, 0)
+            .single()
+            .expect("date");
+        let ev = p
+            .decide(ProfileCommand::SetLastTransfer {
+                action: "update-stock".into(),
+                at,
+                now,
+            })
+            .expect("accepted");
+        p.apply_event(&ev[0]);
+        assert_eq!(
+            p.last_transfer_overrides.get("update-stock"),
+            Some(&(at, now))
+        );
+        assert_eq!(
+            Profile::default().decide(ProfileCommand::SetLastTransfer {
+                action: "update-stock".into(),
+                at,
+                now
+            }),
+            Err(ProfileRefusal::Unknown)
+        );
+    }
+}

@@ -1660,6 +1660,9 @@ fn eq_value(a: &str, b: &str) -> bool {
 struct Matcher<'a> {
     filter: &'a str,
     ids: Option<std::collections::HashSet<u64>>,
+    /// `[A|B|C]` of non-numeric values (product references), lower-cased: compared
+    /// case-insensitively like `eq_value`, one hash lookup per row.
+    words: Option<std::collections::HashSet<String>>,
 }
 
 impl<'a> Matcher<'a> {
@@ -1681,10 +1684,32 @@ impl<'a> Matcher<'a> {
                     })
                     .collect::<Option<std::collections::HashSet<u64>>>()
             });
-        Matcher { filter, ids }
+        let words = match ids {
+            Some(_) => None,
+            None => filter
+                .trim()
+                .strip_prefix('[')
+                .and_then(|x| x.strip_suffix(']'))
+                .filter(|inner| !inner.contains(','))
+                .and_then(|inner| {
+                    inner
+                        .split('|')
+                        .map(|x| {
+                            let x = x.trim();
+                            x.parse::<f64>().is_err().then(|| x.to_lowercase())
+                        })
+                        .collect::<Option<std::collections::HashSet<String>>>()
+                }),
+        };
+        Matcher { filter, ids, words }
     }
 
     fn matches(&self, value: &str) -> bool {
+        if let Some(w) = &self.words {
+            if value.parse::<f64>().is_err() {
+                return w.contains(&value.to_lowercase());
+            }
+        }
         match (&self.ids, value.parse::<u64>()) {
             (Some(ids), Ok(v)) if !value.starts_with('0') || value == "0" => ids.contains(&v),
             _ => matches(value, self.filter),
