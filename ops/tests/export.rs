@@ -440,3 +440,85 @@ async fn bad_data(kind: Kind) {
     verify_replay(&s).await;
 }
 both!(bad_erp_data_fails_that_article_with_a_reason, bad_data);
+
+async fn activation_and_new_articles(kind: Kind) {
+    let s = setup(kind, 1000, false).await;
+    let (_, status, _) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    // The four cases: published+active stays on; asleep or unpublished go off.
+    s.world
+        .ebp
+        .update_article("TAPI-Bleu-Pla", &[("ActiveState", json!(1))]);
+    s.world
+        .ebp
+        .update_article("LIVRE-Deco", &[("AllowPublishOnWeb", json!(false))]);
+    s.world.ebp.update_article(
+        "RIDEAU-Voile",
+        &[
+            ("AllowPublishOnWeb", json!(false)),
+            ("ActiveState", json!(2)),
+        ],
+    );
+    let products = count_products(&s);
+    let (run1, status, c) = run(&s, SyncAction::ActivateArticles).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    // Every article is read (unpublished ones too): 11 in the shop, the unpublished
+    // ARCHIVE-2019 and the 9 special articles are not — ignored, never created.
+    assert_eq!(
+        (c.total, c.succeeded, c.ignored, c.failed),
+        (21, 11, 10, 0),
+        "{c:?}"
+    );
+    assert_eq!(count_products(&s), products);
+    let active = |r: &str| product(&s, r).unwrap().get("active").cloned();
+    assert_eq!(active("TAPI-Bleu-Pla").as_deref(), Some("0"));
+    assert_eq!(active("LIVRE-Deco").as_deref(), Some("0"));
+    assert_eq!(active("RIDEAU-Voile").as_deref(), Some("0"));
+    assert_eq!(active("TAPI-Gris-Pla").as_deref(), Some("1"));
+    let it = items(&s, run1).await;
+    assert!(
+        it["ARCHIVE-2019"].1.contains("ni créé ni supprimé"),
+        "{:?}",
+        it["ARCHIVE-2019"]
+    );
+    s.world
+        .ebp
+        .update_article("TAPI-Bleu-Pla", &[("ActiveState", json!(0))]);
+    run(&s, SyncAction::ActivateArticles).await;
+    assert_eq!(active("TAPI-Bleu-Pla").as_deref(), Some("1"));
+
+    // Export of new articles: the first run has no last transfer (everything), the next
+    // only what was created since — not what was merely modified.
+    let (_, _, c) = run(&s, SyncAction::ExportNewArticles).await;
+    assert_eq!(c.total, 9, "published articles only: {c:?}");
+    let old = chrono::NaiveDate::from_ymd_opt(2020, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    s.world.ebp.date_all_articles(old);
+    s.world
+        .ebp
+        .update_article("COUS-Lin-40", &[("SalePriceVatExcluded", json!(31))]);
+    s.world
+        .ebp
+        .seed_articles(&[SimArticle::new("NOUV-1", "Nouveauté", 4)
+            .price(Decimal::from(12), Decimal::from(20))
+            .vat("TN")]);
+    let (run2, _, c) = run(&s, SyncAction::ExportNewArticles).await;
+    assert_eq!((c.total, c.succeeded), (1, 1), "{c:?}");
+    assert!(items(&s, run2).await["NOUV-1"].1.contains("créé"));
+    assert_eq!(s.world.shop.stock("NOUV-1"), Some(4));
+    assert_eq!(
+        product(&s, "COUS-Lin-40")
+            .unwrap()
+            .get("price")
+            .map(String::as_str),
+        Some("24.900000"),
+        "modified, not new: left to export-articles"
+    );
+    verify_replay(&s).await;
+}
+both!(
+    activation_follows_the_four_cases_and_new_articles_only_takes_new_ones,
+    activation_and_new_articles
+);
