@@ -522,3 +522,70 @@ both!(
     activation_follows_the_four_cases_and_new_articles_only_takes_new_ones,
     activation_and_new_articles
 );
+
+/// A worker process aborted right after the first page of products was written to the
+/// shop, before that step was journaled: another worker resumes the run, the step runs
+/// again, finds the products by reference, and nothing is created twice.
+async fn crash(kind: Kind) {
+    let s = setup(kind, 1000, false).await;
+    let url = s._db.url.clone();
+    let id = RunId::from_uuid(uuid::Uuid::now_v7());
+    s.app
+        .store
+        .enqueue(passerelle_workflows::engine::NewRun {
+            run_id: id,
+            account_id: s.acc.clone(),
+            profile_id: s.profile.clone(),
+            action: SyncAction::ExportArticles,
+            trigger: passerelle_domain::Trigger::Manual,
+            input: json!({"retry_initial_ms": 50}),
+            actor: Actor::Cli,
+            requested_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    let worker = |fault: Option<&'static str>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"));
+            cmd.args(["worker", "--drain"])
+                .env("DATABASE_URL", &url)
+                .env("PASSERELLE_ACCOUNT", "acme")
+                .env("PASSERELLE_LEASE_MS", "800");
+            match fault {
+                Some(f) => cmd.env("PASSERELLE_FAULT", f),
+                None => cmd.env_remove("PASSERELLE_FAULT"),
+            };
+            cmd.status().unwrap()
+        })
+    };
+    let status = worker(Some("abort-after:write_products:1")).await.unwrap();
+    assert!(!status.success(), "the first worker was aborted");
+    assert_eq!(
+        count_products(&s),
+        11,
+        "the products were written before the abort"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let status = worker(None).await.unwrap();
+    assert!(status.success());
+    s.app.projector.catch_up().await.unwrap();
+    let r = journal::get(&s.app.db, s.acc.as_str(), &id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r.counts.total, r.counts.succeeded),
+        (11, 11),
+        "{:?}",
+        r.counts
+    );
+    assert_eq!(count_products(&s), 11, "no product created twice");
+    assert_eq!(count_stock_rows(&s), 11, "one stock row per product");
+    assert_eq!(s.world.shop.stock("VASE-Gres"), Some(8));
+    verify_replay(&s).await;
+}
+both!(
+    a_worker_killed_after_writing_products_creates_nothing_twice,
+    crash
+);
