@@ -589,3 +589,92 @@ both!(
     a_worker_killed_after_writing_products_creates_nothing_twice,
     crash
 );
+
+async fn categories(kind: Kind) {
+    let s = setup(kind, 1000, false).await;
+    let mut file = s.world.profile_file().unwrap();
+    if let Some(e) = file.export.as_mut() {
+        e.category_levels = vec!["FamilyId".into(), "xx_Gamme".into()];
+    }
+    Profiles::new(s.app.db.clone())
+        .import(&s.acc, file, s.app.secrets().unwrap().as_ref(), Actor::Cli)
+        .await
+        .unwrap();
+    for (r, family, range) in [
+        ("TAPI-Gris-Pla", "Tapis", Some("Laine")),
+        ("TAPI-Bleu-Pla", "Tapis", Some("Coton")),
+        ("RIDEAU-Voile", "tapis", None),
+        ("COUS-Lin-40", "Textile", Some("Laine")),
+    ] {
+        let mut cols = vec![("FamilyId", json!(family))];
+        if let Some(g) = range {
+            cols.push(("xx_Gamme", json!(g)));
+        }
+        s.world.ebp.update_article(r, &cols);
+    }
+    let categories = || {
+        s.world.shop.with_shop(|shop| {
+            shop.rows("categories")
+                .into_iter()
+                .map(|c| {
+                    let name = c["name"][0]["value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let parent = c["id_parent"].as_str().unwrap_or_default().to_string();
+                    (c["id"].to_string(), (name, parent))
+                })
+                .collect::<HashMap<String, (String, String)>>()
+        })
+    };
+    let (_, status, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.total, c.succeeded), (11, 11), "{c:?}");
+    let cats = categories();
+    // Root and home, then Tapis (once, whatever the case), Laine and Coton under it,
+    // Textile and its own Laine under home.
+    assert_eq!(cats.len(), 2 + 5, "{cats:?}");
+    let id_of = |name: &str, parent: &str| {
+        cats.iter()
+            .find(|(_, (n, p))| n == name && p == parent)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("category {name} under {parent}: {cats:?}"))
+    };
+    let tapis = id_of("Tapis", "2");
+    let laine = id_of("Laine", &tapis);
+    let textile = id_of("Textile", "2");
+    id_of("Coton", &tapis);
+    id_of("Laine", &textile);
+    let assoc = |r: &str| -> Vec<String> {
+        s.world.shop.with_shop(|shop| {
+            shop.rows("products")
+                .into_iter()
+                .find(|p| p["reference"] == json!(r))
+                .and_then(|p| p.get("associations").cloned())
+                .and_then(|a| a.get("categories").cloned())
+                .and_then(|c| c.as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_string))
+                .collect()
+        })
+    };
+    assert_eq!(assoc("TAPI-Gris-Pla"), vec![tapis.clone(), laine]);
+    assert_eq!(assoc("RIDEAU-Voile"), vec![tapis]);
+    // A new product without family: its default category only.
+    assert_eq!(assoc("VASE-Gres"), vec!["2".to_string()]);
+    // Again: no category, product or association created twice.
+    let (run2, _, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(c.succeeded, 11);
+    assert_eq!(categories().len(), 7);
+    assert_eq!(count_products(&s), 11);
+    assert!(items(&s, run2)
+        .await
+        .values()
+        .all(|(_, m)| m.contains("déjà à jour")));
+    verify_replay(&s).await;
+}
+both!(
+    category_levels_are_created_once_and_products_associated,
+    categories
+);

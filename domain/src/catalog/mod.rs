@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 pub use filter::{parse_query_filter, FilterClause, FilterOp};
 pub use rules::{
-    check_references, product_fields, round_price, should_be_active, slugify, stock_quantity,
-    ArticleError, ProductDraft, StockDecision,
+    category_path, check_references, product_fields, round_price, should_be_active, slugify,
+    stock_quantity, ArticleError, ProductDraft, StockDecision,
 };
 
 /// One ERP article (EBP `Item` row, `reference/ebp-api.md` "Item"), as far as the export
@@ -254,6 +254,12 @@ pub struct CatalogSettings {
     pub weight_factor: Decimal,
     /// Shop writes per call where the platform accepts several (advanced option).
     pub batch_size: u32,
+    /// Category levels: the ERP column giving each level's name, top first (at most 6);
+    /// empty: categories are not touched.
+    pub category_levels: Vec<String>,
+    /// Create the categories of those levels missing from the shop (else the product
+    /// goes to the deepest existing one).
+    pub create_categories: bool,
 }
 
 impl Default for CatalogSettings {
@@ -278,6 +284,8 @@ impl Default for CatalogSettings {
             weight: WeightSource::None,
             weight_factor: Decimal::ONE,
             batch_size: 50,
+            category_levels: Vec::new(),
+            create_categories: true,
         }
     }
 }
@@ -306,6 +314,7 @@ impl CatalogSettings {
             WeightSource::Gross => c.push("Weight".into()),
             WeightSource::Net => c.push("NetWeight".into()),
         }
+        c.extend(self.category_levels.iter().take(6).cloned());
         let mut seen = std::collections::BTreeSet::new();
         c.retain(|x| seen.insert(x.clone()));
         c

@@ -66,6 +66,24 @@ pub struct ProductDraft {
     pub active_if_new: bool,
     /// Default category of a new product.
     pub category_if_new: Option<String>,
+    /// Category path from the profile's levels (names, top first; empty: untouched). The
+    /// workflow resolves it to shop ids before writing.
+    #[serde(default)]
+    pub category_path: Vec<String>,
+    /// Shop category ids to associate (the path's, resolved), deepest last.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+/// The category path of an article: the values of the profile's level columns, top first,
+/// stopping at the first empty level (a level cannot hang below a missing one), at most 6.
+pub fn category_path(article: &ErpArticle, settings: &CatalogSettings) -> Vec<String> {
+    settings
+        .category_levels
+        .iter()
+        .take(6)
+        .map_while(|c| article.field(c).map(|v| v.trim().to_string()))
+        .collect()
 }
 
 /// Half-up rounding to `precision` decimals (what merchants and PrestaShop expect:
@@ -203,6 +221,8 @@ pub fn product_fields(
         weight: weight.filter(|_| send(sw.weight)),
         active_if_new: settings.new_products_active,
         category_if_new: settings.default_category.clone(),
+        category_path: category_path(article, settings),
+        categories: Vec::new(),
     })
 }
 
@@ -302,6 +322,8 @@ mod tests {
                 weight: Some(dec!(2.5)),
                 active_if_new: false,
                 category_if_new: Some("2".into()),
+                category_path: Vec::new(),
+                categories: Vec::new(),
             }
         );
     }
@@ -347,6 +369,21 @@ mod tests {
             product_fields(&a, &settings(), true),
             Err(ArticleError::NegativePrice(..))
         ));
+    }
+
+    #[test]
+    fn category_paths_stop_at_the_first_empty_level() {
+        let mut s = settings();
+        s.category_levels = vec!["FamilyId".into(), "SubFamilyId".into(), "xx_Gamme".into()];
+        let mut a = article();
+        a.family = Some("TAPIS".into());
+        a.fields.insert("xx_Gamme".into(), "Laine".into());
+        assert_eq!(category_path(&a, &s), vec!["TAPIS".to_string()]);
+        a.sub_family = Some(" Plats ".into());
+        assert_eq!(
+            category_path(&a, &s),
+            vec!["TAPIS".to_string(), "Plats".into(), "Laine".into()]
+        );
     }
 
     #[test]

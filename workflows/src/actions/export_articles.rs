@@ -220,6 +220,30 @@ async fn process_page(
             outcome[i] = Some(ItemOutcome::Ignored(why.clone()));
         }
     }
+    // Categories of the written products, found or created once per page.
+    let paths: Vec<Vec<String>> = drafts
+        .iter()
+        .map(|(_, d, _)| d.category_path.clone())
+        .filter(|p| !p.is_empty())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !paths.is_empty() {
+        let root = s.default_category.clone().unwrap_or_else(|| "2".into());
+        let (shop, create) = (io.shop.clone(), s.create_categories);
+        let ids: Vec<(Vec<String>, Vec<String>)> = io
+            .ctx
+            .step("ensure_categories", &io.p.shop, || async move {
+                shop.ensure_categories(&paths, &root, create).await
+            })
+            .await?;
+        let by_path: HashMap<Vec<String>, Vec<String>> = ids.into_iter().collect();
+        for (_, d, _) in drafts.iter_mut() {
+            if let Some(c) = by_path.get(&d.category_path) {
+                d.categories = c.clone();
+            }
+        }
+    }
     let mut used = 0usize;
     if !drafts.is_empty() {
         let (shop, d, create) = (

@@ -146,6 +146,16 @@ pub trait CatalogShop: Send + Sync {
         quantities: &[(String, i64)],
         batch: usize,
     ) -> Result<Vec<(String, Written)>, StepError>;
+    /// The shop category ids of these paths of names (top first) under `root`, creating
+    /// the missing ones when `create` (looked up by name and parent first: never twice).
+    /// A path whose categories cannot all be found or created maps to its deepest found
+    /// prefix (possibly empty).
+    async fn ensure_categories(
+        &self,
+        paths: &[Vec<String>],
+        root: &str,
+        create: bool,
+    ) -> Result<Vec<(Vec<String>, Vec<String>)>, StepError>;
     /// Activates or deactivates existing products (never creates).
     async fn set_active(
         &self,

@@ -14,8 +14,9 @@
 //! the retry (never created twice).
 
 use super::{check_id, or_filter, PrestaShopClient};
-use crate::cms::prestashop::model::{text, Obj};
+use crate::cms::prestashop::model::{association_ids, text, Obj};
 use async_trait::async_trait;
+use passerelle_domain::catalog::slugify;
 use passerelle_domain::catalog::ProductDraft;
 use passerelle_workflows::engine::StepError;
 use passerelle_workflows::ports::{CatalogShop, Written};
@@ -115,6 +116,42 @@ impl PrestaShopCatalog {
             .collect())
     }
 
+    /// The id of the category named `name` (any case) under `parent`.
+    async fn category(&self, name: &str, parent: &str) -> Result<Option<String>, StepError> {
+        let rows = self
+            .client
+            .list(
+                "categories",
+                &[
+                    ("filter[name]".into(), format!("[{name}]")),
+                    ("filter[id_parent]".into(), format!("[{parent}]")),
+                    ("display".into(), "[id,name,id_parent]".into()),
+                ],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .find(|r| text(r, "name").to_lowercase() == name.to_lowercase())
+            .map(|r| text(r, "id"))
+            .filter(|id| check_id(id).is_ok()))
+    }
+
+    /// A new active category `name` under `parent`, in every language.
+    fn category_xml(&self, name: &str, parent: &str) -> String {
+        let lang = |v: &str| -> String {
+            self.languages
+                .iter()
+                .map(|l| format!("<language id=\"{}\">{}</language>", esc(l), esc(v)))
+                .collect()
+        };
+        format!(
+            "<category><name>{}</name><id_parent>{}</id_parent><active>1</active><link_rewrite>{}</link_rewrite></category>",
+            lang(name),
+            esc(parent),
+            lang(&slugify(name))
+        )
+    }
+
     /// Does the product already hold every field the draft sends?
     fn unchanged(&self, current: &Obj, d: &ProductDraft) -> bool {
         i18n(d).iter().all(|(k, v)| {
@@ -129,9 +166,16 @@ impl PrestaShopCatalog {
                 .is_none_or(|t| text(current, "id_tax_rules_group") == *t)
             && d.weight
                 .is_none_or(|w| same_decimal(&text(current, "weight"), w))
+            && (d.categories.is_empty() || {
+                let have: std::collections::BTreeSet<String> =
+                    association_ids(current, "categories").into_iter().collect();
+                d.categories.iter().all(|c| have.contains(c))
+            })
     }
 
-    fn product_xml(&self, d: &ProductDraft, id: Option<&str>) -> String {
+    /// The `<product>` element. `keep`: the current default category of an existing
+    /// product, kept among its categories (PrestaShop replaces the whole association).
+    fn product_xml(&self, d: &ProductDraft, id: Option<&str>, keep: Option<&str>) -> String {
         let mut s = String::from("<product>");
         if let Some(id) = id {
             s.push_str(&format!("<id>{}</id>", esc(id)));
@@ -160,18 +204,35 @@ impl PrestaShopCatalog {
         if let Some(w) = d.weight {
             s.push_str(&format!("<weight>{}</weight>", d6(w)));
         }
+        let mut cats: Vec<String> = Vec::new();
         if id.is_none() {
             // A new product: active or not per profile, `state` 1 (PrestaShop 8 keeps
-            // state-0 products as unsaved drafts), its default category and association.
+            // state-0 products as unsaved drafts), its default category (the deepest of
+            // its path, else the profile's).
             s.push_str(&format!(
                 "<active>{}</active><state>1</state>",
                 u8::from(d.active_if_new)
             ));
-            if let Some(c) = &d.category_if_new {
+            if let Some(c) = d.categories.last().or(d.category_if_new.as_ref()) {
                 s.push_str(&format!(
-                    "<id_category_default>{0}</id_category_default><associations><categories><category><id>{0}</id></category></categories></associations>",
+                    "<id_category_default>{}</id_category_default>",
                     esc(c)
                 ));
+            }
+            cats.extend(d.category_if_new.iter().cloned());
+        } else if !d.categories.is_empty() {
+            cats.extend(keep.map(str::to_string));
+        }
+        if id.is_none() || !d.categories.is_empty() {
+            cats.extend(d.categories.iter().cloned());
+            let mut seen = std::collections::BTreeSet::new();
+            cats.retain(|c| !c.is_empty() && c != "0" && seen.insert(c.clone()));
+            if !cats.is_empty() {
+                s.push_str("<associations><categories>");
+                for c in &cats {
+                    s.push_str(&format!("<category><id>{}</id></category>", esc(c)));
+                }
+                s.push_str("</categories></associations>");
             }
         }
         s.push_str("</product>");
@@ -218,11 +279,11 @@ impl PrestaShopCatalog {
                         patch.push((
                             d.reference.clone(),
                             id.clone(),
-                            self.product_xml(d, Some(&id)),
+                            self.product_xml(d, Some(&id), Some(&text(p, "id_category_default"))),
                         ));
                     }
                 }
-                None if create => post.push((d.reference.clone(), self.product_xml(d, None))),
+                None if create => post.push((d.reference.clone(), self.product_xml(d, None, None))),
                 None => out.push((d.reference.clone(), Written::Missing)),
             }
         }
@@ -491,6 +552,47 @@ impl CatalogShop for PrestaShopCatalog {
         .await
     }
 
+    async fn ensure_categories(
+        &self,
+        paths: &[Vec<String>],
+        root: &str,
+        create: bool,
+    ) -> Result<Vec<(Vec<String>, Vec<String>)>, StepError> {
+        check_id(root)?;
+        // (parent id, lower-case name) → id, for the paths of this call.
+        let mut known: HashMap<(String, String), String> = HashMap::new();
+        let mut out = Vec::new();
+        for path in paths {
+            let mut parent = root.to_string();
+            let mut ids = Vec::new();
+            for name in path {
+                // Names go into filters: PrestaShop's filter syntax cannot carry these.
+                if name.is_empty() || name.contains(['|', '[', ']', ',', '%', '!']) {
+                    break;
+                }
+                let key = (parent.clone(), name.to_lowercase());
+                let id = match known.get(&key) {
+                    Some(id) => Some(id.clone()),
+                    None => {
+                        let mut found = self.category(name, &parent).await?;
+                        if found.is_none() && create {
+                            let x = self.category_xml(name, &parent);
+                            self.send(Method::POST, "categories", None, &[x]).await?;
+                            found = self.category(name, &parent).await?;
+                        }
+                        found
+                    }
+                };
+                let Some(id) = id else { break };
+                known.insert(key, id.clone());
+                ids.push(id.clone());
+                parent = id;
+            }
+            out.push((path.clone(), ids));
+        }
+        Ok(out)
+    }
+
     async fn set_active(
         &self,
         states: &[(String, bool)],
@@ -530,13 +632,13 @@ mod tests {
             category_if_new: Some("2".into()),
             ..ProductDraft::default()
         };
-        let x = c.product_xml(&d, None);
+        let x = c.product_xml(&d, None, None);
         assert_eq!(
             x,
             "<product><reference>A&amp;B</reference><name><language id=\"1\">Lampe &lt;LED&gt;</language><language id=\"2\">Lampe &lt;LED&gt;</language></name><price>19.990000</price><active>0</active><state>1</state><id_category_default>2</id_category_default><associations><categories><category><id>2</id></category></categories></associations></product>"
         );
         assert!(c
-            .product_xml(&d, Some("7"))
+            .product_xml(&d, Some("7"), None)
             .starts_with("<product><id>7</id>"));
     }
 }

@@ -64,6 +64,7 @@ const RESOURCES: &[(&str, &str)] = &[
     ("products", "product"),
     ("stock_availables", "stock_available"),
     ("shops", "shop"),
+    ("categories", "category"),
 ];
 
 fn singular(resource: &str) -> Option<&'static str> {
@@ -429,6 +430,19 @@ impl SimShop {
                     ("id_category", s("2")),
                     ("active", s("1")),
                     ("name", s(name)),
+                ]),
+            );
+        }
+        for (id, parent, name, root) in [(1, 0, "Racine", "1"), (2, 1, "Accueil", "0")] {
+            shop.put(
+                "categories",
+                id,
+                obj(vec![
+                    ("id_parent", s(parent)),
+                    ("active", s("1")),
+                    ("is_root_category", s(root)),
+                    ("name", lang(name)),
+                    ("link_rewrite", lang(&name.to_lowercase())),
                 ]),
             );
         }

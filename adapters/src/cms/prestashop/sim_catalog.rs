@@ -49,6 +49,7 @@ pub(super) fn handles(method: &Method, resource: &str, with_id: bool) -> bool {
     match resource {
         "products" => write,
         "stock_availables" => !with_id && *method != Method::POST && write,
+        "categories" => *method == Method::POST,
         _ => false,
     }
 }
@@ -144,10 +145,10 @@ pub(super) fn write(
     body: &[u8],
 ) -> Result<(StatusCode, Vec<u8>), ApiError> {
     let root = parse(body)?;
-    let one = if resource == "products" {
-        "product"
-    } else {
-        "stock_available"
+    let one = match resource {
+        "products" => "product",
+        "categories" => "category",
+        _ => "stock_available",
     };
     let elements: Vec<&Node> = root.children.iter().collect();
     if elements.is_empty() || elements.iter().any(|e| e.name != one) {
@@ -193,10 +194,10 @@ pub(super) fn write(
     }
     let mut saved = Vec::new();
     for e in elements {
-        let id = if resource == "products" {
-            save_product(shop, method, e)?
-        } else {
-            save_stock(shop, e)?
+        let id = match resource {
+            "products" => save_product(shop, method, e)?,
+            "categories" => save_category(shop, e)?,
+            _ => save_stock(shop, e)?,
         };
         saved.push(shop.get(resource, id).cloned().unwrap_or_default());
     }
@@ -392,4 +393,66 @@ fn save_stock(shop: &mut SimShop, e: &Node) -> Result<u64, ApiError> {
         row.insert("quantity".into(), s(q.text.trim()));
     }
     Ok(id)
+}
+
+/// `POST categories`: a name (84 when empty), a valid `link_rewrite` (84), an existing
+/// `id_parent` (85).
+fn save_category(shop: &mut SimShop, e: &Node) -> Result<u64, ApiError> {
+    let lang_of = |f: &str| -> String {
+        e.child(f)
+            .map(|n| {
+                n.children
+                    .iter()
+                    .find(|c| c.name == "language")
+                    .map_or_else(|| n.text.trim().to_string(), |c| c.text.trim().to_string())
+            })
+            .unwrap_or_default()
+    };
+    let name = lang_of("name");
+    if name.is_empty() {
+        return Err(api_err(
+            StatusCode::BAD_REQUEST,
+            84,
+            "Validation error: \"Property Category->name is empty.\"",
+        ));
+    }
+    let slug = lang_of("link_rewrite");
+    if slug.is_empty() || !is_link_rewrite(&slug) {
+        return Err(api_err(
+            StatusCode::BAD_REQUEST,
+            84,
+            "Validation error: \"Property Category->link_rewrite is not valid\"",
+        ));
+    }
+    let parent = e
+        .child("id_parent")
+        .map(|n| n.text.trim().to_string())
+        .unwrap_or_default();
+    if parent
+        .parse::<u64>()
+        .ok()
+        .and_then(|p| shop.get("categories", p))
+        .is_none()
+    {
+        return Err(api_err(
+            StatusCode::BAD_REQUEST,
+            85,
+            "Validation error: \"Property Category->id_parent is not valid\"",
+        ));
+    }
+    let active = e
+        .child("active")
+        .map(|n| n.text.trim().to_string())
+        .unwrap_or_else(|| "1".into());
+    Ok(shop.insert(
+        "categories",
+        obj(vec![
+            ("id_parent", s(parent)),
+            ("active", s(active)),
+            ("is_root_category", s("0")),
+            ("name", json!([{"id": "1", "value": name}])),
+            ("link_rewrite", json!([{"id": "1", "value": slug}])),
+            ("date_add", s(now_ps())),
+        ]),
+    ))
 }
