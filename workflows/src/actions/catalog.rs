@@ -147,8 +147,13 @@ impl Io {
             .await
             .map_err(|e| RunError::failed(format!("connexion ERP : {e}")))?;
         if let Some(since) = config.since {
+            let what = match action {
+                SyncAction::ExportNewArticles => "articles créés",
+                SyncAction::UpdateStock => "stocks modifiés",
+                _ => "articles modifiés",
+            };
             ctx.note(format!(
-                "articles modifiés depuis le {} (UTC) seulement — dernier transfert (incremental)",
+                "{what} depuis le {} (UTC) seulement — dernier transfert (incremental)",
                 since.format("%d/%m/%Y %H:%M:%S")
             ))
             .await?;
