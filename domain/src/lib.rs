@@ -5,6 +5,7 @@
 //! given / when / then and replayed deterministically.
 
 pub mod action;
+pub mod catalog;
 pub mod decider;
 pub mod ids;
 pub mod lang;

@@ -3,6 +3,7 @@
 //! and a *reference* to the encrypted credentials plus a short fingerprint, never a secret
 //! (DESIGN §3): the ciphertext lives in the `credentials` table.
 
+use crate::catalog::CatalogSettings;
 use crate::decider::Decider;
 use crate::orders::OrderSettings;
 use cqrs_es::DomainEvent;
@@ -118,6 +119,18 @@ pub enum ProfileEvent {
     ImportOptionsSet(Box<ImportOptions>),
     /// Deleted (irreversible).
     ProfileDeleted,
+    /// Article-export options set (FEATURES §3.1).
+    ExportOptionsSet(Box<CatalogSettings>),
+    /// The last transfer date of one action set by hand (`passerelle last-transfer
+    /// --set`): the next incremental run of that action starts from it.
+    LastTransferSet {
+        /// Action (kebab-case name).
+        action: String,
+        /// The date the next incremental run reads from.
+        at: chrono::DateTime<chrono::Utc>,
+        /// When it was set (it wins over runs that started before).
+        set_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl DomainEvent for ProfileEvent {
@@ -129,6 +142,8 @@ impl DomainEvent for ProfileEvent {
             ProfileEvent::ErpConnectionSet(_) => "ErpConnectionSet",
             ProfileEvent::ImportOptionsSet(_) => "ImportOptionsSet",
             ProfileEvent::ProfileDeleted => "ProfileDeleted",
+            ProfileEvent::ExportOptionsSet(_) => "ExportOptionsSet",
+            ProfileEvent::LastTransferSet { .. } => "LastTransferSet",
         }
         .into()
     }
@@ -155,6 +170,17 @@ pub enum ProfileCommand {
     },
     /// Delete.
     Delete,
+    /// Set the article-export options (no event when unchanged).
+    SetExportOptions(Box<CatalogSettings>),
+    /// Set the last transfer date of an action by hand.
+    SetLastTransfer {
+        /// Action (kebab-case name).
+        action: String,
+        /// The date.
+        at: chrono::DateTime<chrono::Utc>,
+        /// Now (passed in: the domain reads no clock).
+        now: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// Refusals.
@@ -186,6 +212,15 @@ pub struct Profile {
     pub erp: Option<ErpConnection>,
     /// Import options.
     pub import: Option<ImportOptions>,
+    /// Article-export options.
+    #[serde(default)]
+    pub export: Option<CatalogSettings>,
+    /// Last transfer dates set by hand: action → (date, when it was set).
+    #[serde(default)]
+    pub last_transfer_overrides: std::collections::BTreeMap<
+        String,
+        (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    >,
 }
 
 impl Decider for Profile {
@@ -231,6 +266,25 @@ impl Decider for Profile {
                 }
                 Ok(vec![ProfileEvent::ProfileDeleted])
             }
+            ProfileCommand::SetExportOptions(o) => {
+                if !self.created {
+                    return Err(ProfileRefusal::Unknown);
+                }
+                if self.export.as_ref() == Some(o.as_ref()) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![ProfileEvent::ExportOptionsSet(o)])
+            }
+            ProfileCommand::SetLastTransfer { action, at, now } => {
+                if !self.created {
+                    return Err(ProfileRefusal::Unknown);
+                }
+                Ok(vec![ProfileEvent::LastTransferSet {
+                    action,
+                    at,
+                    set_at: now,
+                }])
+            }
         }
     }
 
@@ -245,6 +299,73 @@ impl Decider for Profile {
             ProfileEvent::ErpConnectionSet(e) => self.erp = Some(e.clone()),
             ProfileEvent::ImportOptionsSet(i) => self.import = Some((**i).clone()),
             ProfileEvent::ProfileDeleted => self.deleted = true,
+            ProfileEvent::ExportOptionsSet(o) => self.export = Some((**o).clone()),
+            ProfileEvent::LastTransferSet { action, at, set_at } => {
+                self.last_transfer_overrides
+                    .insert(action.clone(), (*at, *set_at));
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn created() -> Profile {
+        let mut p = Profile::default();
+        p.apply_event(&ProfileEvent::ProfileCreated { name: "P".into() });
+        p
+    }
+
+    #[test]
+    fn export_options_are_recorded_once() {
+        let mut p = created();
+        let opts = Box::new(CatalogSettings::default());
+        let ev = p
+            .decide(ProfileCommand::SetExportOptions(opts.clone()))
+            .expect("accepted");
+        assert_eq!(ev, vec![ProfileEvent::ExportOptionsSet(opts.clone())]);
+        p.apply_event(&ev[0]);
+        assert_eq!(p.export.as_ref(), Some(opts.as_ref()));
+        assert_eq!(
+            p.decide(ProfileCommand::SetExportOptions(opts)),
+            Ok(Vec::new()),
+            "unchanged: no event"
+        );
+    }
+
+    #[test]
+    fn a_last_transfer_date_set_by_hand_is_kept_with_when_it_was_set() {
+        let mut p = created();
+        let at = Utc
+            .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+            .single()
+            .expect("date");
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 5, 8, 0, 0)
+            .single()
+            .expect("date");
+        let ev = p
+            .decide(ProfileCommand::SetLastTransfer {
+                action: "update-stock".into(),
+                at,
+                now,
+            })
+            .expect("accepted");
+        p.apply_event(&ev[0]);
+        assert_eq!(
+            p.last_transfer_overrides.get("update-stock"),
+            Some(&(at, now))
+        );
+        assert_eq!(
+            Profile::default().decide(ProfileCommand::SetLastTransfer {
+                action: "update-stock".into(),
+                at,
+                now
+            }),
+            Err(ProfileRefusal::Unknown)
+        );
     }
 }

@@ -11,6 +11,7 @@
 //! * runs/s with 1 and 2 workers on PostgreSQL;
 //! * projection rebuild rate over a generated log on PostgreSQL.
 
+mod export;
 mod import;
 mod updates;
 
@@ -40,7 +41,13 @@ struct Args {
     /// Events generated for the rebuild benchmark.
     #[arg(long, default_value_t = 1_000_000)]
     events: i64,
-    /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `updates`, `import` or
+    /// Articles of the export benchmark (`--only export`).
+    #[arg(long, default_value_t = 50_000)]
+    articles: usize,
+    /// Articles of the export run at batch size 1 (slow by design).
+    #[arg(long, default_value_t = 5_000)]
+    articles_batch1: usize,
+    /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `export`, `updates`, `import` or
     /// `import-limited` (EBP's real 1 call/s only) or `import-memory` (the engine's peak RSS
     /// in its own process; needs the release `passerelle` binary).
     #[arg(long)]
@@ -431,6 +438,19 @@ async fn main() -> anyhow::Result<()> {
     if part("updates") {
         std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
         updates::bench_updates(&fresh_pg(&args.pg).await?, args.orders, args.page).await?;
+    }
+    if args.only.as_deref() == Some("export") {
+        std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
+        let pg = args.pg.clone();
+        export::bench_export(
+            || {
+                let pg = pg.clone();
+                async move { fresh_pg(&pg).await }
+            },
+            args.articles,
+            args.articles_batch1,
+        )
+        .await?;
     }
     if part("rebuild") {
         rebuild_pg(&fresh_pg(&args.pg).await?, args.events).await?;

@@ -10,6 +10,9 @@ use passerelle_projections::Projector;
 use passerelle_workflows::actions::demo_engine::DemoEngine;
 use passerelle_workflows::actions::import_orders::ImportOrders;
 use passerelle_workflows::actions::update_orders::{SendInvoices, UpdateOrderStatuses};
+use passerelle_workflows::actions::{
+    activate_articles, export_articles, update_prices, update_stock,
+};
 use passerelle_workflows::engine::{FaultHook, Registry, RunStore};
 use passerelle_workflows::ports::SystemClock;
 use std::collections::HashMap;
@@ -80,7 +83,7 @@ impl App {
         let mut r = registry(demo_backend_url)?;
         let clock: Arc<dyn passerelle_workflows::ports::Clock> = Arc::new(SystemClock);
         let ledger = Arc::new(SqlLedger::new(self.db.clone(), clock.clone()));
-        let quotas = Arc::new(SqlQuotas::new(self.db.clone(), clock));
+        let quotas = Arc::new(SqlQuotas::new(self.db.clone(), clock.clone()));
         r.register(
             SyncAction::ImportOrders,
             Arc::new(ImportOrders::new(
@@ -105,7 +108,47 @@ impl App {
             SyncAction::SendInvoices,
             Arc::new(SendInvoices::new(self.connectors()?, ledger)),
         );
+        self.register_catalog(&mut r, clock)?;
         Ok(r)
+    }
+
+    /// The catalogue export workflows (ERP → shop).
+    fn register_catalog(
+        &self,
+        r: &mut Registry,
+        clock: Arc<dyn passerelle_workflows::ports::Clock>,
+    ) -> anyhow::Result<()> {
+        let c: Arc<dyn passerelle_workflows::actions::catalog::CatalogConnectors> =
+            Arc::new(crate::catalog_connectors::DbCatalogConnectors::new(
+                self.db.clone(),
+                self.connectors()?,
+            ));
+        let q: Arc<dyn passerelle_workflows::ports::Quotas> =
+            Arc::new(SqlQuotas::new(self.db.clone(), clock));
+        r.register(
+            SyncAction::ExportArticles,
+            Arc::new(export_articles::ExportArticles::new(c.clone(), q.clone())),
+        );
+        r.register(
+            SyncAction::ExportNewArticles,
+            Arc::new(export_articles::ExportArticles::only_new(
+                c.clone(),
+                q.clone(),
+            )),
+        );
+        r.register(
+            SyncAction::UpdatePrices,
+            Arc::new(update_prices::UpdatePrices::new(c.clone(), q.clone())),
+        );
+        r.register(
+            SyncAction::UpdateStock,
+            Arc::new(update_stock::UpdateStock::new(c.clone(), q.clone())),
+        );
+        r.register(
+            SyncAction::ActivateArticles,
+            Arc::new(activate_articles::ActivateArticles::new(c, q)),
+        );
+        Ok(())
     }
 
     /// The e-mail notifier, for workers.

@@ -73,6 +73,15 @@ pub enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Last transfer dates of a profile (the start of the incremental exports); with
+    /// `--set FLOW DATE` (e.g. `--set update-stock 2026-03-01`), sets one by hand.
+    LastTransfer {
+        /// Profile id.
+        profile: String,
+        /// Action and date (AAAA-MM-JJ or AAAA-MM-JJTHH:MM:SS, UTC).
+        #[arg(long, num_args = 2, value_names = ["FLOW", "DATE"])]
+        set: Option<Vec<String>>,
+    },
     /// Asks a run to stop (between two items).
     Cancel {
         /// Run id.

@@ -102,6 +102,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::LastTransfer { profile, set } => {
+            crate::catalog_connectors::last_transfer_cmd(&cli.database_url, &acc, profile, set)
+                .await
+        }
         Command::Cancel { run } => {
             let app = App::connect(&cli.database_url).await?;
             let out = app
@@ -724,9 +728,10 @@ async fn run_now(
             | SyncAction::ImportQuotes
             | SyncAction::UpdateOrderStatuses
             | SyncAction::SendInvoices
-    ) {
+    ) && !crate::catalog_connectors::AVAILABLE.contains(&action)
+    {
         return Err(usage(format!(
-            "l'action {action} n'est pas encore disponible dans cette version (import-orders, import-quotes, update-order-statuses, send-invoices, demo-engine)"
+            "l'action {action} n'est pas encore disponible dans cette version (import-orders, import-quotes, update-order-statuses, send-invoices, export-articles, export-new-articles, update-prices, update-stock, activate-articles, demo-engine)"
         )));
     }
     let app = App::connect(url).await?;

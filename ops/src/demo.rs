@@ -91,6 +91,7 @@ impl DemoWorld {
         let mut items: Vec<(&str, &str, i64)> = demo_catalog();
         items.extend(SPECIAL.iter().map(|(id, c)| (*id, *c, 0)));
         ebp.seed_items(&items);
+        crate::export_demo::seed_articles(&ebp);
         ebp.seed_customers(&[
             SimCustomer::new("WEBINVITE", "CLIENTS WEB INVITÉS"),
             SimCustomer::new("CL00004", "ATELIER DUBOIS SARL").siret("40483304800022"),

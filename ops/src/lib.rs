@@ -2,10 +2,12 @@
 //! so integration tests and benchmarks call the same code.
 
 pub mod app;
+pub mod catalog_connectors;
 pub mod cli;
 pub mod commands;
 pub mod connectors;
 pub mod demo;
+pub mod export_demo;
 pub mod notify;
 pub mod orders_cmd;
 pub mod profiles;

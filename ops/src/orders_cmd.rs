@@ -110,6 +110,7 @@ pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
             )
         );
     }
+    crate::export_demo::run_exports(&app, acc, &profile, &world).await?;
     let started = std::time::Instant::now();
     let (id, status) = crate::commands::run_action(
         &app,

@@ -73,6 +73,9 @@ pub struct ProfileFile {
     /// Order-import options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportOptions>,
+    /// Article-export options (`[export]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<passerelle_domain::catalog::CatalogSettings>,
 }
 
 fn default_name() -> String {
@@ -178,6 +181,7 @@ impl Profiles {
                 "erp.client_secret et erp.subscription_key vont ensemble (both or neither)"
             ),
         };
+        let export = file.export.map(Box::new);
         let cmd = ProfileCommand::Apply {
             name: file.name,
             shop: Some(ShopConnection {
@@ -199,7 +203,7 @@ impl Profiles {
             correlation: format!("profile:{id}"),
             at: Utc::now(),
         };
-        let events = self
+        let mut events = self
             .store
             .execute::<Profile>(account, id.as_str(), cmd, &origin)
             .await
@@ -207,6 +211,19 @@ impl Profiles {
                 AggregateError::Refused(r) => anyhow::anyhow!("{r}"),
                 other => anyhow::anyhow!("{other}"),
             })?;
+        if let Some(x) = export {
+            events.extend(
+                self.store
+                    .execute::<Profile>(
+                        account,
+                        id.as_str(),
+                        ProfileCommand::SetExportOptions(x),
+                        &origin,
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            );
+        }
         Ok(events
             .iter()
             .map(cqrs_es::DomainEvent::event_type)
@@ -238,6 +255,7 @@ impl Profiles {
                 subscription_key: None,
             },
             import: p.import,
+            export: p.export,
         })
     }
 

@@ -922,6 +922,9 @@ async fn token_request(
     ))
 }
 
+#[path = "catalog.rs"]
+mod catalog;
+
 #[async_trait]
 impl Erp for EbpClient {
     async fn items_by_references(&self, references: &[String]) -> Result<Vec<ErpItem>, StepError> {

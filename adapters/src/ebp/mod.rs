@@ -32,4 +32,6 @@ pub use client::{ConfigEntry, EbpClient, EbpConfig, EbpConfiguration, Folder, Im
 pub use gate::{CallGate, GateError, RefreshFn, Refreshed, TokenPair, TokenStore};
 pub use memory::{MemoryGate, MemoryTokenStore};
 pub use query::{Operator, ValueType, Where};
-pub use sim::{EbpSim, EbpSimConfig, Fault, SimCall, SimCustomer, SimDocument, SimImport, SimItem};
+pub use sim::{
+    EbpSim, EbpSimConfig, Fault, SimArticle, SimCall, SimCustomer, SimDocument, SimImport, SimItem,
+};

@@ -278,9 +278,14 @@ struct Inner {
     deleted: Vec<(String, NaiveDateTime)>,
     broken_pdfs: std::collections::BTreeSet<String>,
     exports: HashMap<String, String>,
+    catalog: sim_catalog::CatalogStore,
 }
 
 type Shared = Arc<Mutex<Inner>>;
+
+#[path = "sim_catalog.rs"]
+mod sim_catalog;
+pub use sim_catalog::{demo_articles, SimArticle};
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
     s.lock().unwrap_or_else(|e| e.into_inner())
@@ -449,12 +454,14 @@ impl Inner {
                 .items
                 .values()
                 .map(|i| {
-                    json!({
+                    let mut row = json!({
                         "Id": i.id, "Caption": i.caption, "ItemType": 0, "ActiveState": 0,
                         "AllowPublishOnWeb": true,
                         "RealStock": num(i.stock.values().copied().sum()),
                         "sysModifiedDate": iso(i.modified),
-                    })
+                    });
+                    self.catalog.complete(i, &mut row);
+                    row
                 })
                 .collect(),
             "StockItem" => self
@@ -1645,6 +1652,7 @@ impl EbpSim {
             deleted: Vec::new(),
             broken_pdfs: Default::default(),
             exports: HashMap::new(),
+            catalog: sim_catalog::CatalogStore::default(),
         }));
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;

@@ -76,10 +76,14 @@ pub trait Notifier: Send + Sync {
     async fn run_ended(&self, end: &RunEnd) -> Result<String, crate::engine::StepError>;
 }
 
+mod catalog;
 mod erp;
 mod ledger;
 mod shop;
 
+pub use catalog::{
+    ArticleQuery, ArticleRead, ArticlesPage, CatalogErp, CatalogShop, ReferencesPage, Written,
+};
 pub use erp::{
     ChainQuery, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport,
     StockLevel,

@@ -465,6 +465,10 @@ impl PrestaShopClient {
     }
 }
 
+#[path = "catalog.rs"]
+mod catalog;
+pub use catalog::PrestaShopCatalog;
+
 /// `[a|b|c]`: the webservice's OR filter.
 fn or_filter(values: &mut dyn Iterator<Item = &String>) -> String {
     let v: Vec<&str> = values.map(String::as_str).collect();

@@ -16,9 +16,9 @@ mod client;
 pub mod model;
 pub mod sim;
 
-pub use client::{normalise_shop_url, PrestaShopClient};
+pub use client::{normalise_shop_url, PrestaShopCatalog, PrestaShopClient};
 pub use model::{PsCoded, PsConfiguration, PsNamed, PsTax, DOCUMENT_PREFIX, ERP_CODE_PREFIX};
 pub use sim::{
-    demo_catalog, Corruption, Fault, FaultConfig, NewAddress, NewCartRule, NewCustomer, NewGift,
-    NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
+    demo_catalog, demo_catalog_prices, Corruption, Fault, FaultConfig, NewAddress, NewCartRule,
+    NewCustomer, NewGift, NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
 };

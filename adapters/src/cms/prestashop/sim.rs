@@ -67,6 +67,7 @@ const RESOURCES: &[(&str, &str)] = &[
     ("customer_threads", "customer_thread"),
     ("customer_messages", "customer_message"),
     ("attachments", "attachment"),
+    ("categories", "category"),
 ];
 
 fn singular(resource: &str) -> Option<&'static str> {
@@ -75,6 +76,9 @@ fn singular(resource: &str) -> Option<&'static str> {
         .find(|(r, _)| *r == resource)
         .map(|(_, s)| *s)
 }
+
+#[path = "sim_catalog.rs"]
+mod sim_catalog;
 
 // ---------------------------------------------------------------------------
 // Data
@@ -429,6 +433,19 @@ impl SimShop {
                     ("id_category", s("2")),
                     ("active", s("1")),
                     ("name", s(name)),
+                ]),
+            );
+        }
+        for (id, parent, name, root) in [(1, 0, "Racine", "1"), (2, 1, "Accueil", "0")] {
+            shop.put(
+                "categories",
+                id,
+                obj(vec![
+                    ("id_parent", s(parent)),
+                    ("active", s("1")),
+                    ("is_root_category", s(root)),
+                    ("name", lang(name)),
+                    ("link_rewrite", lang(&name.to_lowercase())),
                 ]),
             );
         }
@@ -1513,6 +1530,9 @@ async fn handle(
                 .to_string()
                 .into_bytes(),
         )),
+        (m, id) if sim_catalog::handles(m, &resource, id.is_some()) => {
+            sim_catalog::write(&mut g.shop, m, &resource, id.as_deref(), &body)
+        }
         (&Method::GET, None) => list(&g, &resource, &params)
             .map(|rows| (StatusCode::OK, render_list(&g, &resource, &rows, as_json))),
         (&Method::GET, Some(id)) => {
@@ -1714,6 +1734,9 @@ fn eq_value(a: &str, b: &str) -> bool {
 struct Matcher<'a> {
     filter: &'a str,
     ids: Option<std::collections::HashSet<u64>>,
+    /// `[A|B|C]` of non-numeric values (product references), lower-cased: compared
+    /// case-insensitively like `eq_value`, one hash lookup per row.
+    words: Option<std::collections::HashSet<String>>,
 }
 
 impl<'a> Matcher<'a> {
@@ -1735,10 +1758,32 @@ impl<'a> Matcher<'a> {
                     })
                     .collect::<Option<std::collections::HashSet<u64>>>()
             });
-        Matcher { filter, ids }
+        let words = match ids {
+            Some(_) => None,
+            None => filter
+                .trim()
+                .strip_prefix('[')
+                .and_then(|x| x.strip_suffix(']'))
+                .filter(|inner| !inner.contains(','))
+                .and_then(|inner| {
+                    inner
+                        .split('|')
+                        .map(|x| {
+                            let x = x.trim();
+                            x.parse::<f64>().is_err().then(|| x.to_lowercase())
+                        })
+                        .collect::<Option<std::collections::HashSet<String>>>()
+                }),
+        };
+        Matcher { filter, ids, words }
     }
 
     fn matches(&self, value: &str) -> bool {
+        if let Some(w) = &self.words {
+            if value.parse::<f64>().is_err() {
+                return w.contains(&value.to_lowercase());
+            }
+        }
         match (&self.ids, value.parse::<u64>()) {
             (Some(ids), Ok(v)) if !value.starts_with('0') || value == "0" => ids.contains(&v),
             _ => matches(value, self.filter),
@@ -2268,4 +2313,10 @@ fn find_bytes(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 /// same articles.
 pub fn demo_catalog() -> Vec<(&'static str, &'static str, i64)> {
     CATALOG.iter().map(|(r, n, _, _, s)| (*r, *n, *s)).collect()
+}
+
+/// The demo catalog with prices: `(reference, name, price excl. tax in cents, tax id, stock)`
+/// (tax ids as in [`SimShop::new`]), for seeding the ERP's article store consistently.
+pub fn demo_catalog_prices() -> Vec<(&'static str, &'static str, i64, Option<u64>, i64)> {
+    CATALOG.to_vec()
 }

@@ -1,0 +1,277 @@
+//! What the catalogue export workflows share (`export-articles`, `export-new-articles`,
+//! `update-prices`, `update-stock`, `activate-articles`): their configuration, where they
+//! get their connections, retry policies, the quota block per page and the per-item
+//! outcome loop.
+//!
+//! Every workflow reads the ERP one page (≤ 100 articles, EBP's page size) per journaled
+//! step and handles the page as a batch: one shop look-up and one write per `batch_size`
+//! products, then the page's item outcomes. A page is the unit of resumption: a step run
+//! twice writes the same absolute values again (set-to, looked up by reference first).
+
+use crate::engine::{RetryPolicy, RunContext, RunError, StepError};
+use crate::ports::{ArticleQuery, Counter, Quotas, Reservation};
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use passerelle_domain::catalog::{CatalogSettings, FilterClause};
+use passerelle_domain::{AccountId, ItemOutcome, ProfileId, SyncAction};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ports::{CatalogErp, CatalogShop};
+
+/// Everything a catalogue run needs to know about its profile, resolved once by the
+/// `load_config` step (a replay sees the same settings and dates).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogConfig {
+    /// The profile's export settings.
+    pub settings: CatalogSettings,
+    /// The parsed ERP-side filter.
+    pub filter: Vec<FilterClause>,
+    /// Start of the incremental window (the last transfer of this action, UTC as the ERP's
+    /// `sysModifiedDate`); `None`: everything.
+    pub since: Option<NaiveDateTime>,
+}
+
+impl CatalogConfig {
+    /// The article query of a run reading `columns`.
+    pub fn query(&self, columns: Vec<String>, published_only: bool) -> ArticleQuery {
+        ArticleQuery {
+            columns,
+            filter: self.filter.clone(),
+            published_only,
+            modified_since: self.since,
+            created_since: None,
+        }
+    }
+
+    /// Shop writes per call, within what a URL and a request body comfortably hold.
+    pub fn batch(&self) -> usize {
+        self.settings.batch_size.clamp(1, 100) as usize
+    }
+}
+
+/// Where catalogue runs get their configuration and connections. Implemented by the
+/// binary's wiring; separate from the order import's `Connectors`.
+#[async_trait]
+pub trait CatalogConnectors: Send + Sync {
+    /// The profile's export configuration for `action`, with its incremental start.
+    async fn catalog_config(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        action: SyncAction,
+    ) -> Result<CatalogConfig, StepError>;
+    /// The profile's shop, as a catalogue.
+    async fn catalog_shop(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<Arc<dyn CatalogShop>, StepError>;
+    /// The profile's ERP, as a catalogue.
+    async fn catalog_erp(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<Arc<dyn CatalogErp>, StepError>;
+}
+
+/// Input of a catalogue run (the run request's payload).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CatalogInput {
+    /// Retry delay override in milliseconds (tests and the demo keep it short).
+    #[serde(default)]
+    pub retry_initial_ms: Option<u64>,
+}
+
+/// Retry policies of one run.
+#[derive(Clone, Copy)]
+pub(crate) struct Policies {
+    pub(crate) read: RetryPolicy,
+    pub(crate) shop: RetryPolicy,
+}
+
+impl Policies {
+    pub(crate) fn new(input: &CatalogInput) -> Self {
+        let mut p = Policies {
+            read: RetryPolicy::READ,
+            shop: RetryPolicy::SHOP,
+        };
+        if let Some(ms) = input.retry_initial_ms {
+            for r in [&mut p.read, &mut p.shop] {
+                r.initial = Duration::from_millis(ms);
+                r.max_delay = Duration::from_millis(ms * 20);
+                r.jitter = 0.0;
+            }
+        }
+        p
+    }
+}
+
+/// The connections and configuration of one run.
+pub(crate) struct Io {
+    pub(crate) ctx: RunContext,
+    pub(crate) shop: Arc<dyn CatalogShop>,
+    pub(crate) erp: Arc<dyn CatalogErp>,
+    pub(crate) quotas: Arc<dyn Quotas>,
+    pub(crate) p: Policies,
+    pub(crate) config: Arc<CatalogConfig>,
+}
+
+impl Io {
+    /// Loads the configuration (journaled) and opens the connections.
+    pub(crate) async fn open(
+        ctx: &RunContext,
+        connectors: &Arc<dyn CatalogConnectors>,
+        quotas: Arc<dyn Quotas>,
+        input: serde_json::Value,
+        action: SyncAction,
+    ) -> Result<Io, RunError> {
+        let input: CatalogInput = serde_json::from_value(input)
+            .map_err(|e| RunError::failed(format!("entrée invalide : {e}")))?;
+        let p = Policies::new(&input);
+        let (account, profile) = (ctx.account_id().clone(), ctx.profile_id().clone());
+        let c = connectors.clone();
+        let config: CatalogConfig = ctx
+            .step("load_config", &p.read, || async move {
+                c.catalog_config(&account, &profile, action).await
+            })
+            .await?;
+        let (account, profile) = (ctx.account_id(), ctx.profile_id());
+        let shop = connectors
+            .catalog_shop(account, profile)
+            .await
+            .map_err(|e| RunError::failed(format!("connexion boutique : {e}")))?;
+        let erp = connectors
+            .catalog_erp(account, profile)
+            .await
+            .map_err(|e| RunError::failed(format!("connexion ERP : {e}")))?;
+        if let Some(since) = config.since {
+            let what = match action {
+                SyncAction::ExportNewArticles => "articles créés",
+                SyncAction::UpdateStock => "stocks modifiés",
+                _ => "articles modifiés",
+            };
+            ctx.note(format!(
+                "{what} depuis le {} (UTC) seulement — dernier transfert (incremental)",
+                since.format("%d/%m/%Y %H:%M:%S")
+            ))
+            .await?;
+        }
+        Ok(Io {
+            ctx: ctx.clone(),
+            shop,
+            erp,
+            quotas,
+            p,
+            config: Arc::new(config),
+        })
+    }
+
+    /// Reserves `wanted` export units for page `page_no` (before any write); returns how
+    /// many were granted and why fewer.
+    pub(crate) async fn reserve(
+        &self,
+        page_no: u32,
+        wanted: usize,
+    ) -> Result<(usize, String), RunError> {
+        if wanted == 0 {
+            return Ok((0, String::new()));
+        }
+        let (quotas, acc, run) = (
+            self.quotas.clone(),
+            self.ctx.account_id().clone(),
+            self.ctx.run_id(),
+        );
+        let key = format!("page-{page_no}");
+        let r: Reservation = self
+            .ctx
+            .step("reserve_quota", &self.p.read, || async move {
+                quotas
+                    .reserve(&acc, run, &key, Counter::Export, wanted as u32)
+                    .await
+            })
+            .await?;
+        Ok((
+            r.granted as usize,
+            r.limited_by
+                .unwrap_or_else(|| "quota épuisé (quota exhausted)".into()),
+        ))
+    }
+
+    /// Consumes `used` units of page `page_no`'s block and releases the rest.
+    pub(crate) async fn settle(&self, page_no: u32, used: usize) -> Result<(), RunError> {
+        let (quotas, acc, prof, run) = (
+            self.quotas.clone(),
+            self.ctx.account_id().clone(),
+            self.ctx.profile_id().clone(),
+            self.ctx.run_id(),
+        );
+        let key = format!("page-{page_no}");
+        self.ctx
+            .step("settle_quota", &self.p.read, || async move {
+                quotas
+                    .settle(&acc, &prof, run, &key, Counter::Export, used as u32)
+                    .await
+            })
+            .await
+    }
+
+    /// Journals the outcomes of a page's items (keyed by reference), in page order.
+    pub(crate) async fn outcomes(&self, items: Vec<(String, ItemOutcome)>) -> Result<(), RunError> {
+        self.ctx
+            .for_each_item(
+                items,
+                |(reference, _)| {
+                    let key = if reference.is_empty() {
+                        "(vide)".to_string()
+                    } else {
+                        reference.clone()
+                    };
+                    (key.clone(), key)
+                },
+                |_ictx, _item, (_, outcome)| async move { Ok(outcome) },
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The end-of-run summary line.
+    pub(crate) async fn summary(&self, what: &str) -> Result<(), RunError> {
+        let t = self.ctx.totals();
+        self.ctx
+            .note(format!(
+                "{} {what} : {} réussi(s), {} en échec, {} ignoré(s)",
+                t.total, t.succeeded, t.failed, t.ignored
+            ))
+            .await
+    }
+}
+
+/// The outcome of a write, for the log.
+pub(crate) fn written_outcome(
+    w: &crate::ports::Written,
+    what: &str,
+    missing: &str,
+) -> (ItemOutcome, bool) {
+    use crate::ports::Written;
+    match w {
+        Written::Created(id) => (
+            ItemOutcome::Succeeded(Some(format!("{what} : créé (produit {id})"))),
+            true,
+        ),
+        Written::Updated(id) => (
+            ItemOutcome::Succeeded(Some(format!("{what} : mis à jour (produit {id})"))),
+            true,
+        ),
+        Written::Unchanged(id) => (
+            ItemOutcome::Succeeded(Some(format!("{what} : déjà à jour (produit {id})"))),
+            false,
+        ),
+        Written::Missing => (ItemOutcome::Ignored(missing.to_string()), false),
+        Written::Refused(r) => (
+            ItemOutcome::Failed(format!("refusé par la boutique : {r}")),
+            false,
+        ),
+    }
+}
