@@ -166,7 +166,13 @@ impl Db {
     /// durability.
     pub async fn connect(url: &str) -> DbResult<Db> {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts = PgConnectOptions::from_str(url)?;
+            // A lock is never waited for without end, and a session left inside a
+            // transaction (a task dropped between BEGIN and COMMIT) is closed by the server,
+            // releasing its locks: both turn a stuck run into a transient, retried error.
+            let opts = PgConnectOptions::from_str(url)?.options([
+                ("lock_timeout", "30s"),
+                ("idle_in_transaction_session_timeout", "60s"),
+            ]);
             // `PASSERELLE_PG_POOL` bounds each process's connections (default 16): the test
             // suite runs many processes and pools against one server of 100 connections.
             let max = std::env::var("PASSERELLE_PG_POOL")
