@@ -839,7 +839,7 @@ fn print_journal(runs: &[JournalRun]) {
         return;
     }
     println!(
-        "{:<36}  {:<18}  {:<34}  {:<19}  {:<19}  {:>5} {:>5} {:>5} {:>5}  {:<10}  message",
+        "{:<36}  {:<18}  {:<37}  {:<19}  {:<19}  {:>5} {:>5} {:>5} {:>5}  {:<10}  message",
         t("tâche", "run"),
         t("profil", "profile"),
         "action",
@@ -858,7 +858,7 @@ fn print_journal(runs: &[JournalRun]) {
                 .unwrap_or_default()
         };
         println!(
-            "{:<36}  {:<18}  {:<34}  {:<19}  {:<19}  {:>5} {:>5} {:>5} {:>5}  {:<10}  {}",
+            "{:<36}  {:<18}  {:<37}  {:<19}  {:<19}  {:>5} {:>5} {:>5} {:>5}  {:<10}  {}",
             r.id,
             r.profile,
             journal::action_label_in(&r.action, lang()),
