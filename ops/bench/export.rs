@@ -7,12 +7,8 @@ use passerelle::app::App;
 use passerelle::demo::DemoWorld;
 use passerelle::export_demo::ensure_export_plan;
 use passerelle_adapters::ebp::sim::{EbpSimConfig, SimArticle, MAIN_WAREHOUSE};
-use passerelle_domain::{AccountId, Actor, ProfileId, RunStatus, SyncAction, Trigger};
-use passerelle_workflows::engine::{NewRun, RunStore, Worker};
-use passerelle_workflows::ports::SystemClock;
+use passerelle_domain::{AccountId, ProfileId, RunStatus, SyncAction};
 use rust_decimal::Decimal;
-use std::sync::Arc;
-use std::time::Instant;
 
 /// A world whose EBP folder holds `n` published, stock-tracked articles.
 async fn world(n: usize) -> anyhow::Result<DemoWorld> {
@@ -51,23 +47,7 @@ async fn install(
         // Plain texts: the benchmark measures calls, not RTF.
         e.text.description = None;
     }
-    passerelle::profiles::Profiles::new(app.db.clone())
-        .import(acc, f, app.secrets()?.as_ref(), Actor::Cli)
-        .await?;
-    let id =
-        ProfileId::parse(passerelle::demo::DEMO_PROFILE).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let c = app
-        .connectors()?
-        .ebp_client(acc, &id)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    c.exchange_code(
-        &w.ebp.authorize(passerelle::demo::REDIRECT_URI),
-        passerelle::demo::REDIRECT_URI,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(id)
+    w.install_file(app, acc, f).await
 }
 
 /// Runs `action` to its end in this process; returns (succeeded items, status, seconds).
@@ -77,40 +57,8 @@ async fn run(
     profile: &ProfileId,
     action: SyncAction,
 ) -> anyhow::Result<(i64, RunStatus, f64)> {
-    let t = Instant::now();
-    let id = passerelle_domain::RunId::from_uuid(uuid::Uuid::now_v7());
-    app.store
-        .enqueue(NewRun {
-            run_id: id,
-            account_id: acc.clone(),
-            profile_id: profile.clone(),
-            action,
-            trigger: Trigger::Manual,
-            input: serde_json::json!({}),
-            actor: Actor::Cli,
-            requested_at: chrono::Utc::now(),
-        })
-        .await?;
-    let w = Worker::new(
-        "bench-0".to_string(),
-        app.run_store(),
-        Arc::new(app.registry("http://127.0.0.1:9")?),
-        Arc::new(SystemClock),
-        passerelle::commands::config(),
-    );
-    let status = loop {
-        let done = w.drain().await?;
-        match done.iter().find(|(r, _)| *r == id).map(|(_, s)| *s) {
-            Some(s @ (RunStatus::Succeeded | RunStatus::Failed | RunStatus::Stopped)) => break s,
-            _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-        }
-    };
-    let secs = t.elapsed().as_secs_f64();
-    app.projector.catch_up().await?;
-    let r = passerelle_projections::journal::get(&app.db, acc.as_str(), &id.to_string())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("run missing"))?;
-    Ok((r.counts.succeeded, status, secs))
+    let (n, status, secs) = crate::import::engine_action(app, acc, profile, action).await?;
+    Ok((n as i64, status, secs))
 }
 
 struct Measure {

@@ -77,23 +77,7 @@ pub(crate) async fn install(
     if let Some(i) = f.import.as_mut() {
         i.page_size = page;
     }
-    passerelle::profiles::Profiles::new(app.db.clone())
-        .import(acc, f, app.secrets()?.as_ref(), Actor::Cli)
-        .await?;
-    let id =
-        ProfileId::parse(passerelle::demo::DEMO_PROFILE).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let c = app
-        .connectors()?
-        .ebp_client(acc, &id)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    c.exchange_code(
-        &w.ebp.authorize(passerelle::demo::REDIRECT_URI),
-        passerelle::demo::REDIRECT_URI,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(id)
+    w.install_file(app, acc, f).await
 }
 
 /// The same calls as the workflow, in a plain loop: no journal, no ledger, no quota.
@@ -226,17 +210,19 @@ async fn engine(
     acc: &AccountId,
     profile: &ProfileId,
 ) -> anyhow::Result<(usize, RunStatus)> {
-    engine_action(app, acc, profile, SyncAction::ImportOrders).await
+    let (n, status, _) = engine_action(app, acc, profile, SyncAction::ImportOrders).await?;
+    Ok((n, status))
 }
 
 /// Runs one action to its end through a worker of this process; returns the succeeded
-/// items and the final status.
+/// items, the final status and the run's duration (before the projections catch up).
 pub(crate) async fn engine_action(
     app: &App,
     acc: &AccountId,
     profile: &ProfileId,
     action: SyncAction,
-) -> anyhow::Result<(usize, RunStatus)> {
+) -> anyhow::Result<(usize, RunStatus, f64)> {
+    let t = Instant::now();
     let id = passerelle_domain::RunId::from_uuid(uuid::Uuid::now_v7());
     app.store
         .enqueue(NewRun {
@@ -262,14 +248,15 @@ pub(crate) async fn engine_action(
         let done = w.drain().await?;
         match done.iter().find(|(r, _)| *r == id).map(|(_, s)| *s) {
             Some(s @ (RunStatus::Succeeded | RunStatus::Failed | RunStatus::Stopped)) => break s,
-            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
         }
     };
+    let secs = t.elapsed().as_secs_f64();
     app.projector.catch_up().await?;
     let run = passerelle_projections::journal::get(&app.db, acc.as_str(), &id.to_string())
         .await?
         .ok_or_else(|| anyhow::anyhow!("run missing"))?;
-    Ok((run.counts.succeeded as usize, status))
+    Ok((run.counts.succeeded as usize, status, secs))
 }
 
 /// Runs the import benchmark on one database URL.

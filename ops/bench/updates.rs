@@ -20,11 +20,11 @@ pub(crate) async fn bench_updates(url: &str, orders: usize, page: u32) -> anyhow
     ensure_import_plan(&app, &acc, 1_000_000).await?;
     let w = world(orders, false).await?;
     let p = install(&app, &acc, &w, page).await?;
-    let (imported, _) = engine_action(&app, &acc, &p, SyncAction::ImportOrders).await?;
+    let (imported, _, _) = engine_action(&app, &acc, &p, SyncAction::ImportOrders).await?;
 
     w.ebp.calls_reset();
     let t = Instant::now();
-    let (n_full, _) = engine_action(&app, &acc, &p, SyncAction::UpdateOrderStatuses).await?;
+    let (n_full, _, _) = engine_action(&app, &acc, &p, SyncAction::UpdateOrderStatuses).await?;
     let full_s = t.elapsed().as_secs_f64();
     let full_calls = w.ebp.calls().len();
 
@@ -47,7 +47,8 @@ pub(crate) async fn bench_updates(url: &str, orders: usize, page: u32) -> anyhow
     w.ebp.calls_reset();
     w.shop.reset_calls();
     let t = Instant::now();
-    let (n_incr, status) = engine_action(&app, &acc, &p, SyncAction::UpdateOrderStatuses).await?;
+    let (n_incr, status, _) =
+        engine_action(&app, &acc, &p, SyncAction::UpdateOrderStatuses).await?;
     let incr_s = t.elapsed().as_secs_f64();
     let incr_calls = w.ebp.calls().len();
     let shop_calls = w.shop.calls_total();

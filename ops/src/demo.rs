@@ -118,7 +118,16 @@ impl DemoWorld {
     /// Imports the profile and logs into the simulated EBP (authorization code → token pair
     /// stored encrypted).
     pub async fn install(&self, app: &App, acc: &AccountId) -> anyhow::Result<ProfileId> {
-        let file = self.profile_file()?;
+        self.install_file(app, acc, self.profile_file()?).await
+    }
+
+    /// [`DemoWorld::install`] of a profile file the caller adjusted (tests, benchmarks).
+    pub async fn install_file(
+        &self,
+        app: &App,
+        acc: &AccountId,
+        file: ProfileFile,
+    ) -> anyhow::Result<ProfileId> {
         let id = ProfileId::parse(&file.id).map_err(|e| anyhow::anyhow!("{e}"))?;
         Profiles::new(app.db.clone())
             .import(acc, file, app.secrets()?.as_ref(), Actor::Cli)

@@ -7,15 +7,14 @@
 mod common;
 
 use common::*;
-use passerelle::demo::{ensure_import_plan, DemoWorld, REDIRECT_URI};
-use passerelle::profiles::Profiles;
+use passerelle::demo::{ensure_import_plan, DemoWorld};
 use passerelle_adapters::cms::prestashop::{
     NewAddress, NewCustomer, NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
 };
 use passerelle_adapters::ebp::sim::{EbpSimConfig, SimCustomer};
 use passerelle_domain::orders::grouping::{GroupScope, GroupingSettings};
 use passerelle_domain::orders::{DocumentKind, LineKind};
-use passerelle_domain::{Actor, ProfileId, RunStatus, SyncAction};
+use passerelle_domain::{ProfileId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -115,19 +114,7 @@ async fn grouped(kind: Kind) {
         group_lines: true,
         group_payments: true,
     });
-    Profiles::new(app.db.clone())
-        .import(&acc, file, app.secrets().unwrap().as_ref(), Actor::Cli)
-        .await
-        .unwrap();
-    let profile = ProfileId::parse("demo-prestashop").unwrap();
-    app.connectors()
-        .unwrap()
-        .ebp_client(&acc, &profile)
-        .await
-        .unwrap()
-        .exchange_code(&world.ebp.authorize(REDIRECT_URI), REDIRECT_URI)
-        .await
-        .unwrap();
+    let profile = world.install_file(&app, &acc, file).await.unwrap();
     ensure_import_plan(&app, &acc, 1000).await.unwrap();
 
     let (status, c) = run(&app, &acc, &profile).await;

@@ -97,6 +97,21 @@ impl Ledger for SqlLedger {
 }
 
 impl SqlLedger {
+    /// Runs a command on one aggregate on behalf of `run`.
+    async fn execute_for_run<A: Decider>(
+        &self,
+        account: &AccountId,
+        id: &str,
+        cmd: A::Command,
+        run: RunId,
+    ) -> Result<(), StepError> {
+        self.store
+            .execute::<A>(account, id, cmd, &run_origin(run, self.clock.now()))
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     /// The folded `ShopOrder` states of these orders of the profile (one query).
     async fn order_states(
         &self,
@@ -203,20 +218,16 @@ impl UpdateLedger for SqlLedger {
         order_id: &str,
         plan: &UpdatePlan,
     ) -> Result<(), StepError> {
-        let origin = run_origin(run, self.clock.now());
-        self.store
-            .execute::<ShopOrderState>(
-                account,
-                &shop_order_id(profile.as_str(), order_id),
-                ShopOrderCommand::RecordUpdate {
-                    plan: plan.clone(),
-                    run_id: Some(run.to_string()),
-                },
-                &origin,
-            )
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        self.execute_for_run::<ShopOrderState>(
+            account,
+            &shop_order_id(profile.as_str(), order_id),
+            ShopOrderCommand::RecordUpdate {
+                plan: plan.clone(),
+                run_id: Some(run.to_string()),
+            },
+            run,
+        )
+        .await
     }
 
     async fn record_invoice(
@@ -228,21 +239,17 @@ impl UpdateLedger for SqlLedger {
         invoice_number: &str,
         bytes: u64,
     ) -> Result<(), StepError> {
-        let origin = run_origin(run, self.clock.now());
-        self.store
-            .execute::<ShopOrderState>(
-                account,
-                &shop_order_id(profile.as_str(), order_id),
-                ShopOrderCommand::RecordInvoice {
-                    invoice_number: invoice_number.to_string(),
-                    bytes,
-                    run_id: Some(run.to_string()),
-                },
-                &origin,
-            )
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        self.execute_for_run::<ShopOrderState>(
+            account,
+            &shop_order_id(profile.as_str(), order_id),
+            ShopOrderCommand::RecordInvoice {
+                invoice_number: invoice_number.to_string(),
+                bytes,
+                run_id: Some(run.to_string()),
+            },
+            run,
+        )
+        .await
     }
 
     async fn cursor(
@@ -267,22 +274,18 @@ impl UpdateLedger for SqlLedger {
         flow: &str,
         value: &str,
     ) -> Result<(), StepError> {
-        let origin = run_origin(run, self.clock.now());
-        self.store
-            .execute::<SyncCursor>(
-                account,
-                &cursor_id(profile.as_str(), flow),
-                SyncCursorCommand::Advance {
-                    profile_id: profile.to_string(),
-                    flow: flow.to_string(),
-                    value: value.to_string(),
-                    run_id: Some(run.to_string()),
-                },
-                &origin,
-            )
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        self.execute_for_run::<SyncCursor>(
+            account,
+            &cursor_id(profile.as_str(), flow),
+            SyncCursorCommand::Advance {
+                profile_id: profile.to_string(),
+                flow: flow.to_string(),
+                value: value.to_string(),
+                run_id: Some(run.to_string()),
+            },
+            run,
+        )
+        .await
     }
 }
 

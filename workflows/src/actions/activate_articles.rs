@@ -5,9 +5,9 @@
 //! products to deactivate); the incremental option reads only those modified since the
 //! last run of this action.
 
-use super::catalog::{written_outcome, CatalogConnectors, Io};
+use super::catalog::{next_offset, written_outcome, CatalogConnectors, Io};
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
-use crate::ports::{ArticleRead, ArticlesPage, Quotas, Written};
+use crate::ports::{ArticleRead, Quotas, Written};
 use passerelle_domain::catalog::{check_references, should_be_active};
 use passerelle_domain::{ItemOutcome, SyncAction};
 use serde_json::Value;
@@ -45,20 +45,14 @@ impl Workflow for ActivateArticles {
             let (mut offset, mut page_no) = (0u32, 0u32);
             loop {
                 page_no += 1;
-                let (erp, q) = (io.erp.clone(), query.clone());
-                let page: ArticlesPage = ctx
-                    .step("read_articles", &io.p.read, || async move {
-                        erp.articles_page(&q, offset).await
-                    })
-                    .await?;
-                let next = page.next_offset;
+                let page = io.read_page(&query, offset).await?;
                 if page.articles.is_empty() {
                     break;
                 }
                 process_page(&io, page_no, page.articles, &mut seen).await?;
-                match next {
-                    Some(n) if n > offset => offset = n,
-                    _ => break,
+                match next_offset(page.next_offset, offset) {
+                    Some(n) => offset = n,
+                    None => break,
                 }
             }
             io.summary("article(s)").await
@@ -132,19 +126,5 @@ async fn process_page(
             outcome[*i] = Some(o);
         }
     }
-    if reserved {
-        io.settle(page_no, used).await?;
-    }
-    io.outcomes(
-        refs.into_iter()
-            .zip(outcome)
-            .map(|(r, o)| {
-                (
-                    r,
-                    o.unwrap_or(ItemOutcome::Failed("article non traité".into())),
-                )
-            })
-            .collect(),
-    )
-    .await
+    io.finish_page(page_no, reserved, used, refs, outcome).await
 }

@@ -9,7 +9,7 @@
 //! twice writes the same absolute values again (set-to, looked up by reference first).
 
 use crate::engine::{RetryPolicy, RunContext, RunError, StepError};
-use crate::ports::{ArticleQuery, Counter, Quotas, Reservation};
+use crate::ports::{ArticleQuery, ArticlesPage, Counter, Quotas, Reservation};
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use passerelle_domain::catalog::{CatalogSettings, FilterClause};
@@ -236,6 +236,49 @@ impl Io {
             .map(|_| ())
     }
 
+    /// One page of ERP articles from `offset` (the `read_articles` step).
+    pub(crate) async fn read_page(
+        &self,
+        query: &ArticleQuery,
+        offset: u32,
+    ) -> Result<ArticlesPage, RunError> {
+        let (erp, q) = (self.erp.clone(), query.clone());
+        self.ctx
+            .step("read_articles", &self.p.read, || async move {
+                erp.articles_page(&q, offset).await
+            })
+            .await
+    }
+
+    /// The end of a page: settles its quota block when one was reserved, then journals the
+    /// outcome of every reference (an article left without one failed).
+    pub(crate) async fn finish_page(
+        &self,
+        page_no: u32,
+        reserved: bool,
+        used: usize,
+        refs: Vec<String>,
+        outcome: Vec<Option<ItemOutcome>>,
+    ) -> Result<(), RunError> {
+        if reserved {
+            self.settle(page_no, used).await?;
+        }
+        self.outcomes(
+            refs.into_iter()
+                .zip(outcome)
+                .map(|(r, o)| {
+                    (
+                        r,
+                        o.unwrap_or(ItemOutcome::Failed(
+                            "article non traité (article not handled)".into(),
+                        )),
+                    )
+                })
+                .collect(),
+        )
+        .await
+    }
+
     /// The end-of-run summary line.
     pub(crate) async fn summary(&self, what: &str) -> Result<(), RunError> {
         let t = self.ctx.totals();
@@ -274,4 +317,10 @@ pub(crate) fn written_outcome(
             false,
         ),
     }
+}
+
+/// The next page's offset, or `None` when paging ends (no next page, or one that would not
+/// move forward).
+pub(crate) fn next_offset(next: Option<u32>, offset: u32) -> Option<u32> {
+    next.filter(|n| *n > offset)
 }

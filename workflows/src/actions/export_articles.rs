@@ -17,9 +17,9 @@
 //!    values), `batch_size` products per call;
 //! 7. `settle_quota`, then the page's item outcomes.
 
-use super::catalog::{written_outcome, CatalogConnectors, Io};
+use super::catalog::{next_offset, written_outcome, CatalogConnectors, Io};
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
-use crate::ports::{ArticleRead, ArticlesPage, Quotas, Written};
+use crate::ports::{ArticleRead, Quotas, Written};
 use passerelle_domain::catalog::{
     check_references, product_fields, stock_quantity, ErpArticle, ProductDraft,
 };
@@ -80,24 +80,17 @@ impl Workflow for ExportArticles {
                     .await?;
             }
             let mut seen = BTreeSet::new();
-            let mut offset = 0u32;
-            let mut page_no = 0u32;
+            let (mut offset, mut page_no) = (0u32, 0u32);
             loop {
                 page_no += 1;
-                let (erp, q) = (io.erp.clone(), query.clone());
-                let page: ArticlesPage = ctx
-                    .step("read_articles", &io.p.read, || async move {
-                        erp.articles_page(&q, offset).await
-                    })
-                    .await?;
-                let next = page.next_offset;
+                let page = io.read_page(&query, offset).await?;
                 if page.articles.is_empty() {
                     break;
                 }
                 process_page(&io, page_no, page.articles, &mut seen, with_stock).await?;
-                match next {
-                    Some(n) if n > offset => offset = n,
-                    _ => break,
+                match next_offset(page.next_offset, offset) {
+                    Some(n) => offset = n,
+                    None => break,
                 }
             }
             io.summary("article(s)").await
@@ -314,18 +307,5 @@ async fn process_page(
             outcome[*i] = Some(o);
         }
     }
-    if reserved {
-        io.settle(page_no, used).await?;
-    }
-    let items = refs
-        .into_iter()
-        .zip(outcome)
-        .map(|(r, o)| {
-            let o = o.unwrap_or(ItemOutcome::Failed(
-                "article non traité (article not handled)".into(),
-            ));
-            (r, o)
-        })
-        .collect();
-    io.outcomes(items).await
+    io.finish_page(page_no, reserved, used, refs, outcome).await
 }

@@ -99,6 +99,23 @@ pub struct UpdateConfig {
     pub batch_size: u32,
 }
 
+/// The profile's shop and ERP; a connection that cannot be made fails the run with why.
+pub(crate) async fn open_connections(
+    connectors: &dyn Connectors,
+    account: &AccountId,
+    profile: &ProfileId,
+) -> Result<(Arc<dyn Shop>, Arc<dyn Erp>), RunError> {
+    let shop = connectors
+        .shop(account, profile)
+        .await
+        .map_err(|e| RunError::failed(format!("connexion boutique : {e}")))?;
+    let erp = connectors
+        .erp(account, profile)
+        .await
+        .map_err(|e| RunError::failed(format!("connexion ERP : {e}")))?;
+    Ok((shop, erp))
+}
+
 /// Input of an import run (the run request's payload).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ImportInput {
@@ -252,14 +269,7 @@ impl Workflow for ImportOrders {
                     "aucun statut de commande sélectionné dans le profil : rien à importer (no order status selected)",
                 ));
             }
-            let shop = connectors
-                .shop(&account, &profile)
-                .await
-                .map_err(|e| RunError::failed(format!("connexion boutique : {e}")))?;
-            let erp = connectors
-                .erp(&account, &profile)
-                .await
-                .map_err(|e| RunError::failed(format!("connexion ERP : {e}")))?;
+            let (shop, erp) = open_connections(connectors.as_ref(), &account, &profile).await?;
             let io = Io {
                 ctx: ctx.clone(),
                 shop,
@@ -566,35 +576,7 @@ impl Io {
             }
             // Every order linked in this run consumes a unit, including one found already in
             // the ERP: after a crash inside `erp_import` that is this run's own document.
-            let consumed = transfers.len();
-            if !transfers.is_empty() {
-                let (ledger, acc, prof, run) = (
-                    self.ledger.clone(),
-                    self.ctx.account_id().clone(),
-                    self.ctx.profile_id().clone(),
-                    self.ctx.run_id(),
-                );
-                self.ctx
-                    .step("record_transferred", &self.p.read, || async move {
-                        ledger
-                            .record_transferred(&acc, &prof, run, &transfers)
-                            .await
-                    })
-                    .await?;
-            }
-            let (quotas, acc, prof, run) = (
-                self.quotas.clone(),
-                self.ctx.account_id().clone(),
-                self.ctx.profile_id().clone(),
-                self.ctx.run_id(),
-            );
-            self.ctx
-                .step("settle_quota", &self.p.read, || async move {
-                    quotas
-                        .settle(&acc, &prof, run, &key, Counter::Import, consumed as u32)
-                        .await
-                })
-                .await?;
+            self.record_and_settle(transfers, &key).await?;
         }
 
         // Item outcomes, with the shop write-backs of the written orders.
@@ -674,6 +656,44 @@ impl Io {
             self.push_stock(stock_refs.into_iter().collect()).await?;
         }
         Ok(())
+    }
+
+    /// `record_transferred` (`OrderTransferred` on each order linked), then `settle_quota`
+    /// of the reservation `key`: one unit per order linked.
+    async fn record_and_settle(
+        &self,
+        transfers: Vec<Transferred>,
+        key: &str,
+    ) -> Result<(), RunError> {
+        let consumed = transfers.len() as u32;
+        if !transfers.is_empty() {
+            let (ledger, acc, prof, run) = (
+                self.ledger.clone(),
+                self.ctx.account_id().clone(),
+                self.ctx.profile_id().clone(),
+                self.ctx.run_id(),
+            );
+            self.ctx
+                .step("record_transferred", &self.p.read, || async move {
+                    ledger
+                        .record_transferred(&acc, &prof, run, &transfers)
+                        .await
+                })
+                .await?;
+        }
+        let (quotas, acc, prof, run) = (
+            self.quotas.clone(),
+            self.ctx.account_id().clone(),
+            self.ctx.profile_id().clone(),
+            self.ctx.run_id(),
+        );
+        self.ctx
+            .step("settle_quota", &self.p.read, || async move {
+                quotas
+                    .settle(&acc, &prof, run, key, Counter::Import, consumed)
+                    .await
+            })
+            .await
     }
 
     /// The day documents (FEATURES §3.4): merge, reserve one unit per order (a group is
@@ -787,35 +807,7 @@ impl Io {
                 }
             }
         }
-        let consumed = transfers.len() as u32;
-        if !transfers.is_empty() {
-            let (ledger, acc, prof, run) = (
-                self.ledger.clone(),
-                self.ctx.account_id().clone(),
-                self.ctx.profile_id().clone(),
-                self.ctx.run_id(),
-            );
-            self.ctx
-                .step("record_transferred", &self.p.read, || async move {
-                    ledger
-                        .record_transferred(&acc, &prof, run, &transfers)
-                        .await
-                })
-                .await?;
-        }
-        let (quotas, acc, prof, run) = (
-            self.quotas.clone(),
-            self.ctx.account_id().clone(),
-            self.ctx.profile_id().clone(),
-            self.ctx.run_id(),
-        );
-        self.ctx
-            .step("settle_quota", &self.p.read, || async move {
-                quotas
-                    .settle(&acc, &prof, run, "groups", Counter::Import, consumed)
-                    .await
-            })
-            .await?;
+        self.record_and_settle(transfers, "groups").await?;
         let mut items: Vec<(String, String)> = outcome
             .keys()
             .map(|id| {

@@ -21,7 +21,7 @@
 //! A full pass also reports, on the order, a transferred order none of whose documents is in
 //! the ERP any more (deleted).
 
-use super::import_orders::{Connectors, Policies, UpdateConfig};
+use super::import_orders::{open_connections, Connectors, Policies, UpdateConfig};
 use crate::engine::{RunContext, RunError, StepError, Workflow, WorkflowFuture};
 use crate::ports::{ChainQuery, Erp, OrderLink, Shop, UpdateLedger};
 use chrono::NaiveDateTime;
@@ -180,14 +180,7 @@ fn run_flow(
                 "rien à renvoyer à la boutique : aucun statut par type de document, ni suivi, ni numéro, ni date de livraison dans le profil (nothing to update)",
             ));
         }
-        let shop = connectors
-            .shop(&account, &profile)
-            .await
-            .map_err(|e| RunError::failed(format!("connexion boutique : {e}")))?;
-        let erp = connectors
-            .erp(&account, &profile)
-            .await
-            .map_err(|e| RunError::failed(format!("connexion ERP : {e}")))?;
+        let (shop, erp) = open_connections(connectors.as_ref(), &account, &profile).await?;
         let io = Io {
             flow,
             ctx: ctx.clone(),

@@ -10,9 +10,9 @@
 //! ~1,000; the articles of each page are then read by reference (published and query
 //! filters applied by the ERP).
 
-use super::catalog::{written_outcome, CatalogConnectors, Io};
+use super::catalog::{next_offset, written_outcome, CatalogConnectors, Io};
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
-use crate::ports::{ArticleRead, ArticlesPage, Quotas, ReferencesPage, Written};
+use crate::ports::{ArticleRead, Quotas, ReferencesPage, Written};
 use passerelle_domain::catalog::{check_references, stock_quantity};
 use passerelle_domain::{ItemOutcome, SyncAction};
 use rust_decimal::Decimal;
@@ -52,15 +52,8 @@ impl Workflow for UpdateStock {
                 page_no += 1;
                 let (articles, next) = match since {
                     None => {
-                        let (erp, q) = (
-                            io.erp.clone(),
-                            io.config.query(s.stock_columns(), s.published_only),
-                        );
-                        let page: ArticlesPage = ctx
-                            .step("read_articles", &io.p.read, || async move {
-                                erp.articles_page(&q, offset).await
-                            })
-                            .await?;
+                        let q = io.config.query(s.stock_columns(), s.published_only);
+                        let page = io.read_page(&q, offset).await?;
                         (page.articles, page.next_offset)
                     }
                     Some(since) => {
@@ -91,9 +84,9 @@ impl Workflow for UpdateStock {
                 if !articles.is_empty() {
                     process_page(&io, page_no, articles, &mut seen).await?;
                 }
-                match next {
-                    Some(n) if n > offset => offset = n,
-                    _ => break,
+                match next_offset(next, offset) {
+                    Some(n) => offset = n,
+                    None => break,
                 }
             }
             io.summary("stock(s)").await
@@ -202,19 +195,5 @@ async fn process_page(
             outcome[*i] = Some(o);
         }
     }
-    if reserved {
-        io.settle(page_no, used).await?;
-    }
-    io.outcomes(
-        refs.into_iter()
-            .zip(outcome)
-            .map(|(r, o)| {
-                (
-                    r,
-                    o.unwrap_or(ItemOutcome::Failed("article non traité".into())),
-                )
-            })
-            .collect(),
-    )
-    .await
+    io.finish_page(page_no, reserved, used, refs, outcome).await
 }

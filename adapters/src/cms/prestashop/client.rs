@@ -352,6 +352,24 @@ impl PrestaShopClient {
     }
 
     /// One field of one resource, by id (`None` when the resource does not exist).
+    /// Rows of `resource` whose `field` equals `value`, with the `display` columns.
+    async fn list_by(
+        &self,
+        resource: &'static str,
+        field: &str,
+        value: &str,
+        display: &str,
+    ) -> Result<Vec<Obj>, StepError> {
+        self.list(
+            resource,
+            &[
+                (format!("filter[{field}]"), format!("[{value}]")),
+                ("display".into(), display.into()),
+            ],
+        )
+        .await
+    }
+
     async fn field_of(
         &self,
         resource: &'static str,
@@ -360,13 +378,7 @@ impl PrestaShopClient {
     ) -> Result<Option<String>, StepError> {
         check_id(id)?;
         let rows = self
-            .list(
-                resource,
-                &[
-                    ("filter[id]".into(), format!("[{id}]")),
-                    ("display".into(), format!("[id,{field}]")),
-                ],
-            )
+            .list_by(resource, "id", id, &format!("[id,{field}]"))
             .await?;
         Ok(rows.first().map(|r| text(r, field)))
     }
@@ -816,13 +828,7 @@ impl Shop for PrestaShopClient {
             )));
         }
         let products = self
-            .list(
-                "products",
-                &[
-                    ("filter[reference]".into(), format!("[{reference}]")),
-                    ("display".into(), "[id]".into()),
-                ],
-            )
+            .list_by("products", "reference", reference, "[id]")
             .await?;
         let Some(product_id) = products.first().map(|p| text(p, "id")) else {
             return Ok(false);
@@ -875,12 +881,11 @@ impl Shop for PrestaShopClient {
     ) -> Result<(), StepError> {
         check_id(order_id)?;
         let rows = self
-            .list(
+            .list_by(
                 "order_carriers",
-                &[
-                    ("filter[id_order]".into(), format!("[{order_id}]")),
-                    ("display".into(), "[id,tracking_number]".into()),
-                ],
+                "id_order",
+                order_id,
+                "[id,tracking_number]",
             )
             .await?;
         let Some(row) = rows.first() else {
@@ -974,13 +979,7 @@ impl Shop for PrestaShopClient {
         check_id(order_id)?;
         let file_name = format!("Facture-{}.pdf", sanitize_file_name(invoice_number));
         let order = self
-            .list(
-                "orders",
-                &[
-                    ("filter[id]".into(), format!("[{order_id}]")),
-                    ("display".into(), "[id,id_customer,id_lang,id_shop]".into()),
-                ],
-            )
+            .list_by("orders", "id", order_id, "[id,id_customer,id_lang,id_shop]")
             .await?;
         let Some(order) = order.first() else {
             return Err(StepError::permanent(format!(
@@ -989,13 +988,7 @@ impl Shop for PrestaShopClient {
         };
         // The thread of the order, created once.
         let threads = self
-            .list(
-                "customer_threads",
-                &[
-                    ("filter[id_order]".into(), format!("[{order_id}]")),
-                    ("display".into(), "[id]".into()),
-                ],
-            )
+            .list_by("customer_threads", "id_order", order_id, "[id]")
             .await?;
         let thread_id = match threads.first() {
             Some(t) => text(t, "id"),
@@ -1051,13 +1044,7 @@ impl Shop for PrestaShopClient {
         }
         // Reuse an upload of a retried call (crash between upload and message).
         let existing = self
-            .list(
-                "attachments",
-                &[
-                    ("filter[file_name]".into(), format!("[{file_name}]")),
-                    ("display".into(), "[id]".into()),
-                ],
-            )
+            .list_by("attachments", "file_name", &file_name, "[id]")
             .await?;
         let attachment_id = match existing.first() {
             Some(a) => text(a, "id"),
