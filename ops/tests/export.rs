@@ -678,3 +678,177 @@ both!(
     category_levels_are_created_once_and_products_associated,
     categories
 );
+
+/// The text of a product's multilingual field in language `lang`.
+fn product_text(s: &Setup, reference: &str, field: &str, lang: &str) -> Option<String> {
+    s.world.shop.with_shop(|shop| {
+        shop.rows("products")
+            .into_iter()
+            .find(|p| p.get("reference").and_then(Value::as_str) == Some(reference))
+            .and_then(|p| p.get(field).and_then(Value::as_array).cloned())
+            .and_then(|a| {
+                a.iter()
+                    .find(|l| l.get("id").and_then(Value::as_str) == Some(lang))
+                    .and_then(|l| l.get("value").and_then(Value::as_str))
+                    .map(str::to_string)
+            })
+    })
+}
+
+fn category_ids(s: &Setup, reference: &str) -> Vec<String> {
+    s.world.shop.with_shop(|shop| {
+        shop.rows("products")
+            .into_iter()
+            .find(|p| p.get("reference").and_then(Value::as_str) == Some(reference))
+            .and_then(|p| {
+                p.get("associations")?
+                    .get("categories")?
+                    .as_array()
+                    .cloned()
+            })
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.get("id").and_then(Value::as_str).map(str::to_string))
+            .collect()
+    })
+}
+
+async fn extras(kind: Kind) {
+    let s = setup(kind, 1000, false).await;
+    let mut file = s.world.profile_file().unwrap();
+    let e = file.export.as_mut().unwrap();
+    e.languages = vec!["1".into(), "2".into()];
+    e.language_texts.insert(
+        "2".into(),
+        passerelle_domain::catalog::TextMapping {
+            name: Some("xx_name_en".into()),
+            description: None,
+            ..Default::default()
+        },
+    );
+    e.manufacturer = Some("xx_marque".into());
+    e.extra_categories = Some(passerelle_domain::catalog::ExtraCategories {
+        field: "xx_cats".into(),
+        separator: ";".into(),
+        by: passerelle_domain::catalog::CategoryKey::Name,
+    });
+    Profiles::new(s.app.db.clone())
+        .import(&s.acc, file, s.app.secrets().unwrap().as_ref(), Actor::Cli)
+        .await
+        .unwrap();
+    let (promos, noel) = s
+        .world
+        .shop
+        .with_shop(|shop| (shop.add_category("Promos", 2), shop.add_category("Noël", 2)));
+    s.world.ebp.update_article(
+        "VASE-Gres",
+        &[
+            ("xx_name_en", json!("Glazed stoneware vase")),
+            ("xx_marque", json!("Atelier Grès")),
+            ("xx_cats", json!(" promos ;Inconnue; Noël")),
+        ],
+    );
+    s.world.ebp.update_article(
+        "COUS-Lin-40",
+        &[
+            ("xx_marque", json!("Atelier Grès")),
+            ("xx_cats", json!("Noël")),
+        ],
+    );
+    s.world
+        .ebp
+        .update_article("THE-Vert-100", &[("xx_marque", json!("Thé <bio>"))]);
+
+    let (run1, status, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.total, c.succeeded, c.failed), (11, 11, 0), "{c:?}");
+    // Per-language texts: English name from its own column, French elsewhere; an
+    // untranslated article shows the main text in both languages.
+    assert_eq!(
+        product_text(&s, "VASE-Gres", "name", "2").as_deref(),
+        Some("Glazed stoneware vase")
+    );
+    assert_eq!(
+        product_text(&s, "VASE-Gres", "name", "1").as_deref(),
+        Some("Vase en grès émaillé")
+    );
+    assert_eq!(
+        product_text(&s, "VASE-Gres", "link_rewrite", "2").as_deref(),
+        Some("glazed-stoneware-vase")
+    );
+    assert_eq!(
+        product_text(&s, "COUS-Lin-40", "name", "2"),
+        product_text(&s, "COUS-Lin-40", "name", "1")
+    );
+    // One manufacturer for both articles, created once.
+    let makers: Vec<(String, String)> = s.world.shop.with_shop(|shop| {
+        shop.rows("manufacturers")
+            .into_iter()
+            .map(|m| {
+                (
+                    m.get("id")
+                        .map(|v| v.to_string().trim_matches('"').to_string())
+                        .unwrap_or_default(),
+                    m.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    });
+    assert_eq!(makers.len(), 1, "{makers:?}");
+    assert_eq!(makers[0].1, "Atelier Grès");
+    let vase = product(&s, "VASE-Gres").unwrap();
+    assert_eq!(vase.get("id_manufacturer"), Some(&makers[0].0));
+    let cous = product(&s, "COUS-Lin-40").unwrap();
+    assert_eq!(cous.get("id_manufacturer"), Some(&makers[0].0));
+    // Supplementary categories found by name (any case), default category kept.
+    let cats = category_ids(&s, "VASE-Gres");
+    assert!(cats.contains(&promos.to_string()), "{cats:?}");
+    assert!(cats.contains(&noel.to_string()), "{cats:?}");
+    assert!(cats.contains(&"2".to_string()), "{cats:?}");
+    assert_eq!(
+        vase.get("id_category_default").map(String::as_str),
+        Some("2")
+    );
+    let cats = category_ids(&s, "COUS-Lin-40");
+    assert!(cats.contains(&noel.to_string()) && !cats.contains(&promos.to_string()));
+    // What cannot be resolved is said on the item, the product still goes out.
+    let it = items(&s, run1).await;
+    assert!(
+        it["VASE-Gres"].1.contains("introuvable") && it["VASE-Gres"].1.contains("Inconnue"),
+        "{:?}",
+        it["VASE-Gres"]
+    );
+    assert!(
+        it["THE-Vert-100"].1.contains("marque « Thé <bio> »"),
+        "{:?}",
+        it["THE-Vert-100"]
+    );
+    assert!(product(&s, "THE-Vert-100").is_some());
+    let category_count = s.world.shop.with_shop(|shop| shop.rows("categories").len());
+
+    // Again: nothing duplicated, nothing rewritten.
+    let (run2, _, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!((c.succeeded, c.failed), (11, 0));
+    assert_eq!(
+        s.world
+            .shop
+            .with_shop(|shop| shop.rows("manufacturers").len()),
+        1
+    );
+    assert_eq!(
+        s.world.shop.with_shop(|shop| shop.rows("categories").len()),
+        category_count,
+        "supplementary categories are never created"
+    );
+    assert!(items(&s, run2).await["COUS-Lin-40"]
+        .1
+        .contains("déjà à jour"));
+    verify_replay(&s).await;
+}
+both!(
+    languages_manufacturer_and_supplementary_categories_reach_the_shop,
+    extras
+);

@@ -3,6 +3,7 @@
 //! product fields (text mapping, RTF → HTML, VAT mapping, price rounding, stock, the
 //! activation rule). No IO: the workflows feed these functions with what the ports read.
 
+pub mod extras;
 pub mod filter;
 pub mod rtf;
 pub mod rules;
@@ -12,6 +13,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use extras::{CategoryKey, ExtraCategories, LocalTexts};
 pub use filter::{parse_query_filter, FilterClause, FilterOp};
 pub use rules::{
     category_path, check_references, product_fields, round_price, should_be_active, slugify,
@@ -172,6 +174,10 @@ pub struct UpdateSwitches {
     pub quantity: bool,
     /// Weight.
     pub weight: bool,
+    /// Manufacturer (brand).
+    pub manufacturer: bool,
+    /// Categories (levels and supplementary categories).
+    pub category: bool,
 }
 
 impl Default for UpdateSwitches {
@@ -184,6 +190,8 @@ impl Default for UpdateSwitches {
             price: true,
             quantity: true,
             weight: true,
+            manufacturer: true,
+            category: true,
         }
     }
 }
@@ -220,8 +228,16 @@ pub struct CatalogSettings {
     pub create_products: bool,
     /// Text mapping.
     pub text: TextMapping,
-    /// Shop language ids the texts are written to (the same text in each).
+    /// Shop language ids the texts are written to (the same text in each, unless
+    /// `language_texts` maps that language to its own columns).
     pub languages: Vec<String>,
+    /// Per shop language id, the columns of its own texts (FEATURES §3.1 "Language
+    /// mapping per shop language"); an unmapped or empty column falls back to `text`.
+    pub language_texts: BTreeMap<String, TextMapping>,
+    /// ERP column holding the manufacturer (brand) name; `None`: not sent.
+    pub manufacturer: Option<String>,
+    /// Supplementary categories from an ERP field; `None`: none.
+    pub extra_categories: Option<ExtraCategories>,
     /// ERP VAT code → shop tax rules group id.
     pub vat: BTreeMap<String, String>,
     /// Tax rules group for VAT codes missing from `vat`.
@@ -268,6 +284,9 @@ impl Default for CatalogSettings {
             create_products: true,
             text: TextMapping::default(),
             languages: vec!["1".into()],
+            language_texts: BTreeMap::new(),
+            manufacturer: None,
+            extra_categories: None,
             vat: BTreeMap::new(),
             default_tax_rule: None,
             published_only: true,
@@ -309,6 +328,11 @@ impl CatalogSettings {
         .map(|s| s.to_string())
         .collect();
         c.extend(self.text.columns());
+        for m in self.language_texts.values() {
+            c.extend(m.columns());
+        }
+        c.extend(self.manufacturer.iter().cloned());
+        c.extend(self.extra_categories.iter().map(|x| x.field.clone()));
         match self.weight {
             WeightSource::None => {}
             WeightSource::Gross => c.push("Weight".into()),

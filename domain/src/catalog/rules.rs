@@ -1,6 +1,6 @@
 //! Pure rules of the article exports: what one ERP article becomes in the shop.
 
-use super::{rtf, CatalogSettings, ErpArticle, WeightSource};
+use super::{extras, rtf, CatalogSettings, ErpArticle, LocalTexts, WeightSource};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,23 @@ pub struct ProductDraft {
     /// Shop category ids to associate (the path's, resolved), deepest last.
     #[serde(default)]
     pub categories: Vec<String>,
+    /// Texts of the languages mapped to their own columns (language id → texts); the
+    /// other languages get the main texts above.
+    #[serde(default)]
+    pub localized: BTreeMap<String, LocalTexts>,
+    /// Manufacturer (brand) name, resolved by the workflow to `manufacturer_id`.
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    /// Shop manufacturer id.
+    #[serde(default)]
+    pub manufacturer_id: Option<String>,
+    /// Supplementary category entries (names or ids as the profile says), resolved by the
+    /// workflow into `extra_category_ids`.
+    #[serde(default)]
+    pub extra_categories: Vec<String>,
+    /// Shop ids of the supplementary categories: associated, never the default one.
+    #[serde(default)]
+    pub extra_category_ids: Vec<String>,
 }
 
 /// The category path of an article: the values of the profile's level columns, top first,
@@ -221,8 +238,25 @@ pub fn product_fields(
         weight: weight.filter(|_| send(sw.weight)),
         active_if_new: settings.new_products_active,
         category_if_new: settings.default_category.clone(),
-        category_path: category_path(article, settings),
+        category_path: category_path(article, settings)
+            .into_iter()
+            .filter(|_| send(sw.category))
+            .collect(),
         categories: Vec::new(),
+        localized: extras::localized_texts(article, settings, |f| match f {
+            "name" => send(sw.name),
+            "description" => send(sw.description),
+            "summary" => send(sw.summary),
+            _ => send(sw.meta),
+        }),
+        manufacturer: extras::manufacturer_name(article, settings)
+            .filter(|_| send(sw.manufacturer)),
+        manufacturer_id: None,
+        extra_categories: extras::extra_category_entries(article, settings)
+            .into_iter()
+            .filter(|_| send(sw.category))
+            .collect(),
+        extra_category_ids: Vec::new(),
     })
 }
 
@@ -324,6 +358,7 @@ mod tests {
                 category_if_new: Some("2".into()),
                 category_path: Vec::new(),
                 categories: Vec::new(),
+                ..ProductDraft::default()
             }
         );
     }

@@ -18,6 +18,7 @@
 //! 7. `settle_quota`, then the page's item outcomes.
 
 use super::catalog::{next_offset, written_outcome, CatalogConnectors, Io};
+use super::export_extras::resolve_extras;
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
 use crate::ports::{ArticleRead, Quotas, Written};
 use passerelle_domain::catalog::{
@@ -237,6 +238,11 @@ async fn process_page(
             }
         }
     }
+    // Supplementary categories and manufacturers, by name or id, once per page.
+    let warnings = {
+        let mut d: Vec<&mut ProductDraft> = drafts.iter_mut().map(|(_, d, _)| d).collect();
+        resolve_extras(io, &mut d).await?
+    };
     let mut used = 0usize;
     if !drafts.is_empty() {
         let (shop, d, create) = (
@@ -289,6 +295,11 @@ async fn process_page(
             );
             if consumed {
                 used += 1;
+            }
+            if let (ItemOutcome::Succeeded(Some(msg)), Some(w)) =
+                (&mut o, warnings.get(&d.reference))
+            {
+                msg.push_str(&format!(" ; {}", w.join(" ; ")));
             }
             if let (ItemOutcome::Succeeded(Some(msg)), Some((q, note))) = (&mut o, st) {
                 match stock_written.get(&d.reference) {

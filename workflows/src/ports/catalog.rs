@@ -156,6 +156,20 @@ pub trait CatalogShop: Send + Sync {
         root: &str,
         create: bool,
     ) -> Result<Vec<(Vec<String>, Vec<String>)>, StepError>;
+    /// The shop ids of supplementary category `entries` (ids when `by_id`, else names in
+    /// any case, looked up anywhere in the tree); an entry the shop does not have maps to
+    /// `None` (never created: the merchant names existing categories).
+    async fn find_categories(
+        &self,
+        entries: &[String],
+        by_id: bool,
+    ) -> Result<Vec<(String, Option<String>)>, StepError>;
+    /// The shop ids of manufacturers `names` (any case), creating the missing ones
+    /// (looked up by name first: never twice).
+    async fn ensure_manufacturers(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>, StepError>;
     /// Activates or deactivates existing products (never creates).
     async fn set_active(
         &self,

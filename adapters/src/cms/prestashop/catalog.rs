@@ -76,6 +76,26 @@ fn lang_text(o: &Obj, field: &str, lang: &str) -> String {
     }
 }
 
+/// The multilingual fields of PrestaShop's product the drafts feed.
+const I18N_FIELDS: [&str; 7] = [
+    "name",
+    "description",
+    "description_short",
+    "meta_title",
+    "meta_description",
+    "meta_keywords",
+    "link_rewrite",
+];
+
+/// The value of multilingual field `k` in language `l`: the language's own text when the
+/// profile maps one, else the main text.
+fn lang_value<'a>(d: &'a ProductDraft, k: &str, l: &str) -> Option<&'a String> {
+    d.localized
+        .get(l)
+        .and_then(|t| t.get(k))
+        .or_else(|| i18n(d).into_iter().find(|(f, _)| *f == k).map(|(_, v)| v))
+}
+
 /// Multilingual fields of a draft: (PrestaShop field, value).
 fn i18n(d: &ProductDraft) -> Vec<(&'static str, &String)> {
     [
@@ -136,6 +156,44 @@ impl PrestaShopCatalog {
             .filter(|id| check_id(id).is_ok()))
     }
 
+    /// Manufacturers among `names` (one call), by lower-case name; the oldest wins when
+    /// names repeat in the shop.
+    async fn manufacturers(&self, names: &[String]) -> Result<HashMap<String, String>, StepError> {
+        let searchable: Vec<&String> = names
+            .iter()
+            .filter(|n| !n.contains(['|', '[', ']', ',', '%', '!']))
+            .collect();
+        if searchable.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = self
+            .client
+            .list(
+                "manufacturers",
+                &[
+                    (
+                        "filter[name]".into(),
+                        or_filter(&mut searchable.into_iter()),
+                    ),
+                    ("display".into(), "[id,name]".into()),
+                ],
+            )
+            .await?;
+        let mut rows: Vec<(u64, String, String)> = rows
+            .iter()
+            .filter_map(|r| {
+                let id = text(r, "id");
+                id.parse::<u64>().ok().map(|n| (n, id, text(r, "name")))
+            })
+            .collect();
+        rows.sort();
+        let mut out = HashMap::new();
+        for (_, id, name) in rows {
+            out.entry(name.to_lowercase()).or_insert(id);
+        }
+        Ok(out)
+    }
+
     /// A new active category `name` under `parent`, in every language.
     fn category_xml(&self, name: &str, parent: &str) -> String {
         let lang = |v: &str| -> String {
@@ -154,22 +212,28 @@ impl PrestaShopCatalog {
 
     /// Does the product already hold every field the draft sends?
     fn unchanged(&self, current: &Obj, d: &ProductDraft) -> bool {
-        i18n(d).iter().all(|(k, v)| {
+        I18N_FIELDS.iter().all(|k| {
             self.languages
                 .iter()
-                .all(|l| lang_text(current, k, l) == v.as_str())
+                .all(|l| lang_value(d, k, l).is_none_or(|v| lang_text(current, k, l) == v.as_str()))
         }) && d
-            .price
-            .is_none_or(|p| same_decimal(&text(current, "price"), p))
+            .manufacturer_id
+            .as_ref()
+            .is_none_or(|m| text(current, "id_manufacturer") == *m)
+            && d.price
+                .is_none_or(|p| same_decimal(&text(current, "price"), p))
             && d.tax_rule
                 .as_ref()
                 .is_none_or(|t| text(current, "id_tax_rules_group") == *t)
             && d.weight
                 .is_none_or(|w| same_decimal(&text(current, "weight"), w))
-            && (d.categories.is_empty() || {
+            && ((d.categories.is_empty() && d.extra_category_ids.is_empty()) || {
                 let have: std::collections::BTreeSet<String> =
                     association_ids(current, "categories").into_iter().collect();
-                d.categories.iter().all(|c| have.contains(c))
+                d.categories
+                    .iter()
+                    .chain(&d.extra_category_ids)
+                    .all(|c| have.contains(c))
             })
     }
 
@@ -181,9 +245,17 @@ impl PrestaShopCatalog {
             s.push_str(&format!("<id>{}</id>", esc(id)));
         }
         s.push_str(&format!("<reference>{}</reference>", esc(&d.reference)));
-        for (k, v) in i18n(d) {
+        for k in I18N_FIELDS {
+            let values: Vec<(&String, &String)> = self
+                .languages
+                .iter()
+                .filter_map(|l| lang_value(d, k, l).map(|v| (l, v)))
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
             s.push_str(&format!("<{k}>"));
-            for l in &self.languages {
+            for (l, v) in values {
                 s.push_str(&format!(
                     "<language id=\"{}\">{}</language>",
                     esc(l),
@@ -191,6 +263,9 @@ impl PrestaShopCatalog {
                 ));
             }
             s.push_str(&format!("</{k}>"));
+        }
+        if let Some(m) = &d.manufacturer_id {
+            s.push_str(&format!("<id_manufacturer>{}</id_manufacturer>", esc(m)));
         }
         if let Some(p) = d.price {
             s.push_str(&format!("<price>{}</price>", d6(p)));
@@ -220,11 +295,12 @@ impl PrestaShopCatalog {
                 ));
             }
             cats.extend(d.category_if_new.iter().cloned());
-        } else if !d.categories.is_empty() {
+        } else if !d.categories.is_empty() || !d.extra_category_ids.is_empty() {
             cats.extend(keep.map(str::to_string));
         }
-        if id.is_none() || !d.categories.is_empty() {
+        if id.is_none() || !d.categories.is_empty() || !d.extra_category_ids.is_empty() {
             cats.extend(d.categories.iter().cloned());
+            cats.extend(d.extra_category_ids.iter().cloned());
             let mut seen = std::collections::BTreeSet::new();
             cats.retain(|c| !c.is_empty() && c != "0" && seen.insert(c.clone()));
             if !cats.is_empty() {
@@ -589,6 +665,106 @@ impl CatalogShop for PrestaShopCatalog {
                 parent = id;
             }
             out.push((path.clone(), ids));
+        }
+        Ok(out)
+    }
+
+    async fn find_categories(
+        &self,
+        entries: &[String],
+        by_id: bool,
+    ) -> Result<Vec<(String, Option<String>)>, StepError> {
+        // Entries PrestaShop's filter syntax cannot carry are not searched (they map to
+        // `None` and are reported as missing).
+        let searchable: Vec<String> = entries
+            .iter()
+            .filter(|e| !e.contains(['|', '[', ']', ',', '%', '!']))
+            .filter(|e| !by_id || check_id(e).is_ok())
+            .cloned()
+            .collect();
+        let mut found: HashMap<String, String> = HashMap::new();
+        for chunk in searchable.chunks(50) {
+            let field = if by_id { "filter[id]" } else { "filter[name]" };
+            let rows = self
+                .client
+                .list(
+                    "categories",
+                    &[
+                        (field.into(), or_filter(&mut chunk.iter())),
+                        ("display".into(), "[id,name]".into()),
+                    ],
+                )
+                .await?;
+            // Several categories may share a name under different parents: the oldest
+            // (lowest id) wins, so the choice never changes between runs.
+            let mut rows: Vec<(u64, String, String)> = rows
+                .iter()
+                .filter_map(|r| {
+                    let id = text(r, "id");
+                    id.parse::<u64>()
+                        .ok()
+                        .map(|n| (n, id, lang_text(r, "name", "1")))
+                })
+                .collect();
+            rows.sort();
+            for (_, id, name) in rows {
+                let key = if by_id {
+                    id.clone()
+                } else {
+                    name.to_lowercase()
+                };
+                found.entry(key).or_insert(id);
+            }
+        }
+        Ok(entries
+            .iter()
+            .map(|e| {
+                let key = if by_id { e.clone() } else { e.to_lowercase() };
+                (e.clone(), found.get(&key).cloned())
+            })
+            .collect())
+    }
+
+    async fn ensure_manufacturers(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>, StepError> {
+        let mut out = Vec::new();
+        for chunk in names.chunks(50) {
+            let mut known = self.manufacturers(chunk).await?;
+            // Only names the shop can both search and store are created: a name it could
+            // not find again would be created at every run (`isCatalogName` refuses
+            // `<>;=#{}`, 64 characters at most).
+            let missing: Vec<&String> = chunk
+                .iter()
+                .filter(|n| !known.contains_key(&n.to_lowercase()))
+                .filter(|n| {
+                    !n.is_empty()
+                        && n.chars().count() <= 64
+                        && !n.contains([
+                            '|', '[', ']', ',', '%', '!', '<', '>', ';', '=', '#', '{', '}',
+                        ])
+                })
+                .collect();
+            if !missing.is_empty() {
+                // One element per manufacturer in one call, as for products.
+                let xml: Vec<String> = missing
+                    .iter()
+                    .map(|n| {
+                        format!(
+                            "<manufacturer><name>{}</name><active>1</active></manufacturer>",
+                            esc(n)
+                        )
+                    })
+                    .collect();
+                self.send(Method::POST, "manufacturers", None, &xml).await?;
+                known = self.manufacturers(chunk).await?;
+            }
+            for n in chunk {
+                if let Some(id) = known.get(&n.to_lowercase()) {
+                    out.push((n.clone(), id.clone()));
+                }
+            }
         }
         Ok(out)
     }

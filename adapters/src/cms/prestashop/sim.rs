@@ -68,6 +68,7 @@ const RESOURCES: &[(&str, &str)] = &[
     ("customer_messages", "customer_message"),
     ("attachments", "attachment"),
     ("categories", "category"),
+    ("manufacturers", "manufacturer"),
 ];
 
 fn singular(resource: &str) -> Option<&'static str> {
@@ -510,6 +511,22 @@ impl SimShop {
         tax.and_then(|t| self.get("taxes", t))
             .and_then(|t| text(t, "rate").parse().ok())
             .unwrap_or(Decimal::ZERO)
+    }
+
+    /// Adds an active category `name` under `parent` (as a merchant creates one in the
+    /// back office); returns its id.
+    pub fn add_category(&mut self, name: &str, parent: u64) -> u64 {
+        let lang = |v: &str| json!([{"id": "1", "value": v}]);
+        self.insert(
+            "categories",
+            obj(vec![
+                ("id_parent", s(parent)),
+                ("active", s("1")),
+                ("is_root_category", s("0")),
+                ("name", lang(name)),
+                ("link_rewrite", lang(&name.to_lowercase())),
+            ]),
+        )
     }
 
     /// Adds a product (no combinations) and its `stock_availables` row; returns its id.

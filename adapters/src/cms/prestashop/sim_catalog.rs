@@ -41,6 +41,7 @@ const SCALAR: &[&str] = &[
     "weight",
     "id_category_default",
     "ean13",
+    "id_manufacturer",
 ];
 
 /// Which calls this module serves (the others go to the generic handlers).
@@ -49,7 +50,7 @@ pub(super) fn handles(method: &Method, resource: &str, with_id: bool) -> bool {
     match resource {
         "products" => write,
         "stock_availables" => !with_id && *method != Method::POST && write,
-        "categories" => *method == Method::POST,
+        "categories" | "manufacturers" => *method == Method::POST,
         _ => false,
     }
 }
@@ -148,6 +149,7 @@ pub(super) fn write(
     let one = match resource {
         "products" => "product",
         "categories" => "category",
+        "manufacturers" => "manufacturer",
         _ => "stock_available",
     };
     let elements: Vec<&Node> = root.children.iter().collect();
@@ -197,6 +199,7 @@ pub(super) fn write(
         let id = match resource {
             "products" => save_product(shop, method, e)?,
             "categories" => save_category(shop, e)?,
+            "manufacturers" => save_manufacturer(shop, e)?,
             _ => save_stock(shop, e)?,
         };
         saved.push(shop.get(resource, id).cloned().unwrap_or_default());
@@ -372,6 +375,44 @@ fn save_product(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, Ap
     }
     row.insert("date_upd".into(), s(now));
     Ok(id)
+}
+
+/// `POST manufacturers`: `name` is required and must pass `isCatalogName` (no `<>;=#{}`,
+/// at most 64 characters), per
+/// <https://devdocs.prestashop-project.org/9/webservice/resources/manufacturers>.
+fn save_manufacturer(shop: &mut SimShop, e: &Node) -> Result<u64, ApiError> {
+    let name = e
+        .child("name")
+        .map(|n| n.text.trim().to_string())
+        .unwrap_or_default();
+    if name.is_empty() {
+        return Err(api_err(
+            StatusCode::BAD_REQUEST,
+            41,
+            "parameter \"name\" required",
+        ));
+    }
+    if name.chars().count() > 64 || name.contains(['<', '>', ';', '=', '#', '{', '}']) {
+        return Err(api_err(
+            StatusCode::BAD_REQUEST,
+            85,
+            "Validation error: \"Property Manufacturer->name is not valid\"",
+        ));
+    }
+    let active = e
+        .child("active")
+        .map(|n| n.text.trim().to_string())
+        .unwrap_or_else(|| "0".into());
+    let now = now_ps();
+    Ok(shop.insert(
+        "manufacturers",
+        obj(vec![
+            ("name", s(name)),
+            ("active", s(active)),
+            ("date_add", s(&now)),
+            ("date_upd", s(now)),
+        ]),
+    ))
 }
 
 fn save_stock(shop: &mut SimShop, e: &Node) -> Result<u64, ApiError> {
