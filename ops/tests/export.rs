@@ -852,3 +852,93 @@ both!(
     languages_manufacturer_and_supplementary_categories_reach_the_shop,
     extras
 );
+
+async fn incremental_export_and_activation(kind: Kind) {
+    let s = setup(kind, 1000, true).await;
+    let old = chrono::NaiveDate::from_ymd_opt(2020, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let back = chrono::DateTime::parse_from_rfc3339("2019-06-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let name = |r: &str| {
+        product(&s, r)
+            .unwrap()
+            .get("name")
+            .cloned()
+            .unwrap_or_default()
+    };
+
+    // Export articles: the first run sends everything, the next only what was modified.
+    let (_, _, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(c.total, 11);
+    s.world.ebp.date_all_articles(old);
+    s.world
+        .ebp
+        .update_article("VASE-Gres", &[("Caption", json!("Vase bleu"))]);
+    s.world
+        .ebp
+        .update_article("THE-Vert-100", &[("Caption", json!("Thé vert bio"))]);
+    s.world.ebp.date_article("THE-Vert-100", old);
+    let (run2, _, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!((c.total, c.succeeded), (1, 1), "{c:?}");
+    assert!(items(&s, run2).await.contains_key("VASE-Gres"));
+    assert_eq!(name("VASE-Gres"), "Vase bleu");
+    assert_ne!(
+        name("THE-Vert-100"),
+        "Thé vert bio",
+        "modified before: not sent"
+    );
+    set_last_transfer(
+        &s.app.db,
+        &s.acc,
+        &s.profile,
+        SyncAction::ExportArticles,
+        back,
+        Actor::Cli,
+    )
+    .await
+    .unwrap();
+    let (_, _, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(c.total, 11, "the date set by hand widens the window: {c:?}");
+    assert_eq!(name("THE-Vert-100"), "Thé vert bio");
+
+    // Activation: only articles modified since the last status update.
+    let (_, _, c) = run(&s, SyncAction::ActivateArticles).await;
+    assert_eq!(c.total, 21);
+    s.world.ebp.date_all_articles(old);
+    s.world
+        .ebp
+        .update_article("TAPI-Bleu-Pla", &[("ActiveState", json!(1))]);
+    s.world
+        .ebp
+        .update_article("LIVRE-Deco", &[("AllowPublishOnWeb", json!(false))]);
+    s.world.ebp.date_article("LIVRE-Deco", old);
+    let (_, _, c) = run(&s, SyncAction::ActivateArticles).await;
+    assert_eq!((c.total, c.succeeded), (1, 1), "{c:?}");
+    let active = |r: &str| product(&s, r).unwrap().get("active").cloned();
+    assert_eq!(active("TAPI-Bleu-Pla").as_deref(), Some("0"));
+    assert_eq!(
+        active("LIVRE-Deco").as_deref(),
+        Some("1"),
+        "modified before: untouched"
+    );
+    set_last_transfer(
+        &s.app.db,
+        &s.acc,
+        &s.profile,
+        SyncAction::ActivateArticles,
+        back,
+        Actor::Cli,
+    )
+    .await
+    .unwrap();
+    run(&s, SyncAction::ActivateArticles).await;
+    assert_eq!(active("LIVRE-Deco").as_deref(), Some("0"));
+    verify_replay(&s).await;
+}
+both!(
+    export_and_activation_are_incremental_from_the_last_transfer_or_the_date_set,
+    incremental_export_and_activation
+);
