@@ -942,3 +942,133 @@ both!(
     export_and_activation_are_incremental_from_the_last_transfer_or_the_date_set,
     incremental_export_and_activation
 );
+
+/// The shop id of the product with this reference.
+fn product_id(s: &Setup, reference: &str) -> u64 {
+    product(s, reference).unwrap()["id"].parse().unwrap()
+}
+
+async fn fields_switches_out_of_stock(kind: Kind) {
+    let s = setup(kind, 1000, false).await;
+    let mut file = s.world.profile_file().unwrap();
+    let e = file.export.as_mut().unwrap();
+    e.languages = vec!["1".into(), "2".into()];
+    e.update.all_languages = false;
+    e.ean13 = Some("BarCode".into());
+    e.dimensions.width = Some("xx_largeur".into());
+    e.dimensions.height = Some("xx_hauteur".into());
+    e.disable_when_out_of_stock = true;
+    Profiles::new(s.app.db.clone())
+        .import(&s.acc, file, s.app.secrets().unwrap().as_ref(), Actor::Cli)
+        .await
+        .unwrap();
+    s.world.ebp.update_article(
+        "VASE-Gres",
+        &[
+            ("BarCode", json!("3401234567890")),
+            ("xx_largeur", json!("12,5")),
+            ("xx_hauteur", json!("haut")),
+        ],
+    );
+    s.world
+        .ebp
+        .update_article("COUS-Lin-40", &[("BarCode", json!("34-01"))]);
+    let (run1, status, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.succeeded, c.failed), (11, 0), "{c:?}");
+    let vase = product(&s, "VASE-Gres").unwrap();
+    assert_eq!(vase.get("ean13").map(String::as_str), Some("3401234567890"));
+    assert_eq!(vase.get("width").map(String::as_str), Some("12.500000"));
+    assert_ne!(vase.get("height").map(String::as_str), Some("haut"));
+    let it = items(&s, run1).await;
+    assert!(
+        it["VASE-Gres"].1.contains("hauteur « haut »"),
+        "{:?}",
+        it["VASE-Gres"]
+    );
+    assert!(
+        it["COUS-Lin-40"].1.contains("code-barres « 34-01 »"),
+        "{:?}",
+        it["COUS-Lin-40"]
+    );
+    assert_ne!(
+        product(&s, "COUS-Lin-40")
+            .unwrap()
+            .get("ean13")
+            .map(String::as_str),
+        Some("34-01")
+    );
+    // A new product got its texts in both languages.
+    assert_eq!(
+        product_text(&s, "VASE-Gres", "name", "2").as_deref(),
+        Some("Vase en grès émaillé")
+    );
+
+    // The merchant translates in the shop; "main language only" keeps that translation.
+    let id = product_id(&s, "VASE-Gres");
+    s.world.shop.with_shop(|shop| {
+        let p = shop.get_mut("products", id).unwrap();
+        p.insert(
+            "name".into(),
+            json!([{"id": "1", "value": "Vase en grès émaillé"}, {"id": "2", "value": "Stoneware vase"}]),
+        );
+    });
+    s.world
+        .ebp
+        .update_article("VASE-Gres", &[("Caption", json!("Vase en grès bleu"))]);
+    run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(
+        product_text(&s, "VASE-Gres", "name", "1").as_deref(),
+        Some("Vase en grès bleu")
+    );
+    assert_eq!(
+        product_text(&s, "VASE-Gres", "name", "2").as_deref(),
+        Some("Stoneware vase")
+    );
+
+    // Out of stock: off at 0, back on when stock returns — unless the ERP says asleep.
+    s.world
+        .ebp
+        .seed_stock("VASE-Gres", MAIN_WAREHOUSE, Decimal::ZERO);
+    s.world
+        .ebp
+        .seed_stock("TAPI-Bleu-Pla", MAIN_WAREHOUSE, Decimal::ZERO);
+    s.world
+        .ebp
+        .update_article("TAPI-Bleu-Pla", &[("ActiveState", json!(1))]);
+    let active = |r: &str| product(&s, r).unwrap().get("active").cloned();
+    let (run3, _, c) = run(&s, SyncAction::UpdateStock).await;
+    assert_eq!(c.failed, 0, "{c:?}");
+    assert_eq!(active("VASE-Gres").as_deref(), Some("0"));
+    assert_eq!(active("TAPI-Bleu-Pla").as_deref(), Some("0"));
+    assert_eq!(
+        active("COUS-Lin-40").as_deref(),
+        Some("1"),
+        "in stock: untouched"
+    );
+    assert!(items(&s, run3).await["VASE-Gres"]
+        .1
+        .contains("rupture de stock"));
+    s.world
+        .ebp
+        .seed_stock("VASE-Gres", MAIN_WAREHOUSE, Decimal::from(5));
+    s.world
+        .ebp
+        .seed_stock("TAPI-Bleu-Pla", MAIN_WAREHOUSE, Decimal::from(5));
+    let (run4, _, _) = run(&s, SyncAction::UpdateStock).await;
+    assert_eq!(active("VASE-Gres").as_deref(), Some("1"));
+    assert_eq!(
+        active("TAPI-Bleu-Pla").as_deref(),
+        Some("0"),
+        "asleep in the ERP: stock does not re-enable it"
+    );
+    assert!(items(&s, run4).await["VASE-Gres"]
+        .1
+        .contains("stock revenu"));
+    assert_eq!(s.world.shop.stock("VASE-Gres"), Some(5));
+    verify_replay(&s).await;
+}
+both!(
+    ean_dimensions_main_language_and_out_of_stock_handling,
+    fields_switches_out_of_stock
+);

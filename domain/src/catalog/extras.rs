@@ -154,6 +154,43 @@ pub fn manufacturer_name(article: &ErpArticle, settings: &CatalogSettings) -> Op
         .map(|m| m.trim().to_string())
 }
 
+/// The EAN-13 of `article` from the configured column: digits only, at most 13
+/// (PrestaShop's `isEan13`, <https://devdocs.prestashop-project.org/9/webservice/resources/products>).
+/// Anything else is not sent; the error says why (the product still goes out).
+pub fn ean13(article: &ErpArticle, settings: &CatalogSettings) -> Result<Option<String>, String> {
+    let Some(v) = settings.ean13.as_ref().and_then(|c| article.field(c)) else {
+        return Ok(None);
+    };
+    let v = v.trim().to_string();
+    if v.len() <= 13 && v.chars().all(|c| c.is_ascii_digit()) {
+        Ok(Some(v))
+    } else {
+        Err(format!(
+            "code-barres « {v} » refusé : 13 chiffres au plus (EAN-13 not sent)"
+        ))
+    }
+}
+
+/// One dimension of `article` from `column`: a non-negative decimal (`,` accepted as the
+/// decimal separator, as French ERP custom fields hold it). Anything else is not sent.
+pub fn dimension(
+    article: &ErpArticle,
+    column: &Option<String>,
+    label: &str,
+) -> Result<Option<rust_decimal::Decimal>, String> {
+    let Some(v) = column.as_ref().and_then(|c| article.field(c)) else {
+        return Ok(None);
+    };
+    match v.trim().replace(',', ".").parse::<rust_decimal::Decimal>() {
+        Ok(d) if d >= rust_decimal::Decimal::ZERO && d < rust_decimal::Decimal::from(1_000_000) => {
+            Ok(Some(d.normalize()))
+        }
+        _ => Err(format!(
+            "{label} « {v} » illisible ou négative : non envoyée (dimension not sent)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +265,30 @@ mod tests {
             ..ExtraCategories::default()
         });
         assert!(extra_category_entries(&a, &s).is_empty());
+    }
+
+    #[test]
+    fn ean_and_dimensions_are_checked() {
+        let s = CatalogSettings {
+            ean13: Some("xx_ean".into()),
+            ..CatalogSettings::default()
+        };
+        let a = article(&[
+            ("xx_ean", "3401234567890"),
+            ("xx_w", "12,5"),
+            ("xx_h", "-3"),
+        ]);
+        assert_eq!(ean13(&a, &s), Ok(Some("3401234567890".into())));
+        let b = article(&[("xx_ean", "34-0123")]);
+        assert!(ean13(&b, &s).is_err_and(|e| e.contains("34-0123")));
+        let c = article(&[("xx_ean", "34012345678901")]);
+        assert!(ean13(&c, &s).is_err(), "14 digits");
+        assert_eq!(
+            dimension(&a, &Some("xx_w".into()), "largeur"),
+            Ok(Some(rust_decimal::Decimal::new(125, 1)))
+        );
+        assert!(dimension(&a, &Some("xx_h".into()), "hauteur").is_err());
+        assert_eq!(dimension(&a, &None, "profondeur"), Ok(None));
     }
 
     #[test]

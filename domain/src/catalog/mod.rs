@@ -178,6 +178,13 @@ pub struct UpdateSwitches {
     pub manufacturer: bool,
     /// Categories (levels and supplementary categories).
     pub category: bool,
+    /// Bar code (EAN-13).
+    pub ean: bool,
+    /// Width, height and depth.
+    pub dimensions: bool,
+    /// Texts in every shop language (off: an update writes the first language only, so
+    /// translations made in the shop are kept).
+    pub all_languages: bool,
 }
 
 impl Default for UpdateSwitches {
@@ -192,7 +199,33 @@ impl Default for UpdateSwitches {
             weight: true,
             manufacturer: true,
             category: true,
+            ean: true,
+            dimensions: true,
+            all_languages: true,
         }
+    }
+}
+
+/// ERP columns of a product's dimensions, in the shop's unit (`None`: not sent).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Dimensions {
+    /// Width.
+    pub width: Option<String>,
+    /// Height.
+    pub height: Option<String>,
+    /// Depth.
+    pub depth: Option<String>,
+}
+
+impl Dimensions {
+    /// The columns mapped.
+    pub fn columns(&self) -> Vec<String> {
+        [&self.width, &self.height, &self.depth]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 }
 
@@ -238,6 +271,14 @@ pub struct CatalogSettings {
     pub manufacturer: Option<String>,
     /// Supplementary categories from an ERP field; `None`: none.
     pub extra_categories: Option<ExtraCategories>,
+    /// ERP column sent as the product's EAN-13 (usually `BarCode`); `None`: not sent.
+    pub ean13: Option<String>,
+    /// ERP columns of the product's dimensions (FEATURES §3.1 "Custom fields").
+    pub dimensions: Dimensions,
+    /// Out-of-stock handling of the stock updates: a product whose quantity falls to 0 is
+    /// deactivated, and activated again when stock is back (if the activation rule lets
+    /// it: published and not asleep).
+    pub disable_when_out_of_stock: bool,
     /// ERP VAT code → shop tax rules group id.
     pub vat: BTreeMap<String, String>,
     /// Tax rules group for VAT codes missing from `vat`.
@@ -287,6 +328,9 @@ impl Default for CatalogSettings {
             language_texts: BTreeMap::new(),
             manufacturer: None,
             extra_categories: None,
+            ean13: None,
+            dimensions: Dimensions::default(),
+            disable_when_out_of_stock: false,
             vat: BTreeMap::new(),
             default_tax_rule: None,
             published_only: true,
@@ -333,6 +377,8 @@ impl CatalogSettings {
         }
         c.extend(self.manufacturer.iter().cloned());
         c.extend(self.extra_categories.iter().map(|x| x.field.clone()));
+        c.extend(self.ean13.iter().cloned());
+        c.extend(self.dimensions.columns());
         match self.weight {
             WeightSource::None => {}
             WeightSource::Gross => c.push("Weight".into()),

@@ -90,6 +90,25 @@ pub struct ProductDraft {
     /// Shop ids of the supplementary categories: associated, never the default one.
     #[serde(default)]
     pub extra_category_ids: Vec<String>,
+    /// EAN-13.
+    #[serde(default)]
+    pub ean13: Option<String>,
+    /// Width.
+    #[serde(default)]
+    pub width: Option<Decimal>,
+    /// Height.
+    #[serde(default)]
+    pub height: Option<Decimal>,
+    /// Depth.
+    #[serde(default)]
+    pub depth: Option<Decimal>,
+    /// An update writes the texts in the shop's first language only.
+    #[serde(default)]
+    pub main_language_only: bool,
+    /// Fields left out because the ERP value cannot go to the shop (the product still
+    /// goes out; the item's outcome says so).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// The category path of an article: the values of the profile's level columns, top first,
@@ -220,6 +239,27 @@ pub fn product_fields(
         .or_else(|| name.clone())
         .map(|s| slugify(&s))
         .filter(|s| !s.is_empty());
+    let mut warnings = Vec::new();
+    let mut keep = |v: Result<Option<String>, String>| match v {
+        Ok(v) => v,
+        Err(w) => {
+            warnings.push(w);
+            None
+        }
+    };
+    let ean13 = keep(extras::ean13(article, settings));
+    let mut dims = [None, None, None];
+    for (slot, (col, label)) in dims.iter_mut().zip([
+        (&settings.dimensions.width, "largeur"),
+        (&settings.dimensions.height, "hauteur"),
+        (&settings.dimensions.depth, "profondeur"),
+    ]) {
+        match extras::dimension(article, col, label) {
+            Ok(d) => *slot = d,
+            Err(w) => warnings.push(w),
+        }
+    }
+    let [width, height, depth] = dims;
     Ok(ProductDraft {
         reference: r,
         name: name.filter(|_| send(sw.name)),
@@ -257,6 +297,12 @@ pub fn product_fields(
             .filter(|_| send(sw.category))
             .collect(),
         extra_category_ids: Vec::new(),
+        ean13: ean13.filter(|_| send(sw.ean)),
+        width: width.filter(|_| send(sw.dimensions)),
+        height: height.filter(|_| send(sw.dimensions)),
+        depth: depth.filter(|_| send(sw.dimensions)),
+        main_language_only: exists && !sw.all_languages,
+        warnings,
     })
 }
 

@@ -19,10 +19,11 @@
 
 use super::catalog::{next_offset, written_outcome, CatalogConnectors, Io};
 use super::export_extras::resolve_extras;
+use super::out_of_stock;
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
 use crate::ports::{ArticleRead, Quotas, Written};
 use passerelle_domain::catalog::{
-    check_references, product_fields, stock_quantity, ErpArticle, ProductDraft,
+    check_references, product_fields, should_be_active, stock_quantity, ErpArticle, ProductDraft,
 };
 use passerelle_domain::{ItemOutcome, SyncAction};
 use rust_decimal::Decimal;
@@ -280,6 +281,35 @@ async fn process_page(
                 .await?;
             w.into_iter().collect()
         };
+        let may_be_active: HashMap<&str, bool> = ok
+            .iter()
+            .map(|(_, a)| {
+                (
+                    a.reference.as_str(),
+                    should_be_active(a.published, a.active_state),
+                )
+            })
+            .collect();
+        let states = drafts
+            .iter()
+            .filter(|(_, d, _)| {
+                matches!(
+                    stock_written.get(&d.reference),
+                    Some(Written::Updated(_) | Written::Unchanged(_))
+                )
+            })
+            .filter_map(|(_, d, st)| {
+                st.as_ref().map(|(q, _)| out_of_stock::StockState {
+                    reference: d.reference.clone(),
+                    quantity: *q,
+                    may_be_active: may_be_active
+                        .get(d.reference.as_str())
+                        .copied()
+                        .unwrap_or(false),
+                })
+            })
+            .collect();
+        let activation = out_of_stock::apply(io, states).await?;
         for (i, d, st) in &drafts {
             let w = by_ref
                 .get(d.reference.as_str())
@@ -296,10 +326,15 @@ async fn process_page(
             if consumed {
                 used += 1;
             }
-            if let (ItemOutcome::Succeeded(Some(msg)), Some(w)) =
-                (&mut o, warnings.get(&d.reference))
-            {
-                msg.push_str(&format!(" ; {}", w.join(" ; ")));
+            let notes: Vec<&String> = d
+                .warnings
+                .iter()
+                .chain(warnings.get(&d.reference).into_iter().flatten())
+                .collect();
+            if let (ItemOutcome::Succeeded(Some(msg)), false) = (&mut o, notes.is_empty()) {
+                for n in notes {
+                    msg.push_str(&format!(" ; {n}"));
+                }
             }
             if let (ItemOutcome::Succeeded(Some(msg)), Some((q, note))) = (&mut o, st) {
                 match stock_written.get(&d.reference) {
@@ -310,6 +345,9 @@ async fn process_page(
                         msg.push_str(&format!(" ; stock {q}"));
                         if let Some(n) = note {
                             msg.push_str(&format!(" ({n})"));
+                        }
+                        if let Some(a) = activation.get(&d.reference) {
+                            msg.push_str(&format!(" ; {a}"));
                         }
                     }
                     None => {}

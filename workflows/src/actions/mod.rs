@@ -6,6 +6,7 @@ pub mod demo_engine;
 pub mod export_articles;
 mod export_extras;
 pub mod import_orders;
+mod out_of_stock;
 pub mod update_orders;
 pub mod update_prices;
 pub mod update_stock;

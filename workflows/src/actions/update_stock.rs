@@ -11,9 +11,10 @@
 //! filters applied by the ERP).
 
 use super::catalog::{next_offset, written_outcome, CatalogConnectors, Io};
+use super::out_of_stock;
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
 use crate::ports::{ArticleRead, Quotas, ReferencesPage, Written};
-use passerelle_domain::catalog::{check_references, stock_quantity};
+use passerelle_domain::catalog::{check_references, should_be_active, stock_quantity};
 use passerelle_domain::{ItemOutcome, SyncAction};
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -153,8 +154,13 @@ async fn process_page(
         got.into_iter().collect()
     };
     let mut lines: Vec<(usize, String, i64, Option<String>)> = Vec::new();
+    let mut may_be_active: HashMap<String, bool> = HashMap::new();
     for (i, a) in good {
         let level = levels.get(&a.reference).copied().unwrap_or_default();
+        may_be_active.insert(
+            a.reference.clone(),
+            should_be_active(a.published, a.active_state),
+        );
         match stock_quantity(&a, level, s) {
             Ok(d) => lines.push((i, a.reference, d.quantity, d.note)),
             Err(e) => outcome[i] = Some(ItemOutcome::Failed(e.to_string())),
@@ -178,6 +184,21 @@ async fn process_page(
             })
             .await?;
         let by_ref: HashMap<String, Written> = written.into_iter().collect();
+        let states = lines
+            .iter()
+            .filter(|(_, r, ..)| {
+                matches!(
+                    by_ref.get(r),
+                    Some(Written::Updated(_) | Written::Unchanged(_))
+                )
+            })
+            .map(|(_, r, q, _)| out_of_stock::StockState {
+                reference: r.clone(),
+                quantity: *q,
+                may_be_active: may_be_active.get(r).copied().unwrap_or(false),
+            })
+            .collect();
+        let activation = out_of_stock::apply(io, states).await?;
         for (i, r, q, note) in &lines {
             let w = by_ref.get(r).cloned().unwrap_or(Written::Refused(
                 "absent de la réponse (not in the answer)".into(),
@@ -186,11 +207,14 @@ async fn process_page(
                 Some(n) => format!("stock {r} = {q} ({n})"),
                 None => format!("stock {r} = {q}"),
             };
-            let (o, consumed) = written_outcome(
+            let (mut o, consumed) = written_outcome(
                 &w,
                 &label,
                 "absent de la boutique : stock non envoyé (not in shop)",
             );
+            if let (ItemOutcome::Succeeded(Some(m)), Some(a)) = (&mut o, activation.get(r)) {
+                m.push_str(&format!(" ; {a}"));
+            }
             used += usize::from(consumed);
             outcome[*i] = Some(o);
         }

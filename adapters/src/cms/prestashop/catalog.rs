@@ -211,9 +211,30 @@ impl PrestaShopCatalog {
     }
 
     /// Does the product already hold every field the draft sends?
+    /// The languages a draft's texts go to: all, or the first only when the profile keeps
+    /// the shop's translations of existing products.
+    fn languages_of(&self, d: &ProductDraft) -> &[String] {
+        if d.main_language_only {
+            &self.languages[..self.languages.len().min(1)]
+        } else {
+            &self.languages
+        }
+    }
+
     fn unchanged(&self, current: &Obj, d: &ProductDraft) -> bool {
-        I18N_FIELDS.iter().all(|k| {
-            self.languages
+        let scalars = [
+            ("ean13", d.ean13.clone()),
+            ("width", d.width.map(d6)),
+            ("height", d.height.map(d6)),
+            ("depth", d.depth.map(d6)),
+        ];
+        scalars.iter().all(|(k, v)| {
+            v.as_ref().is_none_or(|v| {
+                let cur = text(current, k);
+                cur == *v || Decimal::from_str(v).is_ok_and(|w| same_decimal(&cur, w))
+            })
+        }) && I18N_FIELDS.iter().all(|k| {
+            self.languages_of(d)
                 .iter()
                 .all(|l| lang_value(d, k, l).is_none_or(|v| lang_text(current, k, l) == v.as_str()))
         }) && d
@@ -247,7 +268,7 @@ impl PrestaShopCatalog {
         s.push_str(&format!("<reference>{}</reference>", esc(&d.reference)));
         for k in I18N_FIELDS {
             let values: Vec<(&String, &String)> = self
-                .languages
+                .languages_of(d)
                 .iter()
                 .filter_map(|l| lang_value(d, k, l).map(|v| (l, v)))
                 .collect();
@@ -263,6 +284,14 @@ impl PrestaShopCatalog {
                 ));
             }
             s.push_str(&format!("</{k}>"));
+        }
+        if let Some(e) = &d.ean13 {
+            s.push_str(&format!("<ean13>{}</ean13>", esc(e)));
+        }
+        for (k, v) in [("width", d.width), ("height", d.height), ("depth", d.depth)] {
+            if let Some(v) = v {
+                s.push_str(&format!("<{k}>{}</{k}>", d6(v)));
+            }
         }
         if let Some(m) = &d.manufacturer_id {
             s.push_str(&format!("<id_manufacturer>{}</id_manufacturer>", esc(m)));

@@ -42,6 +42,9 @@ const SCALAR: &[&str] = &[
     "id_category_default",
     "ean13",
     "id_manufacturer",
+    "width",
+    "height",
+    "depth",
 ];
 
 /// Which calls this module serves (the others go to the generic handlers).
@@ -247,6 +250,28 @@ fn save_product(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, Ap
             ));
         }
     }
+    // `isEan13` and `isUnsignedFloat`, per the products resource page
+    // (https://devdocs.prestashop-project.org/9/webservice/resources/products).
+    if let Some(e) = get("ean13") {
+        if e.len() > 13 || !e.chars().all(|c| c.is_ascii_digit()) {
+            return Err(api_err(
+                StatusCode::BAD_REQUEST,
+                85,
+                "Validation error: \"Property Product->ean13 is not valid\"",
+            ));
+        }
+    }
+    for f in ["width", "height", "depth"] {
+        if let Some(v) = get(f) {
+            if Decimal::from_str(&v).map_or(true, |d| d < Decimal::ZERO) {
+                return Err(api_err(
+                    StatusCode::BAD_REQUEST,
+                    85,
+                    format!("Validation error: \"Property Product->{f} is not valid\""),
+                ));
+            }
+        }
+    }
     let langs = |f: &str| -> Option<Vec<(String, String)>> {
         e.child(f).map(|n| {
             let l: Vec<(String, String)> = n
@@ -330,7 +355,7 @@ fn save_product(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, Ap
     for f in SCALAR {
         match get(f) {
             Some(v) => {
-                let v = if *f == "price" || *f == "weight" {
+                let v = if matches!(*f, "price" | "weight" | "width" | "height" | "depth") {
                     Decimal::from_str(&v).map(d6).unwrap_or(v)
                 } else {
                     v
