@@ -18,6 +18,7 @@
 //! 7. `settle_quota`, then the page's item outcomes.
 
 use super::catalog::{next_offset, written_outcome, CatalogConnectors, Io};
+use super::export_variants::HeldVariants;
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
 use crate::ports::{ArticleRead, Quotas, Written};
 use passerelle_domain::catalog::{
@@ -80,6 +81,9 @@ impl Workflow for ExportArticles {
                     .await?;
             }
             let mut seen = BTreeSet::new();
+            // Variants grouping: articles with a master reference are held back and written
+            // as products with combinations after the last page (export_variants.rs).
+            let mut held = HeldVariants::new(s.variants.as_ref());
             let (mut offset, mut page_no) = (0u32, 0u32);
             loop {
                 page_no += 1;
@@ -87,12 +91,16 @@ impl Workflow for ExportArticles {
                 if page.articles.is_empty() {
                     break;
                 }
-                process_page(&io, page_no, page.articles, &mut seen, with_stock).await?;
+                let articles = held.hold(page.articles);
+                if !articles.is_empty() {
+                    process_page(&io, page_no, articles, &mut seen, with_stock).await?;
+                }
                 match next_offset(page.next_offset, offset) {
                     Some(n) => offset = n,
                     None => break,
                 }
             }
+            held.flush(&io, page_no, &mut seen, with_stock).await?;
             io.summary("article(s)").await
         })
     }
