@@ -28,8 +28,8 @@ use std::str::FromStr;
 
 /// A PrestaShop shop seen as a catalogue, writing texts in `languages`.
 pub struct PrestaShopCatalog {
-    client: PrestaShopClient,
-    languages: Vec<String>,
+    pub(super) client: PrestaShopClient,
+    pub(super) languages: Vec<String>,
 }
 
 impl PrestaShopCatalog {
@@ -239,7 +239,7 @@ impl PrestaShopCatalog {
         s
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         resource: &str,
@@ -258,7 +258,7 @@ impl PrestaShopCatalog {
     }
 
     /// One batch of drafts: look up, patch what changed, create what is missing.
-    async fn upsert_batch(
+    pub(super) async fn upsert_batch(
         &self,
         drafts: &[&ProductDraft],
         create: bool,
@@ -611,6 +611,14 @@ impl CatalogShop for PrestaShopCatalog {
             },
         )
         .await
+    }
+    async fn upsert_variant_products(
+        &self,
+        products: &[passerelle_workflows::ports::VariantProduct],
+        create: bool,
+    ) -> Result<Vec<(String, passerelle_workflows::ports::VariantWritten)>, StepError> {
+        // combinations.rs
+        self.upsert_variants(products, create).await
     }
 }
 

@@ -320,7 +320,11 @@ fn save_combination(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64
     let product_id: Option<u64> = match &product {
         None if creating => return Err(required("Combination", "id_product")),
         None => None,
-        Some(p) => match p.parse::<u64>().ok().filter(|p| shop.get("products", *p).is_some()) {
+        Some(p) => match p
+            .parse::<u64>()
+            .ok()
+            .filter(|p| shop.get("products", *p).is_some())
+        {
             Some(p) => Some(p),
             None => return Err(invalid("Combination", "id_product")),
         },
@@ -477,7 +481,10 @@ pub(super) fn sync_product_quantity(shop: &mut SimShop, stock_row: u64) {
     let Some(row) = shop.get("stock_availables", stock_row) else {
         return;
     };
-    let (pid, attr) = (text_of(row, "id_product"), text_of(row, "id_product_attribute"));
+    let (pid, attr) = (
+        text_of(row, "id_product"),
+        text_of(row, "id_product_attribute"),
+    );
     if attr == "0" || attr.is_empty() {
         return;
     }
