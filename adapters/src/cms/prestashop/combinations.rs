@@ -185,55 +185,62 @@ impl PrestaShopCatalog {
         let gid = self.group_id(attrs, group).await?;
         let gkey = group.to_lowercase();
         let vkey = value.to_lowercase();
-        for attempt in 0..2 {
-            let loaded = attrs
+        let known = |attrs: &Attributes| -> Option<Option<String>> {
+            attrs
                 .groups
                 .get(&gkey)
                 .and_then(|(_, v)| v.as_ref())
-                .is_some();
-            if loaded {
-                if let Some(id) = attrs
-                    .groups
-                    .get(&gkey)
-                    .and_then(|(_, v)| v.as_ref())
-                    .and_then(|v| v.get(&vkey))
-                {
-                    return Ok(id.clone());
-                }
-                if attempt == 1 {
-                    break;
-                }
-                let x = format!(
-                    "<product_option_value><id_attribute_group>{}</id_attribute_group><name>{}</name></product_option_value>",
-                    esc(&gid),
-                    self.langs(value)
-                );
-                self.send(Method::POST, "product_option_values", None, &[x])
-                    .await?;
-            }
-            let rows = self
-                .client
-                .list(
-                    "product_option_values",
-                    &[
-                        ("filter[id_attribute_group]".into(), format!("[{gid}]")),
-                        ("display".into(), "[id,id_attribute_group,name]".into()),
-                    ],
-                )
-                .await?;
-            let mut values = HashMap::new();
-            for r in rows {
-                let id = text(&r, "id");
-                check_id(&id)?;
-                values.entry(text(&r, "name").to_lowercase()).or_insert(id);
-            }
-            if let Some(g) = attrs.groups.get_mut(&gkey) {
-                g.1 = Some(values);
-            }
+                .map(|v| v.get(&vkey).cloned())
+        };
+        if known(attrs).is_none() {
+            self.load_values(attrs, &gkey, &gid).await?;
         }
-        Err(StepError::permanent(format!(
-            "valeur « {value} » de l'attribut « {group} » introuvable après création"
-        )))
+        if let Some(Some(id)) = known(attrs) {
+            return Ok(id);
+        }
+        let x = format!(
+            "<product_option_value><id_attribute_group>{}</id_attribute_group><name>{}</name></product_option_value>",
+            esc(&gid),
+            self.langs(value)
+        );
+        self.send(Method::POST, "product_option_values", None, &[x])
+            .await?;
+        self.load_values(attrs, &gkey, &gid).await?;
+        match known(attrs) {
+            Some(Some(id)) => Ok(id),
+            _ => Err(StepError::permanent(format!(
+                "valeur « {value} » de l'attribut « {group} » introuvable après création (attribute value not found)"
+            ))),
+        }
+    }
+
+    /// Reads the values of attribute group `gid`.
+    async fn load_values(
+        &self,
+        attrs: &mut Attributes,
+        gkey: &str,
+        gid: &str,
+    ) -> Result<(), StepError> {
+        let rows = self
+            .client
+            .list(
+                "product_option_values",
+                &[
+                    ("filter[id_attribute_group]".into(), format!("[{gid}]")),
+                    ("display".into(), "[id,id_attribute_group,name]".into()),
+                ],
+            )
+            .await?;
+        let mut values = HashMap::new();
+        for r in rows {
+            let id = text(&r, "id");
+            check_id(&id)?;
+            values.entry(text(&r, "name").to_lowercase()).or_insert(id);
+        }
+        if let Some(g) = attrs.groups.get_mut(gkey) {
+            g.1 = Some(values);
+        }
+        Ok(())
     }
 
     fn combination_xml(
