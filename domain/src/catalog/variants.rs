@@ -154,6 +154,9 @@ impl VariantGroup {
     }
 }
 
+/// A usable article of a group: the article, its attributes in grid order, its price.
+type Member<'a> = (&'a ErpArticle, Vec<(String, String)>, Decimal);
+
 /// Splits articles into plain ones and groups by master reference. Groups are keyed by
 /// master reference (sorted); members keep their order.
 pub fn split_groups(
@@ -196,7 +199,7 @@ pub fn build_group(
         }
     }
     let mut rejected: Vec<(String, String)> = Vec::new();
-    let mut valid: Vec<(&ErpArticle, Vec<(String, String)>, Decimal)> = Vec::new();
+    let mut valid: Vec<Member<'_>> = Vec::new();
     let mut seen: BTreeMap<Vec<String>, String> = BTreeMap::new();
     for a in &sorted {
         let attrs = v.attributes_of(a);

@@ -275,16 +275,15 @@ fn save_value(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, ApiE
     let group = get(e, "id_attribute_group");
     match &group {
         None if creating => return Err(required("Attribute", "id_attribute_group")),
-        Some(g) => {
+        Some(g)
             if g.parse::<u64>()
                 .ok()
                 .and_then(|g| shop.get("product_options", g))
-                .is_none()
-            {
-                return Err(invalid("Attribute", "id_attribute_group"));
-            }
+                .is_none() =>
+        {
+            return Err(invalid("Attribute", "id_attribute_group"));
         }
-        None => {}
+        _ => {}
     }
     let id = target(
         shop,
