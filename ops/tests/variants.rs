@@ -46,7 +46,7 @@ struct Setup {
 /// The demo world without orders, the EBP rate limit off, an export plan, and the profile's
 /// variants settings: master `xx_Maitre`, no label field, (xx_Att1, xx_Val1) and
 /// (xx_Att2, xx_Val2).
-async fn setup(kind: Kind) -> Setup {
+async fn setup(kind: Kind, incremental: bool) -> Setup {
     env();
     let db = fresh(kind).await;
     let app = db.app().await;
@@ -64,6 +64,7 @@ async fn setup(kind: Kind) -> Setup {
     let profile = world.install(&app, &acc).await.unwrap();
     let mut file = world.profile_file().unwrap();
     if let Some(e) = file.export.as_mut() {
+        e.incremental = incremental;
         e.variants = Some(VariantSettings {
             master_field: "xx_Maitre".into(),
             label_field: None,
@@ -299,7 +300,7 @@ fn counts(s: &Setup) -> (usize, usize, usize, usize, usize) {
 }
 
 async fn grouping(kind: Kind) {
-    let s = setup(kind).await;
+    let s = setup(kind, false).await;
     seed(&s);
     let (run1, status, c) = run(&s).await;
     assert_eq!(status, RunStatus::Succeeded);
@@ -486,4 +487,75 @@ async fn grouping(kind: Kind) {
 both!(
     articles_sharing_a_master_reference_become_one_product_with_combinations,
     grouping
+);
+
+/// An incremental run that sees one changed member reads its whole group again: the
+/// product keeps its 6 combinations, its label and base price, and no hole is reported.
+async fn incremental_group(kind: Kind) {
+    let s = setup(kind, true).await;
+    seed(&s);
+    let (_, status, c) = run(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.total, c.succeeded), (113, 113), "{c:?}");
+    let before = counts(&s);
+    let tee_id = field(&product(&s, "TEE").unwrap(), "id");
+    let ids: Vec<String> = combos(&s, &tee_id).values().map(|c| c.id.clone()).collect();
+    let old = chrono::NaiveDate::from_ymd_opt(2020, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    s.world.ebp.date_all_articles(old);
+    s.world.ebp.update_article(
+        "TEE-S-Blanc",
+        &[
+            ("SalePriceVatExcluded", json!(19)),
+            ("SalePriceVatIncluded", json!(22.8)),
+        ],
+    );
+    let (run2, status, c) = run(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(
+        (c.total, c.succeeded),
+        (1, 1),
+        "only the touched group: {c:?}"
+    );
+    assert_eq!(counts(&s), before, "nothing created");
+    let tee = product(&s, "TEE").unwrap();
+    assert_eq!(field(&tee, "name"), "Tee-shirt S noir");
+    // 19.00 is the new lowest price: the base moves and every impact with it.
+    assert_eq!(field(&tee, "price"), "19.000000");
+    let got = combos(&s, &tee_id);
+    assert_eq!(
+        got.values().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        ids,
+        "the same 6 combinations"
+    );
+    let impacts: BTreeMap<&str, &str> = got
+        .iter()
+        .map(|(r, c)| (r.as_str(), c.price.as_str()))
+        .collect();
+    assert_eq!(
+        impacts,
+        BTreeMap::from([
+            ("TEE-L-Blanc", "5.000000"),
+            ("TEE-L-Noir", "6.000000"),
+            ("TEE-M-Blanc", "3.000000"),
+            ("TEE-M-Noir", "4.000000"),
+            ("TEE-S-Blanc", "0.000000"),
+            ("TEE-S-Noir", "2.000000"),
+        ])
+    );
+    let out = items(&s, run2).await;
+    let (o, msg) = &out["TEE"];
+    assert_eq!(*o, "succeeded");
+    assert!(msg.contains("mis à jour (produit"), "{msg}");
+    assert!(
+        msg.contains("6 déclinaison(s) : 0 créée(s), 5 mise(s) à jour, 1 déjà à jour"),
+        "{msg}"
+    );
+    assert!(!msg.contains("manquante"), "{msg}");
+}
+both!(
+    an_incremental_run_reads_a_touched_group_whole,
+    incremental_group
 );

@@ -100,7 +100,8 @@ impl Workflow for ExportArticles {
                     None => break,
                 }
             }
-            held.flush(&io, page_no, &mut seen, with_stock).await?;
+            held.flush(&io, &query, page_no, &mut seen, with_stock)
+                .await?;
             io.summary("article(s)").await
         })
     }

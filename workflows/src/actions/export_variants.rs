@@ -22,16 +22,22 @@
 //! combinations missing from the attribute grid (the group is still written with the
 //! ones that exist: a merchant sells what they have) and the articles left out.
 //!
-//! Limitation: an incremental run (modified or created since the last transfer) groups the
-//! articles it read only; a group whose members did not all change is written with those
-//! members and its grid warning reflects them.
+//! **Incremental runs** (modified or created since the last transfer) read only the changed
+//! articles, so a group would be seen partly (a wrong grid warning, label and base price).
+//! Each group touched is then read whole before it is written: `read_variant_group`, the
+//! run's query without its date window plus `master field = master reference` (one ERP
+//! call per touched group and 100 members; a full run needs none of these calls).
 
-use super::catalog::Io;
+use super::catalog::{next_offset, Io};
 use crate::engine::RunError;
-use crate::ports::{ArticleRead, CombinationLine, VariantProduct, VariantWritten, Written};
+use crate::ports::{
+    ArticleQuery, ArticleRead, ArticlesPage, CombinationLine, VariantProduct, VariantWritten,
+    Written,
+};
 use passerelle_domain::catalog::variants::{build_group, split_groups, VariantGroup};
 use passerelle_domain::catalog::{
-    check_references, product_fields, stock_quantity, ErpArticle, VariantSettings,
+    check_references, product_fields, stock_quantity, ErpArticle, FilterClause, FilterOp,
+    VariantSettings,
 };
 use passerelle_domain::ItemOutcome;
 use rust_decimal::Decimal;
@@ -80,9 +86,11 @@ impl HeldVariants {
 
     /// Writes the held groups after the last page; `page_no` continues the run's page
     /// numbering (quota blocks are keyed by page).
+    /// `query`: the run's article query (a dated one makes each touched group be read whole).
     pub(crate) async fn flush(
         self,
         io: &Io,
+        query: &ArticleQuery,
         mut page_no: u32,
         seen: &mut BTreeSet<String>,
         with_stock: bool,
@@ -93,13 +101,56 @@ impl HeldVariants {
         if self.groups.is_empty() {
             return Ok(());
         }
-        let groups: Vec<(String, Vec<ErpArticle>)> = self.groups.into_iter().collect();
+        let mut groups: Vec<(String, Vec<ErpArticle>)> = self.groups.into_iter().collect();
+        if query.modified_since.is_some() || query.created_since.is_some() {
+            for (master, members) in groups.iter_mut() {
+                *members = read_whole_group(io, query, &v, master).await?;
+            }
+        }
         for chunk in groups.chunks(GROUPS_PER_STEP) {
             page_no += 1;
             write_groups(io, page_no, chunk, &v, seen, with_stock).await?;
         }
         Ok(())
     }
+}
+
+/// Every article of the group `master` (the run's filters, no date window), page by page.
+async fn read_whole_group(
+    io: &Io,
+    query: &ArticleQuery,
+    v: &VariantSettings,
+    master: &str,
+) -> Result<Vec<ErpArticle>, RunError> {
+    let mut q = query.clone();
+    q.modified_since = None;
+    q.created_since = None;
+    q.filter.push(FilterClause {
+        column: v.master_field.clone(),
+        op: FilterOp::Equal,
+        value: master.to_string(),
+    });
+    let mut out = Vec::new();
+    let mut offset = 0u32;
+    loop {
+        let (erp, qq) = (io.erp.clone(), q.clone());
+        let page: ArticlesPage = io
+            .ctx
+            .step("read_variant_group", &io.p.read, || async move {
+                erp.articles_page(&qq, offset).await
+            })
+            .await?;
+        out.extend(page.articles.into_iter().filter_map(|a| match a {
+            // The ERP compares as SQL does (case, trailing spaces): keep the exact group.
+            ArticleRead::Ok(a) if v.master_of(&a).as_deref() == Some(master) => Some(*a),
+            _ => None,
+        }));
+        match next_offset(page.next_offset, offset) {
+            Some(n) => offset = n,
+            None => break,
+        }
+    }
+    Ok(out)
 }
 
 /// One group ready to write.
