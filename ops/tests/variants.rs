@@ -117,6 +117,7 @@ fn variant(
 /// TEE: the full 3 × 2 grid, no master article (base price = the lowest, 20.00; label =
 /// the caption of the last article, TEE-S-Noir). SWEAT: 5 of the 3 × 2 grid (M / Marine
 /// missing) with a master article SWEAT (its price is the base, it is the default).
+/// CAP: one usable article and one left out; BONNET: no usable article.
 /// TEE-LZ-000…099: plain articles sorting between TEE-L-* and TEE-M-*.
 fn seed(s: &Setup) {
     let mut arts = Vec::new();
@@ -152,6 +153,32 @@ fn seed(s: &Setup) {
     ] {
         arts.push(variant(r, "SWEAT", "Sweat", size, colour, cents, 2));
     }
+    // CAP: one usable article, one without price (left out, said in the group's line).
+    arts.push(variant(
+        "CAP-Rouge",
+        "CAP",
+        "Casquette rouge",
+        "U",
+        "Rouge",
+        1500,
+        6,
+    ));
+    arts.push(
+        SimArticle::new("CAP-Vert", "Casquette verte", 1)
+            .vat("TN")
+            .column("xx_Maitre", json!("CAP"))
+            .column("xx_Att1", json!("Taille"))
+            .column("xx_Val1", json!("U"))
+            .column("xx_Att2", json!("Couleur"))
+            .column("xx_Val2", json!("Vert")),
+    );
+    // BONNET: its only article has no attribute: the group fails, nothing is written.
+    arts.push(
+        SimArticle::new("BONNET-1", "Bonnet", 1)
+            .price(Decimal::new(900, 2), Decimal::from(20))
+            .vat("TN")
+            .column("xx_Maitre", json!("BONNET")),
+    );
     for i in 0..100 {
         arts.push(
             SimArticle::new(&format!("TEE-LZ-{i:03}"), &format!("Lot {i}"), 1)
@@ -304,14 +331,16 @@ async fn grouping(kind: Kind) {
     seed(&s);
     let (run1, status, c) = run(&s).await;
     assert_eq!(status, RunStatus::Succeeded);
-    // 11 demo articles + 100 plain TEE-LZ-* + 2 groups (one item each).
+    // 11 demo articles + 100 plain TEE-LZ-* + 4 groups (one item each; BONNET fails).
     assert_eq!(
         (c.total, c.succeeded, c.failed, c.ignored),
-        (113, 113, 0, 0),
+        (115, 114, 1, 0),
         "{c:?}"
     );
-    // 9 demo products at start + 2 new demo ones + 100 plain + TEE + SWEAT.
-    assert_eq!(counts(&s), (113, 11, 2, 7, 113 + 11));
+    // 9 demo products at start + 2 new demo ones + 100 plain + TEE, SWEAT and CAP; 6 + 5 + 1
+    // combinations; Taille and Couleur; S M L U, Blanc Noir Gris Marine Rouge.
+    assert_eq!(counts(&s), (114, 12, 2, 9, 114 + 12));
+    assert!(product(&s, "BONNET").is_none() && product(&s, "BONNET-1").is_none());
     for r in ["TEE-S-Blanc", "SWEAT-L-Gris", "SWEAT-S-Gris"] {
         assert!(
             product(&s, r).is_none(),
@@ -385,7 +414,10 @@ async fn grouping(kind: Kind) {
         .map(|v| field(v, "name"))
         .collect();
     values.sort();
-    assert_eq!(values, ["Blanc", "Gris", "L", "M", "Marine", "Noir", "S"]);
+    assert_eq!(
+        values,
+        ["Blanc", "Gris", "L", "M", "Marine", "Noir", "Rouge", "S", "U"]
+    );
 
     // SWEAT: the master article gives the base price and the default; M / Marine missing.
     let sweat = product(&s, "SWEAT").unwrap();
@@ -419,6 +451,30 @@ async fn grouping(kind: Kind) {
     assert!(msg.contains("6 déclinaison(s) : 6 créée(s)"), "{msg}");
     assert!(!msg.contains("manquante"), "{msg}");
 
+    let (o, msg) = &out["CAP"];
+    assert_eq!(*o, "succeeded");
+    assert!(
+        msg.contains("article(s) écarté(s) du groupe : CAP-Vert (sans prix de vente HT"),
+        "{msg}"
+    );
+    let cap = product(&s, "CAP").unwrap();
+    assert_eq!(
+        (field(&cap, "name"), field(&cap, "price")),
+        ("Casquette rouge".into(), "15.000000".into())
+    );
+    let got = combos(&s, &field(&cap, "id"));
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["CAP-Rouge"]);
+    assert_eq!(
+        (got["CAP-Rouge"].default, got["CAP-Rouge"].quantity),
+        (true, Some(6))
+    );
+    let (o, msg) = &out["BONNET"];
+    assert_eq!(*o, "failed");
+    assert!(
+        msg.contains("aucun article utilisable") && msg.contains("BONNET-1 : aucun attribut"),
+        "{msg}"
+    );
+
     // Plain articles next to the groups: exported as before.
     let vase = product(&s, "VASE-Gres").unwrap();
     assert_eq!(field(&vase, "name"), "Vase en grès émaillé");
@@ -439,7 +495,7 @@ async fn grouping(kind: Kind) {
     let before = counts(&s);
     let (run2, status, c) = run(&s).await;
     assert_eq!(status, RunStatus::Succeeded);
-    assert_eq!((c.total, c.succeeded), (113, 113), "{c:?}");
+    assert_eq!((c.total, c.succeeded), (115, 114), "{c:?}");
     assert_eq!(counts(&s), before);
     let out = items(&s, run2).await;
     assert!(
@@ -460,7 +516,7 @@ async fn grouping(kind: Kind) {
         ],
     );
     let (run3, _, c) = run(&s).await;
-    assert_eq!(c.succeeded, 113, "{c:?}");
+    assert_eq!(c.succeeded, 114, "{c:?}");
     assert_eq!(counts(&s), before);
     let after = combos(&s, &tee_id);
     assert_eq!(after["TEE-M-Noir"].price, "6.500000");
@@ -496,7 +552,7 @@ async fn incremental_group(kind: Kind) {
     seed(&s);
     let (_, status, c) = run(&s).await;
     assert_eq!(status, RunStatus::Succeeded);
-    assert_eq!((c.total, c.succeeded), (113, 113), "{c:?}");
+    assert_eq!((c.total, c.succeeded), (115, 114), "{c:?}");
     let before = counts(&s);
     let tee_id = field(&product(&s, "TEE").unwrap(), "id");
     let ids: Vec<String> = combos(&s, &tee_id).values().map(|c| c.id.clone()).collect();
@@ -559,3 +615,97 @@ both!(
     an_incremental_run_reads_a_touched_group_whole,
     incremental_group
 );
+
+/// The simulator refuses what the webservice refuses: a combination without
+/// `minimal_quantity`, or pointing at an unknown product or option value; an attribute group
+/// without `group_type`; a value whose name is not `isGenericName`.
+#[tokio::test]
+async fn the_shop_simulator_validates_combinations_like_the_webservice() {
+    use passerelle_adapters::cms::prestashop::{PrestaShopSim, SimShop};
+    let sim = PrestaShopSim::start(SimShop::new(), "K").await.unwrap();
+    let http = reqwest::Client::new();
+    let post = |resource: &'static str, xml: String| {
+        let req = http
+            .post(format!("{}/api/{resource}?output_format=JSON", sim.url()))
+            .basic_auth("K", Some(""))
+            .body(format!("<prestashop>{xml}</prestashop>"));
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (st, body) = post(
+        "product_options",
+        "<product_option><name><language id=\"1\">Taille</language></name><public_name><language id=\"1\">Taille</language></public_name></product_option>".into(),
+    )
+    .await;
+    assert_eq!(st, 400, "group_type is required: {body}");
+    let (st, _) = post(
+        "product_options",
+        "<product_option><group_type>select</group_type><name><language id=\"1\">Taille</language></name><public_name><language id=\"1\">Taille</language></public_name></product_option>".into(),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, body) = post(
+        "product_option_values",
+        "<product_option_value><id_attribute_group>1</id_attribute_group><name><language id=\"1\">&lt;M&gt;</language></name></product_option_value>".into(),
+    )
+    .await;
+    assert_eq!(st, 400, "not a generic name: {body}");
+    let (st, _) = post(
+        "product_option_values",
+        "<product_option_value><id_attribute_group>1</id_attribute_group><name><language id=\"1\">M</language></name></product_option_value>".into(),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let pid = sim.with_shop(|shop| {
+        shop.rows("products")
+            .first()
+            .map(|p| txt(&p["id"]))
+            .unwrap_or_default()
+    });
+    let combo = |product: &str, minimal: &str, value: &str| {
+        format!(
+            "<combination><id_product>{product}</id_product><reference>X-M</reference><price>1</price>{minimal}<associations><product_option_values><product_option_value><id>{value}</id></product_option_value></product_option_values></associations></combination>"
+        )
+    };
+    for (xml, why) in [
+        (combo(&pid, "", "1"), "minimal_quantity is required"),
+        (
+            combo("999999", "<minimal_quantity>1</minimal_quantity>", "1"),
+            "unknown product",
+        ),
+        (
+            combo(&pid, "<minimal_quantity>1</minimal_quantity>", "42"),
+            "unknown value",
+        ),
+    ] {
+        let (st, body) = post("combinations", xml).await;
+        assert_eq!(st, 400, "{why}: {body}");
+    }
+    assert!(rows_of(&sim, "combinations").is_empty(), "nothing saved");
+    let (st, body) = post(
+        "combinations",
+        combo(&pid, "<minimal_quantity>1</minimal_quantity>", "1"),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let saved = rows_of(&sim, "combinations");
+    assert_eq!(saved.len(), 1);
+    assert_eq!(
+        (field(&saved[0], "reference"), field(&saved[0], "price")),
+        ("X-M".to_string(), "1.000000".to_string())
+    );
+    // Its stock row, at 0, comes with it.
+    let cid = field(&saved[0], "id");
+    assert!(rows_of(&sim, "stock_availables")
+        .iter()
+        .any(|r| field(r, "id_product_attribute") == cid && field(r, "quantity") == "0"));
+}
+
+fn rows_of(
+    sim: &passerelle_adapters::cms::prestashop::PrestaShopSim,
+    resource: &str,
+) -> Vec<Map<String, Value>> {
+    sim.with_shop(|shop| shop.rows(resource).into_iter().cloned().collect())
+}
