@@ -46,7 +46,7 @@ struct Setup {
 /// The demo world without orders, the EBP rate limit off, an export plan, and the profile's
 /// variants settings: master `xx_Maitre`, no label field, (xx_Att1, xx_Val1) and
 /// (xx_Att2, xx_Val2).
-async fn setup(kind: Kind, incremental: bool) -> Setup {
+async fn setup(kind: Kind, incremental: bool, units: u64) -> Setup {
     env();
     let db = fresh(kind).await;
     let app = db.app().await;
@@ -84,7 +84,7 @@ async fn setup(kind: Kind, incremental: bool) -> Setup {
         .import(&acc, file, app.secrets().unwrap().as_ref(), Actor::Cli)
         .await
         .unwrap();
-    ensure_export_plan(&app, &acc, 5000).await.unwrap();
+    ensure_export_plan(&app, &acc, units).await.unwrap();
     Setup {
         _db: db,
         app,
@@ -327,7 +327,7 @@ fn counts(s: &Setup) -> (usize, usize, usize, usize, usize) {
 }
 
 async fn grouping(kind: Kind) {
-    let s = setup(kind, false).await;
+    let s = setup(kind, false, 5000).await;
     seed(&s);
     let (run1, status, c) = run(&s).await;
     assert_eq!(status, RunStatus::Succeeded);
@@ -548,7 +548,7 @@ both!(
 /// An incremental run that sees one changed member reads its whole group again: the
 /// product keeps its 6 combinations, its label and base price, and no hole is reported.
 async fn incremental_group(kind: Kind) {
-    let s = setup(kind, true).await;
+    let s = setup(kind, true, 5000).await;
     seed(&s);
     let (_, status, c) = run(&s).await;
     assert_eq!(status, RunStatus::Succeeded);
@@ -615,6 +615,36 @@ both!(
     an_incremental_run_reads_a_touched_group_whole,
     incremental_group
 );
+
+/// One export unit per combination, reserved before writing: with 112 units, the 111 plain
+/// articles (written page by page first) leave one — CAP (1 combination) fits, SWEAT (5) and
+/// TEE (6) are ignored whole: nothing half-written.
+async fn quota(kind: Kind) {
+    let s = setup(kind, false, 112).await;
+    seed(&s);
+    let (run1, status, c) = run(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(
+        (c.total, c.succeeded, c.failed, c.ignored),
+        (115, 112, 1, 2),
+        "{c:?}"
+    );
+    let out = items(&s, run1).await;
+    for g in ["SWEAT", "TEE"] {
+        let (o, msg) = &out[g];
+        assert_eq!((*o, msg.contains("quota")), ("ignored", true), "{g}: {msg}");
+        assert!(product(&s, g).is_none(), "{g} not written");
+    }
+    assert!(product(&s, "CAP").is_some());
+    assert_eq!(rows(&s, "combinations").len(), 1, "CAP-Rouge only");
+    let (counters, _, _) =
+        passerelle_projections::orders::quota_view(&s.app.db, s.acc.as_str(), chrono::Utc::now())
+            .await
+            .unwrap();
+    let exp = counters.iter().find(|c| c.counter == "export").unwrap();
+    assert_eq!((exp.bought, exp.used, exp.available), (112, 112, 0));
+}
+both!(a_group_beyond_the_quota_is_ignored_whole, quota);
 
 /// The simulator refuses what the webservice refuses: a combination without
 /// `minimal_quantity`, or pointing at an unknown product or option value; an attribute group
