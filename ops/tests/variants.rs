@@ -646,6 +646,87 @@ async fn quota(kind: Kind) {
 }
 both!(a_group_beyond_the_quota_is_ignored_whole, quota);
 
+/// A worker process aborted right after the groups were written to the shop, before that
+/// step was journaled: another worker resumes the run, `write_variants` runs again, finds
+/// products, attribute groups, values and combinations by reference or name, and nothing is
+/// created twice.
+async fn crash(kind: Kind) {
+    let s = setup(kind, false, 5000).await;
+    seed(&s);
+    let url = s._db.url.clone();
+    let id = RunId::from_uuid(uuid::Uuid::now_v7());
+    s.app
+        .store
+        .enqueue(passerelle_workflows::engine::NewRun {
+            run_id: id,
+            account_id: s.acc.clone(),
+            profile_id: s.profile.clone(),
+            action: SyncAction::ExportArticles,
+            trigger: passerelle_domain::Trigger::Manual,
+            input: json!({"retry_initial_ms": 50}),
+            actor: Actor::Cli,
+            requested_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    let worker = |fault: Option<&'static str>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"));
+            cmd.args(["worker", "--drain"])
+                .env("DATABASE_URL", &url)
+                .env("PASSERELLE_ACCOUNT", "acme")
+                .env("PASSERELLE_LEASE_MS", "800");
+            match fault {
+                Some(f) => cmd.env("PASSERELLE_FAULT", f),
+                None => cmd.env_remove("PASSERELLE_FAULT"),
+            };
+            cmd.status().unwrap()
+        })
+    };
+    let status = worker(Some("abort-after:write_variants:1")).await.unwrap();
+    assert!(!status.success(), "the first worker was aborted");
+    assert_eq!(
+        counts(&s),
+        (114, 12, 2, 9, 114 + 12),
+        "the groups were written before the abort"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let status = worker(None).await.unwrap();
+    assert!(status.success());
+    s.app.projector.catch_up().await.unwrap();
+    let r = journal::get(&s.app.db, s.acc.as_str(), &id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r.counts.total, r.counts.succeeded, r.counts.failed),
+        (115, 114, 1),
+        "{:?}",
+        r.counts
+    );
+    assert_eq!(
+        counts(&s),
+        (114, 12, 2, 9, 114 + 12),
+        "nothing created twice"
+    );
+    let tee = product(&s, "TEE").unwrap();
+    let got = combos(&s, &field(&tee, "id"));
+    assert_eq!(got.len(), 6);
+    assert_eq!(got.values().filter(|c| c.default).count(), 1);
+    assert_eq!(got["TEE-M-Noir"].quantity, Some(9));
+    let report = rebuild(&s.app.projector, true).await.unwrap();
+    assert!(
+        report.diffs.is_empty(),
+        "replay differs: {:?}",
+        report.diffs
+    );
+}
+both!(
+    a_worker_killed_after_writing_groups_creates_nothing_twice,
+    crash
+);
+
 /// The simulator refuses what the webservice refuses: a combination without
 /// `minimal_quantity`, or pointing at an unknown product or option value; an attribute group
 /// without `group_type`; a value whose name is not `isGenericName`.
