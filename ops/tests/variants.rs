@@ -65,20 +65,7 @@ async fn setup(kind: Kind, incremental: bool, units: u64) -> Setup {
     let mut file = world.profile_file().unwrap();
     if let Some(e) = file.export.as_mut() {
         e.incremental = incremental;
-        e.variants = Some(VariantSettings {
-            master_field: "xx_Maitre".into(),
-            label_field: None,
-            attributes: vec![
-                AttributeFields {
-                    name_field: "xx_Att1".into(),
-                    value_field: "xx_Val1".into(),
-                },
-                AttributeFields {
-                    name_field: "xx_Att2".into(),
-                    value_field: "xx_Val2".into(),
-                },
-            ],
-        });
+        e.variants = Some(variants());
     }
     Profiles::new(app.db.clone())
         .import(&acc, file, app.secrets().unwrap().as_ref(), Actor::Cli)
@@ -91,6 +78,23 @@ async fn setup(kind: Kind, incremental: bool, units: u64) -> Setup {
         world,
         acc,
         profile,
+    }
+}
+
+fn variants() -> VariantSettings {
+    VariantSettings {
+        master_field: "xx_Maitre".into(),
+        label_field: None,
+        attributes: vec![
+            AttributeFields {
+                name_field: "xx_Att1".into(),
+                value_field: "xx_Val1".into(),
+            },
+            AttributeFields {
+                name_field: "xx_Att2".into(),
+                value_field: "xx_Val2".into(),
+            },
+        ],
     }
 }
 
@@ -533,6 +537,26 @@ async fn grouping(kind: Kind) {
         items(&s, run3).await["TEE"].1.contains("1 mise(s) à jour"),
         "one combination updated"
     );
+
+    // Price updates switched off in the profile: impacts of existing combinations stay.
+    let mut file = s.world.profile_file().unwrap();
+    if let Some(e) = file.export.as_mut() {
+        e.variants = Some(variants());
+        e.update.price = false;
+    }
+    Profiles::new(s.app.db.clone())
+        .import(&s.acc, file, s.app.secrets().unwrap().as_ref(), Actor::Cli)
+        .await
+        .unwrap();
+    s.world
+        .ebp
+        .update_article("TEE-M-Blanc", &[("SalePriceVatExcluded", json!(30))]);
+    let (_, _, c) = run(&s).await;
+    assert_eq!(c.succeeded, 114, "{c:?}");
+    let after = combos(&s, &tee_id);
+    assert_eq!(after["TEE-M-Blanc"].price, "2.000000", "left alone");
+    assert_eq!(after["TEE-M-Noir"].price, "6.500000");
+    assert_eq!(after.len(), 6);
     let report = rebuild(&s.app.projector, true).await.unwrap();
     assert!(
         report.diffs.is_empty(),

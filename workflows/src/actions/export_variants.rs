@@ -297,6 +297,7 @@ async fn write_groups(
             product: VariantProduct {
                 product: draft,
                 combinations: lines,
+                update_prices: !exists || s.update.price,
             },
             group: g,
             notes,

@@ -30,6 +30,9 @@ pub struct VariantProduct {
     pub product: ProductDraft,
     /// Its combinations.
     pub combinations: Vec<CombinationLine>,
+    /// Price impacts of combinations already in the shop are set (the profile's price
+    /// update switch, as for a product's price); new combinations always get theirs.
+    pub update_prices: bool,
 }
 
 /// What writing one [`VariantProduct`] did.

@@ -249,16 +249,22 @@ impl PrestaShopCatalog {
         pid: &str,
         c: &CombinationLine,
         values: &[String],
+        with_price: bool,
     ) -> String {
         let mut s = String::from("<combination>");
         if let Some(id) = id {
             s.push_str(&format!("<id>{}</id>", esc(id)));
         }
         s.push_str(&format!(
-            "<id_product>{}</id_product><reference>{}</reference><price>{}</price><minimal_quantity>1</minimal_quantity><default_on>{}</default_on><associations><product_option_values>",
+            "<id_product>{}</id_product><reference>{}</reference>",
             esc(pid),
-            esc(&c.reference),
-            d6(c.price_impact),
+            esc(&c.reference)
+        ));
+        if with_price {
+            s.push_str(&format!("<price>{}</price>", d6(c.price_impact)));
+        }
+        s.push_str(&format!(
+            "<minimal_quantity>1</minimal_quantity><default_on>{}</default_on><associations><product_option_values>",
             u8::from(c.default)
         ));
         for v in values {
@@ -322,22 +328,23 @@ impl PrestaShopCatalog {
                         .into_iter()
                         .collect();
                     let want: BTreeSet<String> = values.iter().cloned().collect();
-                    let same = Decimal::from_str(text(row, "price").trim())
-                        .is_ok_and(|x| x == c.price_impact.round_dp(6))
+                    let same = (!p.update_prices
+                        || Decimal::from_str(text(row, "price").trim())
+                            .is_ok_and(|x| x == c.price_impact.round_dp(6)))
                         && (text(row, "default_on") == "1") == c.default
                         && !text(row, "minimal_quantity").trim().is_empty()
                         && have == want;
                     if same {
                         out.push((c.reference.clone(), Written::Unchanged(cid)));
                     } else {
-                        let x = self.combination_xml(Some(&cid), pid, c, values);
+                        let x = self.combination_xml(Some(&cid), pid, c, values, p.update_prices);
                         patch.push((c.default, c.reference.clone(), cid, x));
                     }
                 }
                 None => post.push((
                     c.default,
                     c.reference.clone(),
-                    self.combination_xml(None, pid, c, values),
+                    self.combination_xml(None, pid, c, values, true),
                 )),
             }
         }
