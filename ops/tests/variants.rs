@@ -15,7 +15,7 @@ use passerelle::app::App;
 use passerelle::demo::DemoWorld;
 use passerelle::export_demo::ensure_export_plan;
 use passerelle::profiles::Profiles;
-use passerelle_adapters::ebp::sim::{EbpSimConfig, SimArticle};
+use passerelle_adapters::ebp::sim::{EbpSimConfig, SimArticle, MAIN_WAREHOUSE};
 use passerelle_domain::catalog::{AttributeFields, VariantSettings};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
@@ -194,11 +194,15 @@ fn seed(s: &Setup) {
 }
 
 async fn run(s: &Setup) -> (RunId, RunStatus, journal::Counts) {
+    run_action(s, SyncAction::ExportArticles).await
+}
+
+async fn run_action(s: &Setup, action: SyncAction) -> (RunId, RunStatus, journal::Counts) {
     let (id, status) = passerelle::commands::run_action(
         &s.app,
         &s.acc,
         s.profile.clone(),
-        SyncAction::ExportArticles,
+        action,
         json!({"retry_initial_ms": 50}),
     )
     .await
@@ -537,6 +541,35 @@ async fn grouping(kind: Kind) {
         items(&s, run3).await["TEE"].1.contains("1 mise(s) à jour"),
         "one combination updated"
     );
+
+    // update-stock reaches the combinations by their reference; the product's row follows.
+    s.world
+        .ebp
+        .seed_stock("TEE-M-Noir", MAIN_WAREHOUSE, Decimal::from(12));
+    let (run4, status, _) = run_action(&s, SyncAction::UpdateStock).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    let out = items(&s, run4).await;
+    assert_eq!(out["TEE-M-Noir"].0, "succeeded", "{:?}", out["TEE-M-Noir"]);
+    assert!(
+        out["TEE-M-Noir"]
+            .1
+            .contains("stock TEE-M-Noir = 12 : mis à jour"),
+        "{:?}",
+        out["TEE-M-Noir"]
+    );
+    assert!(
+        out["TEE-M-Blanc"].1.contains("déjà à jour"),
+        "{:?}",
+        out["TEE-M-Blanc"]
+    );
+    assert_eq!(
+        out["CAP-Vert"].0, "ignored",
+        "no combination: {:?}",
+        out["CAP-Vert"]
+    );
+    assert_eq!(combos(&s, &tee_id)["TEE-M-Noir"].quantity, Some(12));
+    assert_eq!(s.world.shop.stock("TEE"), Some(3 * 5 + 2 * 9 + 12));
+    assert_eq!(counts(&s), before);
 
     // Price updates switched off in the profile: impacts of existing combinations stay.
     let mut file = s.world.profile_file().unwrap();

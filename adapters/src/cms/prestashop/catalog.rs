@@ -370,6 +370,8 @@ impl PrestaShopCatalog {
                 None => out.push((r.clone(), Written::Missing)),
             }
         }
+        // References that are no product may be combinations (combinations.rs).
+        let mut out = self.stock_of_combinations(out, lines).await?;
         if by_product.is_empty() {
             return Ok(out);
         }

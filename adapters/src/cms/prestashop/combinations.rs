@@ -459,4 +459,95 @@ impl PrestaShopCatalog {
         }
         Ok(out)
     }
+
+    /// `update-stock` and `export-articles` on the references of a batch that are no
+    /// product (`Missing` in `out`): those that are combinations (variants grouping) get
+    /// their quantity on their own `stock_availables` row (the product's row then holds the
+    /// sum, as PrestaShop keeps it). Others stay `Missing`.
+    pub(super) async fn stock_of_combinations(
+        &self,
+        out: Vec<(String, Written)>,
+        lines: &[&(String, i64)],
+    ) -> Result<Vec<(String, Written)>, StepError> {
+        let missing: Vec<String> = out
+            .iter()
+            .filter(|(_, w)| matches!(w, Written::Missing))
+            .map(|(r, _)| r.clone())
+            .collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let combos = self.combinations_by_reference(&missing).await?;
+        if combos.is_empty() {
+            return Ok(out);
+        }
+        let mut pids = BTreeSet::new();
+        for c in combos.values() {
+            let (pid, cid) = (text(c, "id_product"), text(c, "id"));
+            check_id(&pid)?;
+            check_id(&cid)?;
+            pids.insert(pid);
+        }
+        let rows = self
+            .client
+            .list(
+                "stock_availables",
+                &[
+                    ("filter[id_product]".into(), or_filter(&mut pids.iter())),
+                    (
+                        "display".into(),
+                        "[id,id_product,id_product_attribute,quantity]".into(),
+                    ),
+                ],
+            )
+            .await?;
+        let by_attr: HashMap<(String, String), &Obj> = rows
+            .iter()
+            .map(|r| ((text(r, "id_product"), text(r, "id_product_attribute")), r))
+            .collect();
+        let wanted: HashMap<String, i64> =
+            lines.iter().map(|l| (l.0.to_lowercase(), l.1)).collect();
+        let mut result = Vec::new();
+        let mut xml = Vec::new();
+        let mut changed = Vec::new();
+        for (r, w) in out {
+            let key = r.to_lowercase();
+            let (Written::Missing, Some(c), Some(q)) = (&w, combos.get(&key), wanted.get(&key))
+            else {
+                result.push((r, w));
+                continue;
+            };
+            let (pid, cid) = (text(c, "id_product"), text(c, "id"));
+            let Some(row) = by_attr.get(&(pid.clone(), cid.clone())) else {
+                result.push((
+                    r,
+                    Written::Refused(format!(
+                        "pas de ligne stock_availables pour la déclinaison {cid}"
+                    )),
+                ));
+                continue;
+            };
+            let sid = text(row, "id");
+            check_id(&sid)?;
+            if text(row, "quantity").trim() == q.to_string() {
+                result.push((r, Written::Unchanged(pid)));
+            } else {
+                xml.push(format!(
+                    "<stock_available><id>{sid}</id><quantity>{q}</quantity></stock_available>"
+                ));
+                changed.push((r, pid, sid));
+            }
+        }
+        if !xml.is_empty() {
+            let single = (changed.len() == 1).then(|| changed[0].2.as_str());
+            self.send(Method::PATCH, "stock_availables", single, &xml)
+                .await?;
+            result.extend(
+                changed
+                    .into_iter()
+                    .map(|(r, pid, _)| (r, Written::Updated(pid))),
+            );
+        }
+        Ok(result)
+    }
 }
