@@ -121,7 +121,8 @@ fn variant(
 /// TEE: the full 3 × 2 grid, no master article (base price = the lowest, 20.00; label =
 /// the caption of the last article, TEE-S-Noir). SWEAT: 5 of the 3 × 2 grid (M / Marine
 /// missing) with a master article SWEAT (its price is the base, it is the default).
-/// CAP: one usable article and one left out; BONNET: no usable article.
+/// CAP: one usable article and one left out; BONNET: no usable article; VASE-Gres: a
+/// master reference that is also a plain article's.
 /// TEE-LZ-000…099: plain articles sorting between TEE-L-* and TEE-M-*.
 fn seed(s: &Setup) {
     let mut arts = Vec::new();
@@ -183,6 +184,16 @@ fn seed(s: &Setup) {
             .vat("TN")
             .column("xx_Maitre", json!("BONNET")),
     );
+    // A group whose master reference is a plain article's (the demo's VASE-Gres): fails.
+    arts.push(variant(
+        "VASE-Gres-Bleu",
+        "VASE-Gres",
+        "Vase bleu",
+        "U",
+        "Bleu",
+        4500,
+        1,
+    ));
     for i in 0..100 {
         arts.push(
             SimArticle::new(&format!("TEE-LZ-{i:03}"), &format!("Lot {i}"), 1)
@@ -339,10 +350,11 @@ async fn grouping(kind: Kind) {
     seed(&s);
     let (run1, status, c) = run(&s).await;
     assert_eq!(status, RunStatus::Succeeded);
-    // 11 demo articles + 100 plain TEE-LZ-* + 4 groups (one item each; BONNET fails).
+    // 11 demo articles + 100 plain TEE-LZ-* + 5 groups (one item each; BONNET and
+    // VASE-Gres fail).
     assert_eq!(
         (c.total, c.succeeded, c.failed, c.ignored),
-        (115, 114, 1, 0),
+        (116, 114, 2, 0),
         "{c:?}"
     );
     // 9 demo products at start + 2 new demo ones + 100 plain + TEE, SWEAT and CAP; 6 + 5 + 1
@@ -483,6 +495,15 @@ async fn grouping(kind: Kind) {
         "{msg}"
     );
 
+    let (o, msg) = &out["VASE-Gres"];
+    assert!(
+        *o == "failed" && msg.contains("aussi celle d'un article exporté seul"),
+        "{o} {msg}"
+    );
+    assert!(rows(&s, "combinations")
+        .iter()
+        .all(|c| field(c, "reference") != "VASE-Gres-Bleu"));
+
     // Plain articles next to the groups: exported as before.
     let vase = product(&s, "VASE-Gres").unwrap();
     assert_eq!(field(&vase, "name"), "Vase en grès émaillé");
@@ -503,7 +524,7 @@ async fn grouping(kind: Kind) {
     let before = counts(&s);
     let (run2, status, c) = run(&s).await;
     assert_eq!(status, RunStatus::Succeeded);
-    assert_eq!((c.total, c.succeeded), (115, 114), "{c:?}");
+    assert_eq!((c.total, c.succeeded), (116, 114), "{c:?}");
     assert_eq!(counts(&s), before);
     let out = items(&s, run2).await;
     assert!(
@@ -609,7 +630,7 @@ async fn incremental_group(kind: Kind) {
     seed(&s);
     let (_, status, c) = run(&s).await;
     assert_eq!(status, RunStatus::Succeeded);
-    assert_eq!((c.total, c.succeeded), (115, 114), "{c:?}");
+    assert_eq!((c.total, c.succeeded), (116, 114), "{c:?}");
     let before = counts(&s);
     let tee_id = field(&product(&s, "TEE").unwrap(), "id");
     let ids: Vec<String> = combos(&s, &tee_id).values().map(|c| c.id.clone()).collect();
@@ -683,7 +704,7 @@ async fn quota(kind: Kind) {
     assert_eq!(status, RunStatus::Succeeded);
     assert_eq!(
         (c.total, c.succeeded, c.failed, c.ignored),
-        (115, 112, 1, 2),
+        (116, 112, 2, 2),
         "{c:?}"
     );
     let out = items(&s, run1).await;
@@ -758,7 +779,7 @@ async fn crash(kind: Kind) {
         .unwrap();
     assert_eq!(
         (r.counts.total, r.counts.succeeded, r.counts.failed),
-        (115, 114, 1),
+        (116, 114, 2),
         "{:?}",
         r.counts
     );

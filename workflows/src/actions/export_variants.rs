@@ -177,6 +177,14 @@ async fn write_groups(
     // Pure grouping, after the same reference checks as plain articles.
     let mut built: Vec<(usize, VariantGroup)> = Vec::new();
     for (i, (master, members)) in chunk.iter().enumerate() {
+        // A plain article (or another group's article) already written under this
+        // reference: one shop product cannot be both.
+        if seen.contains(&master.to_lowercase()) {
+            outcome[i] = Some(ItemOutcome::Failed(format!(
+                "groupe de déclinaisons {master} : la référence maître est aussi celle d'un article exporté seul (master reference already used by a plain article)"
+            )));
+            continue;
+        }
         let bad = check_references(members, seen);
         let ok: Vec<ErpArticle> = members
             .iter()

@@ -614,6 +614,7 @@ impl CatalogShop for PrestaShopCatalog {
         )
         .await
     }
+
     async fn upsert_variant_products(
         &self,
         products: &[passerelle_workflows::ports::VariantProduct],

@@ -477,10 +477,17 @@ impl PrestaShopCatalog {
         if missing.is_empty() {
             return Ok(out);
         }
-        let combos = self.combinations_by_reference(&missing).await?;
-        if combos.is_empty() {
-            return Ok(out);
-        }
+        let combos = match self.combinations_by_reference(&missing).await {
+            Ok(c) if !c.is_empty() => c,
+            Ok(_) => return Ok(out),
+            // A webservice key without the `combinations` permission: plain products'
+            // stock must not suffer from it; the references stay missing.
+            Err(StepError::Permanent(why)) => {
+                tracing::debug!(%why, "déclinaisons illisibles : références laissées absentes");
+                return Ok(out);
+            }
+            Err(e) => return Err(e),
+        };
         let mut pids = BTreeSet::new();
         for c in combos.values() {
             let (pid, cid) = (text(c, "id_product"), text(c, "id"));
