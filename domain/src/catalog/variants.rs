@@ -523,6 +523,41 @@ mod tests {
     }
 
     #[test]
+    fn variant_columns_are_read_only_when_configured_and_big_grids_list_20_holes() {
+        let (mut s, v) = settings();
+        assert!(!s.product_columns().iter().any(|c| c.starts_with("xx_")));
+        s.variants = Some(v.clone());
+        let cols = s.product_columns();
+        for c in ["xx_Maitre", "xx_Att1", "xx_Val1", "xx_Att2", "xx_Val2"] {
+            assert!(cols.iter().any(|x| x == c), "{c} in {cols:?}");
+        }
+        // 5 sizes × 6 colours, only the diagonal present: 30 − 5 holes, 20 listed.
+        let arts: Vec<ErpArticle> = (0..5)
+            .map(|i| {
+                art(
+                    &format!("TEE-{i}"),
+                    "t",
+                    10,
+                    &format!("T{i}"),
+                    &format!("C{i}"),
+                )
+            })
+            .chain(std::iter::once(art("TEE-X", "t", 10, "T0", "C5")))
+            .collect();
+        let g = build_group("TEE", &arts, &s, &v).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(g.missing.0, 30 - 6);
+        assert_eq!(g.missing.1.len(), 20);
+        let text = g.missing_text().unwrap_or_default();
+        assert!(
+            text.starts_with(
+                "attention : 24 combinaison(s) manquante(s) : [Taille=T0, Couleur=C1]"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("et 4 autre(s)"), "{text}");
+    }
+
+    #[test]
     fn a_group_without_usable_article_fails_and_plain_articles_are_split_out() {
         let (s, v) = settings();
         let mut a = art("TEE-S", "x", 1, "S", "Blanc");
