@@ -7,6 +7,7 @@ pub mod extras;
 pub mod filter;
 pub mod rtf;
 pub mod rules;
+pub mod variants;
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
@@ -19,6 +20,7 @@ pub use rules::{
     category_path, check_references, product_fields, round_price, should_be_active, slugify,
     stock_quantity, ArticleError, ProductDraft, StockDecision,
 };
+pub use variants::{AttributeFields, VariantSettings};
 
 /// One ERP article (EBP `Item` row, `reference/ebp-api.md` "Item"), as far as the export
 /// needs it. Fields the profile does not map may be left at their defaults: the ERP side
@@ -317,6 +319,8 @@ pub struct CatalogSettings {
     /// Create the categories of those levels missing from the shop (else the product
     /// goes to the deepest existing one).
     pub create_categories: bool,
+    /// Variants grouping (`[export.variants]`); `None`: every article is a plain product.
+    pub variants: Option<VariantSettings>,
 }
 
 impl Default for CatalogSettings {
@@ -349,6 +353,7 @@ impl Default for CatalogSettings {
             batch_size: 50,
             category_levels: Vec::new(),
             create_categories: true,
+            variants: None,
         }
     }
 }
@@ -385,6 +390,7 @@ impl CatalogSettings {
             WeightSource::Net => c.push("NetWeight".into()),
         }
         c.extend(self.category_levels.iter().take(6).cloned());
+        c.extend(self.variants.iter().flat_map(VariantSettings::columns));
         let mut seen = std::collections::BTreeSet::new();
         c.retain(|x| seen.insert(x.clone()));
         c

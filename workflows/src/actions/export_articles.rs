@@ -20,6 +20,7 @@
 use super::catalog::{next_offset, written_outcome, CatalogConnectors, Io};
 use super::export_extras::resolve_extras;
 use super::out_of_stock;
+use super::export_variants::HeldVariants;
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
 use crate::ports::{ArticleRead, Quotas, Written};
 use passerelle_domain::catalog::{
@@ -82,6 +83,9 @@ impl Workflow for ExportArticles {
                     .await?;
             }
             let mut seen = BTreeSet::new();
+            // Variants grouping: articles with a master reference are held back and written
+            // as products with combinations after the last page (export_variants.rs).
+            let mut held = HeldVariants::new(s.variants.as_ref());
             let (mut offset, mut page_no) = (0u32, 0u32);
             loop {
                 page_no += 1;
@@ -89,12 +93,17 @@ impl Workflow for ExportArticles {
                 if page.articles.is_empty() {
                     break;
                 }
-                process_page(&io, page_no, page.articles, &mut seen, with_stock).await?;
+                let articles = held.hold(page.articles);
+                if !articles.is_empty() {
+                    process_page(&io, page_no, articles, &mut seen, with_stock).await?;
+                }
                 match next_offset(page.next_offset, offset) {
                     Some(n) => offset = n,
                     None => break,
                 }
             }
+            held.flush(&io, &query, page_no, &mut seen, with_stock)
+                .await?;
             io.summary("article(s)").await
         })
     }

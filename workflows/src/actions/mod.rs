@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod demo_engine;
 pub mod export_articles;
 mod export_extras;
+mod export_variants;
 pub mod import_orders;
 mod out_of_stock;
 pub mod update_orders;

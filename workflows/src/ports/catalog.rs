@@ -176,4 +176,30 @@ pub trait CatalogShop: Send + Sync {
         states: &[(String, bool)],
         batch: usize,
     ) -> Result<Vec<(String, Written)>, StepError>;
+    /// Creates (when `create`) or updates products with combinations (variants grouping):
+    /// attribute groups and values found by name or created, combinations found by
+    /// reference or created, price impacts and quantities set to (never created twice).
+    /// A platform without combinations refuses every product (the default).
+    async fn upsert_variant_products(
+        &self,
+        products: &[super::VariantProduct],
+        create: bool,
+    ) -> Result<Vec<(String, super::VariantWritten)>, StepError> {
+        let _ = create;
+        Ok(products
+            .iter()
+            .map(|p| {
+                (
+                    p.product.reference.clone(),
+                    super::VariantWritten {
+                        product: Written::Refused(
+                            "déclinaisons non prises en charge par cette boutique (variants not supported)".into(),
+                        ),
+                        combinations: Vec::new(),
+                        stock: Vec::new(),
+                    },
+                )
+            })
+            .collect())
+    }
 }

@@ -28,8 +28,8 @@ use std::str::FromStr;
 
 /// A PrestaShop shop seen as a catalogue, writing texts in `languages`.
 pub struct PrestaShopCatalog {
-    client: PrestaShopClient,
-    languages: Vec<String>,
+    pub(super) client: PrestaShopClient,
+    pub(super) languages: Vec<String>,
 }
 
 impl PrestaShopCatalog {
@@ -344,7 +344,7 @@ impl PrestaShopCatalog {
         s
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         resource: &str,
@@ -363,7 +363,7 @@ impl PrestaShopCatalog {
     }
 
     /// One batch of drafts: look up, patch what changed, create what is missing.
-    async fn upsert_batch(
+    pub(super) async fn upsert_batch(
         &self,
         drafts: &[&ProductDraft],
         create: bool,
@@ -475,6 +475,8 @@ impl PrestaShopCatalog {
                 None => out.push((r.clone(), Written::Missing)),
             }
         }
+        // References that are no product may be combinations (combinations.rs).
+        let mut out = self.stock_of_combinations(out, lines).await?;
         if by_product.is_empty() {
             return Ok(out);
         }
@@ -816,6 +818,15 @@ impl CatalogShop for PrestaShopCatalog {
             },
         )
         .await
+    }
+
+    async fn upsert_variant_products(
+        &self,
+        products: &[passerelle_workflows::ports::VariantProduct],
+        create: bool,
+    ) -> Result<Vec<(String, passerelle_workflows::ports::VariantWritten)>, StepError> {
+        // combinations.rs
+        self.upsert_variants(products, create).await
     }
 }
 

@@ -479,6 +479,8 @@ impl PrestaShopClient {
 
 #[path = "catalog.rs"]
 mod catalog;
+#[path = "combinations.rs"]
+mod combinations;
 pub use catalog::PrestaShopCatalog;
 
 /// `[a|b|c]`: the webservice's OR filter.

@@ -69,6 +69,9 @@ const RESOURCES: &[(&str, &str)] = &[
     ("attachments", "attachment"),
     ("categories", "category"),
     ("manufacturers", "manufacturer"),
+    ("product_options", "product_option"),
+    ("product_option_values", "product_option_value"),
+    ("combinations", "combination"),
 ];
 
 fn singular(resource: &str) -> Option<&'static str> {
@@ -80,6 +83,8 @@ fn singular(resource: &str) -> Option<&'static str> {
 
 #[path = "sim_catalog.rs"]
 mod sim_catalog;
+#[path = "sim_combinations.rs"]
+mod sim_combinations;
 
 // ---------------------------------------------------------------------------
 // Data
@@ -1547,6 +1552,9 @@ async fn handle(
                 .to_string()
                 .into_bytes(),
         )),
+        (m, id) if sim_combinations::handles(m, &resource) => {
+            sim_combinations::write(&mut g.shop, m, &resource, id.as_deref(), &body)
+        }
         (m, id) if sim_catalog::handles(m, &resource, id.is_some()) => {
             sim_catalog::write(&mut g.shop, m, &resource, id.as_deref(), &body)
         }
@@ -1561,7 +1569,11 @@ async fn handle(
         }
         (m, Some(id)) if m == Method::PUT || m == Method::PATCH => {
             let sendemail = param("sendemail").is_some_and(|v| v == "1");
-            update(&mut g, &resource, &id, &body, sendemail)
+            let r = update(&mut g, &resource, &id, &body, sendemail);
+            if let (Ok(_), "stock_availables", Ok(n)) = (&r, resource.as_str(), id.parse()) {
+                sim_combinations::sync_product_quantity(&mut g.shop, n);
+            }
+            r
         }
         _ => Err(api_err(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -58,20 +58,20 @@ pub(super) fn handles(method: &Method, resource: &str, with_id: bool) -> bool {
     }
 }
 
-struct Node {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-    children: Vec<Node>,
+pub(super) struct Node {
+    pub(super) name: String,
+    pub(super) attrs: Vec<(String, String)>,
+    pub(super) text: String,
+    pub(super) children: Vec<Node>,
 }
 
 impl Node {
-    fn child(&self, name: &str) -> Option<&Node> {
+    pub(super) fn child(&self, name: &str) -> Option<&Node> {
         self.children.iter().find(|c| c.name == name)
     }
 }
 
-fn parse(body: &[u8]) -> Result<Node, ApiError> {
+pub(super) fn parse(body: &[u8]) -> Result<Node, ApiError> {
     use quick_xml::events::Event;
     let bad = |m: String| api_err(StatusCode::BAD_REQUEST, 127, format!("XML error : {m}"));
     let text = std::str::from_utf8(body).map_err(|e| bad(e.to_string()))?;
@@ -457,6 +457,7 @@ fn save_stock(shop: &mut SimShop, e: &Node) -> Result<u64, ApiError> {
             ));
         }
         row.insert("quantity".into(), s(q.text.trim()));
+        super::sim_combinations::sync_product_quantity(shop, id);
     }
     Ok(id)
 }
