@@ -334,6 +334,10 @@ impl CatalogErp for EbpClient {
     }
 }
 
+#[path = "prices.rs"]
+mod prices;
+pub use prices::EbpPricing;
+
 #[cfg(test)]
 mod tests {
     use super::*;

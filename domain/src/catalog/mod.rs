@@ -6,6 +6,7 @@
 pub mod filter;
 pub mod rtf;
 pub mod rules;
+pub mod specific;
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
@@ -172,6 +173,8 @@ pub struct UpdateSwitches {
     pub quantity: bool,
     /// Weight.
     pub weight: bool,
+    /// Specific prices (customer-group and customer-specific), when the profile sends them.
+    pub specific_prices: bool,
 }
 
 impl Default for UpdateSwitches {
@@ -184,6 +187,7 @@ impl Default for UpdateSwitches {
             price: true,
             quantity: true,
             weight: true,
+            specific_prices: true,
         }
     }
 }
@@ -260,6 +264,9 @@ pub struct CatalogSettings {
     /// Create the categories of those levels missing from the shop (else the product
     /// goes to the deepest existing one).
     pub create_categories: bool,
+    /// Customer-group and customer-specific prices (`update-prices`, and `export-articles`
+    /// when the `specific_prices` update switch is on).
+    pub specific_prices: specific::SpecificPriceSettings,
 }
 
 impl Default for CatalogSettings {
@@ -286,6 +293,7 @@ impl Default for CatalogSettings {
             batch_size: 50,
             category_levels: Vec::new(),
             create_categories: true,
+            specific_prices: specific::SpecificPriceSettings::default(),
         }
     }
 }

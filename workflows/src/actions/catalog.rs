@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{CatalogErp, CatalogShop};
+use crate::ports::{CatalogErp, CatalogShop, SpecificPricesErp, SpecificPricesShop};
 
 /// Everything a catalogue run needs to know about its profile, resolved once by the
 /// `load_config` step (a replay sees the same settings and dates).
@@ -74,6 +74,18 @@ pub trait CatalogConnectors: Send + Sync {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<Arc<dyn CatalogErp>, StepError>;
+    /// The profile's ERP and shop specific prices (refused by default: a platform without
+    /// them says so and the run goes on without specific prices).
+    async fn specific_prices(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<(Arc<dyn SpecificPricesErp>, Arc<dyn SpecificPricesShop>), StepError> {
+        let _ = (account, profile);
+        Err(StepError::permanent(
+            "prix spécifiques non pris en charge par ces connecteurs (specific prices not supported)",
+        ))
+    }
 }
 
 /// Input of a catalogue run (the run request's payload).

@@ -79,6 +79,11 @@ impl Workflow for ExportArticles {
                     .note("aucun dépôt sélectionné : le stock n'est pas envoyé (no warehouse selected: no stock update)")
                     .await?;
             }
+            let sp = if s.update.specific_prices {
+                super::specific_prices::open(&io, &connectors).await?
+            } else {
+                None
+            };
             let mut seen = BTreeSet::new();
             let (mut offset, mut page_no) = (0u32, 0u32);
             loop {
@@ -87,7 +92,15 @@ impl Workflow for ExportArticles {
                 if page.articles.is_empty() {
                     break;
                 }
-                process_page(&io, page_no, page.articles, &mut seen, with_stock).await?;
+                process_page(
+                    &io,
+                    page_no,
+                    page.articles,
+                    &mut seen,
+                    with_stock,
+                    sp.as_ref(),
+                )
+                .await?;
                 match next_offset(page.next_offset, offset) {
                     Some(n) => offset = n,
                     None => break,
@@ -107,6 +120,7 @@ async fn process_page(
     articles: Vec<ArticleRead>,
     seen: &mut BTreeSet<String>,
     with_stock: bool,
+    sp: Option<&super::specific_prices::SpecificPorts>,
 ) -> Result<(), RunError> {
     let s = &io.config.settings;
     let batch = io.config.batch();
@@ -306,6 +320,9 @@ async fn process_page(
             }
             outcome[*i] = Some(o);
         }
+    }
+    if let Some(sp) = sp {
+        super::specific_prices::apply(io, sp, &refs, &mut outcome).await?;
     }
     io.finish_page(page_no, reserved, used, refs, outcome).await
 }

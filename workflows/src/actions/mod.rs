@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod demo_engine;
 pub mod export_articles;
 pub mod import_orders;
+pub(crate) mod specific_prices;
 pub mod update_orders;
 pub mod update_prices;
 pub mod update_stock;

@@ -79,6 +79,7 @@ pub trait Notifier: Send + Sync {
 mod catalog;
 mod erp;
 mod ledger;
+mod pricing;
 mod shop;
 
 pub use catalog::{
@@ -89,4 +90,7 @@ pub use erp::{
     StockLevel,
 };
 pub use ledger::{Counter, Ledger, OrderLink, Quotas, Reservation, Transferred, UpdateLedger};
+pub use pricing::{
+    ErpSpecificPrices, PriceScope, SpecificPricesErp, SpecificPricesShop, SpecificPricesWritten,
+};
 pub use shop::{DateField, OrderQuery, OrdersPage, Shop, ShopOrderRead};

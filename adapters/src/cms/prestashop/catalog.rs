@@ -614,6 +614,9 @@ impl CatalogShop for PrestaShopCatalog {
     }
 }
 
+#[path = "prices.rs"]
+mod prices;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,8 @@ const RESOURCES: &[(&str, &str)] = &[
     ("customer_messages", "customer_message"),
     ("attachments", "attachment"),
     ("categories", "category"),
+    ("groups", "group"),
+    ("specific_prices", "specific_price"),
 ];
 
 fn singular(resource: &str) -> Option<&'static str> {
@@ -79,6 +81,8 @@ fn singular(resource: &str) -> Option<&'static str> {
 
 #[path = "sim_catalog.rs"]
 mod sim_catalog;
+#[path = "sim_prices.rs"]
+mod sim_prices;
 
 // ---------------------------------------------------------------------------
 // Data
@@ -1530,6 +1534,9 @@ async fn handle(
                 .to_string()
                 .into_bytes(),
         )),
+        (m, id) if sim_prices::handles(m, &resource, id.is_some()) => {
+            sim_prices::write(&mut g.shop, m, id.as_deref(), &body)
+        }
         (m, id) if sim_catalog::handles(m, &resource, id.is_some()) => {
             sim_catalog::write(&mut g.shop, m, &resource, id.as_deref(), &body)
         }
