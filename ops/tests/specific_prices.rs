@@ -354,3 +354,100 @@ both!(
     group_and_customer_prices_land_on_the_right_groups_and_customers,
     group_and_customer_prices
 );
+
+async fn incremental(kind: Kind) {
+    let s = setup(kind, |e| e.incremental = true).await;
+    let ebp = &s.world.ebp;
+    let (g_rev, _) = s.groups;
+    ebp.set_list_price("T-REV", "TAPI-Gris-Pla", SimPriceRule::Fixed(d("150")), 0);
+    ebp.set_list_price("T-REV", "THE-Vert-100", SimPriceRule::Fixed(d("7")), 0);
+    // First run: no last transfer yet, everything.
+    let (_, _, c) = run(&s, SyncAction::UpdatePrices).await;
+    assert_eq!((c.total, c.succeeded), (11, 9), "{c:?}");
+    assert_eq!(
+        find(&s, "THE-Vert-100", g_rev, 0, 1).unwrap()["price"],
+        "7.000000"
+    );
+    // Nothing touched since: articles and price lines dated long before.
+    let old = chrono::NaiveDate::from_ymd_opt(2020, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    ebp.date_all_articles(old);
+    ebp.date_list_prices("T-REV", None, old);
+    // A price changed after the last transfer (its article untouched)…
+    ebp.set_list_price("T-REV", "TAPI-Gris-Pla", SimPriceRule::Fixed(d("145")), 0);
+    // …and one whose change carries an older modification date.
+    ebp.set_list_price("T-REV", "THE-Vert-100", SimPriceRule::Fixed(d("6.5")), 0);
+    ebp.date_list_prices("T-REV", Some("THE-Vert-100"), old);
+    let (run2, status, c) = run(&s, SyncAction::UpdatePrices).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.total, c.succeeded), (1, 1), "{c:?}");
+    let (o, m) = &items(&s, run2).await["TAPI-Gris-Pla"];
+    assert_eq!(*o, "succeeded");
+    assert!(m.contains("1 mis à jour"), "{m}");
+    assert_eq!(
+        find(&s, "TAPI-Gris-Pla", g_rev, 0, 1).unwrap()["price"],
+        "145.000000"
+    );
+    assert_eq!(
+        find(&s, "THE-Vert-100", g_rev, 0, 1).unwrap()["price"],
+        "7.000000",
+        "modified before the last transfer: not sent"
+    );
+}
+both!(
+    incremental_prices_send_what_changed_since_the_last_transfer,
+    incremental
+);
+
+async fn export_articles_switch(kind: Kind) {
+    let s = setup(kind, |_| {}).await;
+    let ebp = &s.world.ebp;
+    let (g_rev, _) = s.groups;
+    ebp.set_list_price("T-REV", "VASE-Gres", SimPriceRule::Fixed(d("39.9")), 0);
+    ebp.set_list_price("T-PRO", "VASE-Gres", SimPriceRule::Discount(d("12.5")), 1);
+    let (run1, status, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.total, c.succeeded, c.failed), (11, 11, 0), "{c:?}");
+    // The product created by this run gets its specific prices in the same run.
+    let rev = find(&s, "VASE-Gres", g_rev, 0, 1).expect("group price on the new product");
+    check(&rev, COMMON, "REV");
+    check(
+        &rev,
+        &[("price", "39.900000"), ("reduction_type", "amount")],
+        "REV",
+    );
+    let pro = find(&s, "VASE-Gres", 0, s.pro, 1).expect("customer discount");
+    check(
+        &pro,
+        &[
+            ("price", "-1.000000"),
+            ("reduction", "0.125000"),
+            ("reduction_type", "percentage"),
+        ],
+        "PRO",
+    );
+    let (_, m) = &items(&s, run1).await["VASE-Gres"];
+    assert!(
+        m.contains("créé") && m.contains("prix spécifiques : 2 créé(s)"),
+        "{m}"
+    );
+    assert_eq!(count_specific(&s), 2);
+    // Idempotent.
+    run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(count_specific(&s), 2);
+
+    // With the shop-side switch off, export-articles leaves specific prices alone.
+    let off = setup(kind, |e| e.update.specific_prices = false).await;
+    off.world
+        .ebp
+        .set_list_price("T-REV", "VASE-Gres", SimPriceRule::Fixed(d("39.9")), 0);
+    let (_, status, _) = run(&off, SyncAction::ExportArticles).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(count_specific(&off), 0);
+}
+both!(
+    export_articles_sends_specific_prices_when_the_switch_is_on,
+    export_articles_switch
+);

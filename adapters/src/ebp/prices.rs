@@ -24,11 +24,14 @@ use crate::ebp::assumptions::{
 };
 use crate::ebp::query::{chunks, Where};
 use async_trait::async_trait;
+use chrono::NaiveDateTime;
 use passerelle_domain::catalog::specific::{
     ErpSpecificPrice, PriceRule, PriceTarget, SpecificPriceSettings,
 };
 use passerelle_workflows::engine::StepError;
-use passerelle_workflows::ports::{ErpSpecificPrices, PriceScope, SpecificPricesErp};
+use passerelle_workflows::ports::{
+    ErpSpecificPrices, PriceScope, ReferencesPage, SpecificPricesErp,
+};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -319,6 +322,30 @@ impl SpecificPricesErp for EbpPricing {
             }
         }
         Ok(out)
+    }
+
+    async fn prices_changed_since(
+        &self,
+        since: NaiveDateTime,
+        offset: u32,
+    ) -> Result<ReferencesPage, StepError> {
+        let p = vec![
+            ("TableName", "PriceListCalculationLine".to_string()),
+            ("Columns", "ItemId,PriceListId".to_string()),
+            ("OrderByValue", "ItemId".to_string()),
+            ("FromModifiedDate", EbpClient::iso(since)),
+        ];
+        let url = self.client.folder_url("GenericQuery");
+        let (rows, next) = self.client.one_page(&url, &p, offset).await?;
+        let mut seen = BTreeSet::new();
+        Ok(ReferencesPage {
+            references: rows
+                .iter()
+                .filter_map(|r| cell(r, "ItemId"))
+                .filter(|r| seen.insert(r.clone()))
+                .collect(),
+            next_offset: next,
+        })
     }
 }
 

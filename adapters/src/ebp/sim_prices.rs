@@ -10,6 +10,7 @@ use crate::ebp::assumptions::{
     PRICE_CATEGORY_NAME_COLUMN, PRICE_LIST_CALCULATION_DISCOUNT, PRICE_LIST_CALCULATION_FIXED,
     PRICE_LIST_INCLUSION_TABLE, PRICE_LIST_THIRD_CATEGORY, PRICE_LIST_THIRD_CUSTOMER,
 };
+use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -85,6 +86,19 @@ impl EbpSim {
             "Threshold": threshold, "CalculationType": kind, "PriceValue": price,
             "DiscountValue": discount, "FreeType": 0, "VatId": null,
             "sysModifiedDate": iso(now_naive())}));
+    }
+
+    /// Back-dates the lines of `item` in `list` (every item when `None`), as if untouched
+    /// since `at`.
+    pub fn date_list_prices(&self, list: &str, item: Option<&str>, at: NaiveDateTime) {
+        let mut g = lock(&self.inner);
+        if let Some(rows) = g.tables.get_mut(CALCULATION) {
+            for r in rows.iter_mut().filter(|r| {
+                r["PriceListId"] == json!(list) && item.is_none_or(|i| r["ItemId"] == json!(i))
+            }) {
+                r["sysModifiedDate"] = json!(iso(at));
+            }
+        }
     }
 
     /// Removes every line of `item` in list `list`.

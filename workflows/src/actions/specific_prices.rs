@@ -16,11 +16,12 @@
 use super::catalog::{CatalogConnectors, Io};
 use crate::engine::RunError;
 use crate::ports::{
-    ErpSpecificPrices, SpecificPricesErp, SpecificPricesShop, SpecificPricesWritten,
+    ErpSpecificPrices, ReferencesPage, SpecificPricesErp, SpecificPricesShop, SpecificPricesWritten,
 };
+use chrono::NaiveDateTime;
 use passerelle_domain::catalog::specific::{shop_specific_prices, ShopSpecificPrice};
 use passerelle_domain::ItemOutcome;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// The specific price ports of a run.
@@ -119,6 +120,9 @@ pub(crate) async fn apply(
             continue;
         };
         if w.missing {
+            outcome[i] = Some(ItemOutcome::Ignored(
+                "absent de la boutique : prix spécifiques non envoyés (not in shop)".into(),
+            ));
             continue;
         }
         extra.extend(w.warnings.iter().cloned());
@@ -151,4 +155,59 @@ pub(crate) async fn apply(
         }
     }
     Ok(())
+}
+
+/// The incremental pass of `update-prices`: articles whose specific prices changed since
+/// `since` but that the article pages did not carry (their article row did not change)
+/// get their specific prices too, one journaled page of references at a time, each an item
+/// with its export unit. `page_no` continues the run's page numbering (quota keys).
+pub(crate) async fn changed_since(
+    io: &Io,
+    sp: &SpecificPorts,
+    since: NaiveDateTime,
+    seen: &mut BTreeSet<String>,
+    mut page_no: u32,
+) -> Result<(), RunError> {
+    let mut offset = 0u32;
+    loop {
+        page_no += 1;
+        let erp = sp.erp.clone();
+        let page: ReferencesPage = io
+            .ctx
+            .step("read_changed_prices", &io.p.read, || async move {
+                erp.prices_changed_since(since, offset).await
+            })
+            .await?;
+        // Only references no article page of this run carried (`seen` is lower-case).
+        let refs: Vec<String> = page
+            .references
+            .iter()
+            .filter(|r| !r.trim().is_empty() && seen.insert(r.to_lowercase()))
+            .cloned()
+            .collect();
+        if !refs.is_empty() {
+            let (granted, why) = io.reserve(page_no, refs.len()).await?;
+            let mut outcome: Vec<Option<ItemOutcome>> = (0..refs.len())
+                .map(|i| {
+                    Some(if i < granted {
+                        ItemOutcome::Succeeded(Some(
+                            "prix de base inchangé (base price unchanged)".into(),
+                        ))
+                    } else {
+                        ItemOutcome::Ignored(why.clone())
+                    })
+                })
+                .collect();
+            apply(io, sp, &refs, &mut outcome).await?;
+            let used = outcome
+                .iter()
+                .filter(|o| matches!(o, Some(ItemOutcome::Succeeded(_))))
+                .count();
+            io.finish_page(page_no, true, used, refs, outcome).await?;
+        }
+        match super::catalog::next_offset(page.next_offset, offset) {
+            Some(n) => offset = n,
+            None => return Ok(()),
+        }
+    }
 }

@@ -52,6 +52,9 @@ impl Workflow for UpdatePrices {
                     None => break,
                 }
             }
+            if let (Some(sp), Some(since)) = (&sp, io.config.since) {
+                super::specific_prices::changed_since(&io, sp, since, &mut seen, page_no).await?;
+            }
             io.summary("prix").await
         })
     }

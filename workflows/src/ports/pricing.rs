@@ -4,8 +4,10 @@
 //! [`super::CatalogShop`] so that a platform without specific prices simply does not
 //! provide them.
 
+use super::ReferencesPage;
 use crate::engine::StepError;
 use async_trait::async_trait;
+use chrono::NaiveDateTime;
 use passerelle_domain::catalog::specific::{
     ErpSpecificPrice, ShopSpecificPrice, SpecificPriceSettings,
 };
@@ -43,6 +45,13 @@ pub trait SpecificPricesErp: Send + Sync {
         references: &[String],
         settings: SpecificPriceSettings,
     ) -> Result<ErpSpecificPrices, StepError>;
+    /// One page of the references whose specific prices changed at or after `since` (the
+    /// incremental window: a price changed without its article changing still goes out).
+    async fn prices_changed_since(
+        &self,
+        since: NaiveDateTime,
+        offset: u32,
+    ) -> Result<ReferencesPage, StepError>;
 }
 
 /// What the synchronisation of one product's specific prices did.
