@@ -17,7 +17,9 @@ use passerelle_domain::profile::{Profile, ProfileCommand};
 use passerelle_domain::{AccountId, Actor, ProfileId, SyncAction};
 use passerelle_workflows::actions::catalog::{CatalogConfig, CatalogConnectors};
 use passerelle_workflows::engine::StepError;
-use passerelle_workflows::ports::{CatalogErp, CatalogShop, SpecificPricesErp, SpecificPricesShop};
+use passerelle_workflows::ports::{
+    CatalogErp, CatalogShop, LinksErp, LinksShop, SpecificPricesErp, SpecificPricesShop,
+};
 use std::sync::Arc;
 
 /// Catalogue connections built from the profiles in the database.
@@ -137,6 +139,21 @@ impl CatalogConnectors for DbCatalogConnectors {
         let erp = self.inner.ebp_client(account, profile).await?;
         Ok((
             Arc::new(EbpPricing::new(erp)),
+            Arc::new(PrestaShopCatalog::new(shop, languages)),
+        ))
+    }
+
+    async fn links(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<(Arc<dyn LinksErp>, Arc<dyn LinksShop>), StepError> {
+        let p = self.profile(account, profile).await?;
+        let languages = p.export.map(|e| e.languages).unwrap_or_default();
+        let shop = self.inner.shop_client(account, profile).await?;
+        let erp = self.inner.ebp_client(account, profile).await?;
+        Ok((
+            Arc::new(erp),
             Arc::new(PrestaShopCatalog::new(shop, languages)),
         ))
     }

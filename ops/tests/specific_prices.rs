@@ -2,7 +2,8 @@
 //! simulators, on SQLite and PostgreSQL: the shop's `specific_prices` checked field by
 //! field after update-prices and export-articles (group prices on the right groups, a
 //! missing group reported, customer fixed price and % discount, a price removed in the ERP
-//! deleted from the shop, idempotent re-runs, the incremental window).
+//! deleted from the shop, idempotent re-runs, the incremental window); packs from bills of
+//! materials and cross-selling from linked articles after export-articles.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -13,14 +14,16 @@ use passerelle::demo::DemoWorld;
 use passerelle::export_demo::ensure_export_plan;
 use passerelle::profiles::Profiles;
 use passerelle_adapters::cms::prestashop::NewCustomer;
-use passerelle_adapters::ebp::sim::{EbpSimConfig, SimCustomer, SimPriceRule, SimPriceThird};
+use passerelle_adapters::ebp::sim::{
+    EbpSimConfig, SimArticle, SimCustomer, SimPriceRule, SimPriceThird,
+};
 use passerelle_domain::catalog::CatalogSettings;
 use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_workflows::engine::RunStore;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -450,4 +453,161 @@ async fn export_articles_switch(kind: Kind) {
 both!(
     export_articles_sends_specific_prices_when_the_switch_is_on,
     export_articles_switch
+);
+
+/// The shop's product row with this reference.
+fn product_row(s: &Setup, reference: &str) -> serde_json::Map<String, Value> {
+    s.world.shop.with_shop(|shop| {
+        shop.rows("products")
+            .into_iter()
+            .find(|p| p.get("reference").and_then(Value::as_str) == Some(reference))
+            .cloned()
+            .unwrap()
+    })
+}
+
+/// Accessory ids of a product.
+fn accessory_ids(s: &Setup, reference: &str) -> BTreeSet<String> {
+    product_row(s, reference)
+        .get("associations")
+        .and_then(|a| a.get("accessories"))
+        .and_then(Value::as_array)
+        .map(|v| {
+            v.iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Pack contents of a product: (component id, quantity).
+fn bundle(s: &Setup, reference: &str) -> BTreeSet<(String, String)> {
+    product_row(s, reference)
+        .get("associations")
+        .and_then(|a| a.get("product_bundle"))
+        .and_then(Value::as_array)
+        .map(|v| {
+            v.iter()
+                .map(|i| {
+                    assert_eq!(i["id_product_attribute"], json!("0"));
+                    (
+                        i["id"].as_str().unwrap_or_default().to_string(),
+                        i["quantity"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn ids(s: &Setup, refs: &[&str]) -> BTreeSet<String> {
+    refs.iter().map(|r| product_id(s, r)).collect()
+}
+
+async fn packs_and_cross_selling(kind: Kind) {
+    let s = setup(kind, |e| {
+        e.cross_selling = true;
+        e.update.packs = true;
+        e.specific_prices = Default::default();
+    })
+    .await;
+    let ebp = &s.world.ebp;
+    ebp.seed_articles(&[
+        SimArticle::new("COFFRET-Deco", "Coffret déco", 3).price(d("59"), d("20")),
+        SimArticle::new("COFFRET-Manque", "Coffret incomplet", 3).price(d("49"), d("20")),
+    ]);
+    // A pack whose components all reach the shop (BOUGIE-Soja is created by this run)…
+    ebp.set_components(
+        "COFFRET-Deco",
+        &[("LAMPE-Laiton", d("1")), ("BOUGIE-Soja", d("2"))],
+    );
+    // …and one with a component the shop will never have.
+    ebp.set_components(
+        "COFFRET-Manque",
+        &[("LAMPE-Laiton", d("1")), ("INTROUVABLE", d("1"))],
+    );
+    ebp.set_linked_items(
+        "TAPI-Gris-Pla",
+        &["COUS-Lin-40", "PLAID-Laine", "FANTOME-01"],
+    );
+    ebp.set_linked_items("COUS-Lin-40", &["TAPI-Gris-Pla"]);
+
+    let (run1, status, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.total, c.succeeded, c.failed), (13, 13, 0), "{c:?}");
+    let deco = product_row(&s, "COFFRET-Deco");
+    assert_eq!(deco["type"], json!("pack"));
+    assert_eq!(
+        bundle(&s, "COFFRET-Deco"),
+        [
+            (product_id(&s, "LAMPE-Laiton"), "1".to_string()),
+            (product_id(&s, "BOUGIE-Soja"), "2".to_string()),
+        ]
+        .into_iter()
+        .collect()
+    );
+    let manque = product_row(&s, "COFFRET-Manque");
+    assert_eq!(manque["type"], json!("simple"), "a plain product");
+    assert!(bundle(&s, "COFFRET-Manque").is_empty());
+    assert_eq!(
+        accessory_ids(&s, "TAPI-Gris-Pla"),
+        ids(&s, &["COUS-Lin-40", "PLAID-Laine"])
+    );
+    assert_eq!(
+        accessory_ids(&s, "COUS-Lin-40"),
+        ids(&s, &["TAPI-Gris-Pla"])
+    );
+    assert!(
+        accessory_ids(&s, "PLAID-Laine").is_empty(),
+        "no link in the ERP"
+    );
+    let it = items(&s, run1).await;
+    let (o, m) = &it["COFFRET-Manque"];
+    assert_eq!(*o, "succeeded");
+    assert!(
+        m.contains("composants absents de la boutique : INTROUVABLE — écrit comme produit simple"),
+        "{m}"
+    );
+    let (_, m) = &it["COFFRET-Deco"];
+    assert!(m.contains("pack de 2 composant(s)"), "{m}");
+    let (_, m) = &it["TAPI-Gris-Pla"];
+    assert!(
+        m.contains("article lié FANTOME-01 absent de la boutique : lien ignoré"),
+        "{m}"
+    );
+
+    // Again: nothing rewritten.
+    let products = s.world.shop.with_shop(|shop| shop.rows("products").len());
+    let (run2, _, c) = run(&s, SyncAction::ExportArticles).await;
+    assert_eq!((c.succeeded, c.failed), (13, 0));
+    assert_eq!(
+        s.world.shop.with_shop(|shop| shop.rows("products").len()),
+        products
+    );
+    let it = items(&s, run2).await;
+    for r in [
+        "COFFRET-Deco",
+        "COFFRET-Manque",
+        "TAPI-Gris-Pla",
+        "COUS-Lin-40",
+    ] {
+        assert!(it[r].1.contains("(déjà à jour)"), "{r}: {}", it[r].1);
+    }
+    assert_eq!(bundle(&s, "COFFRET-Deco").len(), 2);
+
+    // The ERP drops a link: the shop follows (set-to).
+    ebp.set_linked_items("TAPI-Gris-Pla", &["PLAID-Laine"]);
+    run(&s, SyncAction::ExportArticles).await;
+    assert_eq!(
+        accessory_ids(&s, "TAPI-Gris-Pla"),
+        ids(&s, &["PLAID-Laine"])
+    );
+    assert_eq!(
+        accessory_ids(&s, "COUS-Lin-40"),
+        ids(&s, &["TAPI-Gris-Pla"])
+    );
+}
+both!(
+    packs_and_cross_selling_follow_the_erp,
+    packs_and_cross_selling
 );

@@ -305,3 +305,19 @@ pub const PRICE_LIST_CALCULATION_DISCOUNT: i64 = 1;
 /// (`StartValidityDate`/`EndValidityDate`) are not sent: the shop prices have no end
 /// (`0000-00-00 00:00:00`), and an expired list must be removed in the ERP to disappear.
 pub const PRICE_CATEGORY_NAME_COLUMN: &str = "Description";
+
+// ------------------------------------------------------------ cross-selling and packs
+
+/// [infer] Linked articles (*articles liés*) are rows of `LinkedItem` (schema dump [S10]:
+/// `ItemId`, `LinkedItemId`, `LineOrder`, `Quantity`, `OfferForSale`, `OfferForPurchase`):
+/// `ItemId` is the article, `LinkedItemId` the article linked to it, `LineOrder` their
+/// order. Only rows with `OfferForSale` true are cross-selling (the others are proposed on
+/// purchase documents). The column semantics are not documented.
+pub const LINKED_ITEM_TABLE: &str = "LinkedItem";
+
+/// [infer] A bill of materials (*nomenclature*) is the set of `ItemComponent` rows whose
+/// `ParentItemId` is the composed article; `ItemId` is the component and `Quantity` how
+/// many of it one composed article holds (schema dump [S10]: `ItemId`, `ParentItemId`,
+/// `Quantity`, `ComponentOrder`). Which of `ItemId`/`ParentItemId` is the parent is not
+/// documented; `ParentItemId` reads as the owner of the line.
+pub const ITEM_COMPONENT_TABLE: &str = "ItemComponent";

@@ -1,4 +1,6 @@
-//! The price-list tables of the EBP simulator, served by its `GenericQuery` like any other
+//! The price-list tables of the EBP simulator — and its linked articles (`LinkedItem`) and
+//! bills of materials (`ItemComponent`), the other article tables the catalogue extras
+//! read, served by its `GenericQuery` like any other
 //! table (`Columns`, `WhereCondition`, paging ≤ 100): `PriceListCategory`, `PriceList`,
 //! `PriceListInclusionLine`, `PriceListCalculationLine`, with the columns of the public
 //! schema dump (`reference/ebp-api.md` §6) and the linkage assumed in
@@ -7,8 +9,9 @@
 
 use super::{iso, lock, now_naive, num, EbpSim};
 use crate::ebp::assumptions::{
-    PRICE_CATEGORY_NAME_COLUMN, PRICE_LIST_CALCULATION_DISCOUNT, PRICE_LIST_CALCULATION_FIXED,
-    PRICE_LIST_INCLUSION_TABLE, PRICE_LIST_THIRD_CATEGORY, PRICE_LIST_THIRD_CUSTOMER,
+    ITEM_COMPONENT_TABLE, LINKED_ITEM_TABLE, PRICE_CATEGORY_NAME_COLUMN,
+    PRICE_LIST_CALCULATION_DISCOUNT, PRICE_LIST_CALCULATION_FIXED, PRICE_LIST_INCLUSION_TABLE,
+    PRICE_LIST_THIRD_CATEGORY, PRICE_LIST_THIRD_CUSTOMER,
 };
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
@@ -106,6 +109,39 @@ impl EbpSim {
         let mut g = lock(&self.inner);
         if let Some(rows) = g.tables.get_mut(CALCULATION) {
             rows.retain(|r| !(r["PriceListId"] == json!(list) && r["ItemId"] == json!(item)));
+        }
+    }
+}
+
+impl EbpSim {
+    /// Sets the linked articles of `item` offered on sale (replacing its links), in order.
+    pub fn set_linked_items(&self, item: &str, linked: &[&str]) {
+        let mut g = lock(&self.inner);
+        let now = iso(now_naive());
+        let rows = g.tables.entry(LINKED_ITEM_TABLE.into()).or_default();
+        rows.retain(|r| r["ItemId"] != json!(item));
+        for (i, l) in linked.iter().enumerate() {
+            rows.push(
+                json!({"Id": format!("{item}>{l}"), "ItemId": item, "LinkedItemId": l,
+                "LineOrder": i + 1, "Quantity": 1, "IsFree": false, "IsProportional": false,
+                "OfferForSale": true, "OfferForPurchase": false, "DocumentType": 0,
+                "RangeItemId": null, "sysModifiedDate": now}),
+            );
+        }
+    }
+
+    /// Sets the bill of materials of `item` (replacing it): (component, quantity).
+    pub fn set_components(&self, item: &str, components: &[(&str, Decimal)]) {
+        let mut g = lock(&self.inner);
+        let now = iso(now_naive());
+        let rows = g.tables.entry(ITEM_COMPONENT_TABLE.into()).or_default();
+        rows.retain(|r| r["ParentItemId"] != json!(item));
+        for (i, (c, q)) in components.iter().enumerate() {
+            rows.push(
+                json!({"Id": format!("{item}<{c}"), "ParentItemId": item, "ItemId": c,
+                "Quantity": num(*q), "ComponentOrder": i + 1, "FixedQuantity": false,
+                "NotIncluded": false, "ParentRangeItemId": null, "sysModifiedDate": now}),
+            );
         }
     }
 }

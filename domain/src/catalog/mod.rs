@@ -4,6 +4,7 @@
 //! activation rule). No IO: the workflows feed these functions with what the ports read.
 
 pub mod filter;
+pub mod links;
 pub mod rtf;
 pub mod rules;
 pub mod specific;
@@ -175,6 +176,8 @@ pub struct UpdateSwitches {
     pub weight: bool,
     /// Specific prices (customer-group and customer-specific), when the profile sends them.
     pub specific_prices: bool,
+    /// Articles with a bill of materials become packs (when all components are in the shop).
+    pub packs: bool,
 }
 
 impl Default for UpdateSwitches {
@@ -188,6 +191,7 @@ impl Default for UpdateSwitches {
             quantity: true,
             weight: true,
             specific_prices: true,
+            packs: false,
         }
     }
 }
@@ -267,6 +271,8 @@ pub struct CatalogSettings {
     /// Customer-group and customer-specific prices (`update-prices`, and `export-articles`
     /// when the `specific_prices` update switch is on).
     pub specific_prices: specific::SpecificPriceSettings,
+    /// ERP linked articles become shop accessories (cross-selling) in `export-articles`.
+    pub cross_selling: bool,
 }
 
 impl Default for CatalogSettings {
@@ -294,6 +300,7 @@ impl Default for CatalogSettings {
             category_levels: Vec::new(),
             create_categories: true,
             specific_prices: specific::SpecificPriceSettings::default(),
+            cross_selling: false,
         }
     }
 }

@@ -84,6 +84,7 @@ impl Workflow for ExportArticles {
             } else {
                 None
             };
+            let links = super::export_links::open(&io, &connectors).await?;
             let mut seen = BTreeSet::new();
             let (mut offset, mut page_no) = (0u32, 0u32);
             loop {
@@ -98,7 +99,7 @@ impl Workflow for ExportArticles {
                     page.articles,
                     &mut seen,
                     with_stock,
-                    sp.as_ref(),
+                    (sp.as_ref(), links.as_ref()),
                 )
                 .await?;
                 match next_offset(page.next_offset, offset) {
@@ -120,7 +121,10 @@ async fn process_page(
     articles: Vec<ArticleRead>,
     seen: &mut BTreeSet<String>,
     with_stock: bool,
-    sp: Option<&super::specific_prices::SpecificPorts>,
+    (sp, links): (
+        Option<&super::specific_prices::SpecificPorts>,
+        Option<&super::export_links::LinkPorts>,
+    ),
 ) -> Result<(), RunError> {
     let s = &io.config.settings;
     let batch = io.config.batch();
@@ -323,6 +327,9 @@ async fn process_page(
     }
     if let Some(sp) = sp {
         super::specific_prices::apply(io, sp, &refs, &mut outcome).await?;
+    }
+    if let Some(lp) = links {
+        super::export_links::apply(io, lp, &refs, &mut outcome).await?;
     }
     io.finish_page(page_no, reserved, used, refs, outcome).await
 }

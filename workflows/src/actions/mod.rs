@@ -4,6 +4,7 @@ pub mod activate_articles;
 pub mod catalog;
 pub mod demo_engine;
 pub mod export_articles;
+pub(crate) mod export_links;
 pub mod import_orders;
 pub(crate) mod specific_prices;
 pub mod update_orders;

@@ -79,6 +79,7 @@ pub trait Notifier: Send + Sync {
 mod catalog;
 mod erp;
 mod ledger;
+mod links;
 mod pricing;
 mod shop;
 
@@ -90,6 +91,7 @@ pub use erp::{
     StockLevel,
 };
 pub use ledger::{Counter, Ledger, OrderLink, Quotas, Reservation, Transferred, UpdateLedger};
+pub use links::{ErpLinks, LinksErp, LinksShop, LinksWritten, ProductLinks};
 pub use pricing::{
     ErpSpecificPrices, PriceScope, SpecificPricesErp, SpecificPricesShop, SpecificPricesWritten,
 };

@@ -614,6 +614,8 @@ impl CatalogShop for PrestaShopCatalog {
     }
 }
 
+#[path = "links.rs"]
+mod links;
 #[path = "prices.rs"]
 mod prices;
 

@@ -532,6 +532,7 @@ impl SimShop {
                 ("price", s(d6(price_tax_excl))),
                 ("id_tax_rules_group", s(tax_id.unwrap_or(0))),
                 ("active", s("1")),
+                ("type", s("simple")),
                 ("name", lang(name)),
             ]),
         );
