@@ -20,6 +20,7 @@ use passerelle_adapters::ebp::sim::{
 use passerelle_domain::catalog::CatalogSettings;
 use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
+use passerelle_projections::rebuild::rebuild;
 use passerelle_workflows::engine::RunStore;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -352,6 +353,13 @@ async fn group_and_customer_prices(kind: Kind) {
         .with_shop(|shop| shop.get("specific_prices", promo).cloned())
         .expect("the hand-made promotion stays");
     assert_eq!(kept["reduction"], json!("0.200000"));
+    // The journal of these runs replays to the same projections.
+    let report = rebuild(&s.app.projector, true).await.unwrap();
+    assert!(
+        report.diffs.is_empty(),
+        "replay differs: {:?}",
+        report.diffs
+    );
 }
 both!(
     group_and_customer_prices_land_on_the_right_groups_and_customers,

@@ -266,3 +266,78 @@ pub(super) fn write(
         json!({ "specific_price": saved }).to_string().into_bytes(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut s = String::from("<prestashop><specific_price>");
+        for (k, v) in fields {
+            s.push_str(&format!("<{k}>{v}</{k}>"));
+        }
+        s.push_str("</specific_price></prestashop>");
+        s.into_bytes()
+    }
+
+    const FULL: &[(&str, &str)] = &[
+        ("id_shop", "0"),
+        ("id_cart", "0"),
+        ("id_currency", "0"),
+        ("id_country", "0"),
+        ("id_group", "3"),
+        ("id_customer", "0"),
+        ("price", "-1"),
+        ("from_quantity", "1"),
+        ("reduction", "0.1"),
+        ("reduction_tax", "0"),
+        ("reduction_type", "percentage"),
+        ("from", "0000-00-00 00:00:00"),
+        ("to", "0000-00-00 00:00:00"),
+    ];
+
+    #[test]
+    fn writes_are_validated_like_the_webservice() {
+        let mut shop = SimShop::new();
+        let p = shop.add_product("SP-1", "Produit", Decimal::TEN, None, 1);
+        let pid = p.to_string();
+        let mut fields: Vec<(&str, &str)> = FULL.to_vec();
+        fields.push(("id_product", &pid));
+        // Every required field: a missing one is code 41.
+        let without: Vec<(&str, &str)> = fields
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "reduction_type")
+            .collect();
+        let e = write(&mut shop, &Method::POST, None, &body(&without)).expect_err("refused");
+        assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, 41));
+        // A bad reduction type is code 85; an unknown product too.
+        let mut bad = fields.clone();
+        bad.retain(|(k, _)| *k != "reduction_type");
+        bad.push(("reduction_type", "half"));
+        let e = write(&mut shop, &Method::POST, None, &body(&bad)).expect_err("refused");
+        assert_eq!(e.code, 85);
+        let Ok((status, _)) = write(&mut shop, &Method::POST, None, &body(&fields)) else {
+            panic!("a complete specific price is saved");
+        };
+        assert_eq!(status, StatusCode::CREATED);
+        let row = shop.rows("specific_prices")[0].clone();
+        assert_eq!(text(&row, "id_product_attribute"), "0");
+        assert_eq!(text(&row, "reduction_type"), "percentage");
+        // The unique key: the same price twice fails the save.
+        let e = write(&mut shop, &Method::POST, None, &body(&fields)).expect_err("refused");
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        // PATCH changes only what is sent; DELETE removes, twice is 404.
+        let id = text(&row, "id");
+        let patch = format!(
+            "<prestashop><specific_price><id>{id}</id><reduction>0.2</reduction></specific_price></prestashop>"
+        );
+        assert!(write(&mut shop, &Method::PATCH, Some(&id), patch.as_bytes()).is_ok());
+        let row = shop.rows("specific_prices")[0].clone();
+        assert_eq!(text(&row, "reduction"), "0.2");
+        assert_eq!(text(&row, "id_group"), "3");
+        assert!(write(&mut shop, &Method::DELETE, Some(&id), b"").is_ok());
+        let e = write(&mut shop, &Method::DELETE, Some(&id), b"").expect_err("refused");
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+    }
+}
