@@ -10,13 +10,16 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use passerelle_adapters::cms::prestashop::PrestaShopCatalog;
+use passerelle_adapters::ebp::client::EbpPricing;
 use passerelle_adapters::store::{AggregateError, AggregateStore, Db, Origin};
 use passerelle_domain::catalog::parse_query_filter;
 use passerelle_domain::profile::{Profile, ProfileCommand};
 use passerelle_domain::{AccountId, Actor, ProfileId, SyncAction};
 use passerelle_workflows::actions::catalog::{CatalogConfig, CatalogConnectors};
 use passerelle_workflows::engine::StepError;
-use passerelle_workflows::ports::{CatalogErp, CatalogShop};
+use passerelle_workflows::ports::{
+    CatalogErp, CatalogShop, LinksErp, LinksShop, SpecificPricesErp, SpecificPricesShop,
+};
 use std::sync::Arc;
 
 /// Catalogue connections built from the profiles in the database.
@@ -123,6 +126,36 @@ impl CatalogConnectors for DbCatalogConnectors {
         profile: &ProfileId,
     ) -> Result<Arc<dyn CatalogErp>, StepError> {
         Ok(Arc::new(self.inner.ebp_client(account, profile).await?))
+    }
+
+    async fn specific_prices(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<(Arc<dyn SpecificPricesErp>, Arc<dyn SpecificPricesShop>), StepError> {
+        let p = self.profile(account, profile).await?;
+        let languages = p.export.map(|e| e.languages).unwrap_or_default();
+        let shop = self.inner.shop_client(account, profile).await?;
+        let erp = self.inner.ebp_client(account, profile).await?;
+        Ok((
+            Arc::new(EbpPricing::new(erp)),
+            Arc::new(PrestaShopCatalog::new(shop, languages)),
+        ))
+    }
+
+    async fn links(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<(Arc<dyn LinksErp>, Arc<dyn LinksShop>), StepError> {
+        let p = self.profile(account, profile).await?;
+        let languages = p.export.map(|e| e.languages).unwrap_or_default();
+        let shop = self.inner.shop_client(account, profile).await?;
+        let erp = self.inner.ebp_client(account, profile).await?;
+        Ok((
+            Arc::new(erp),
+            Arc::new(PrestaShopCatalog::new(shop, languages)),
+        ))
     }
 }
 

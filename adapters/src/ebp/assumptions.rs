@@ -270,3 +270,54 @@ pub const EXPORT_PENDING: [&str; 2] = ["Waiting", "Starting"];
 /// Status polls before giving up for this run (a real client polled every 2 s for 60 s,
 /// reference §4.1; EBP's own CRON retries failed exports, so we never re-create one).
 pub const EXPORT_MAX_POLLS: u32 = 30;
+
+// ------------------------------------------------------------ specific prices (ERP → shop)
+
+/// [infer] `PriceList.ThirdPriceType` of a sale price list that applies to *price
+/// categories* (`PriceListCategory`). The column exists in the public schema dump [S10]
+/// (`PriceList.ts`, smallint, nullable) but its values are not documented; we take 1 =
+/// price category, 2 = one customer (the two kinds of third a sale price list can target in
+/// EBP Gestion's UI: *catégorie tarifaire* and *client*). Lists with any other value (or
+/// none) are not read. Purchase lists (`IsPurchasePriceList`) are skipped.
+pub const PRICE_LIST_THIRD_CATEGORY: i64 = 1;
+/// [infer] `PriceList.ThirdPriceType` of a sale price list for one customer (see above).
+pub const PRICE_LIST_THIRD_CUSTOMER: i64 = 2;
+
+/// [infer] The link between a price list and the categories or customers it applies to is
+/// not visible in the schema (reference §6: "linkage … not documented"); we read it from
+/// `PriceListInclusionLine` (`PriceListId`, `StartElementId`, `IsExcluded`): each line not
+/// excluded names one third in `StartElementId` — a `PriceListCategory.Id` or a
+/// `Customer.Id` depending on the list's `ThirdPriceType`. `InclusionType` and
+/// `EndElementId` (ranges) are ignored.
+pub const PRICE_LIST_INCLUSION_TABLE: &str = "PriceListInclusionLine";
+
+/// [infer] `PriceListCalculationLine.CalculationType` of a fixed price: `PriceValue` is the
+/// article's price excluding tax for the list's thirds. `Threshold` is the quantity from
+/// which the line applies (0 or 1: from the first unit).
+pub const PRICE_LIST_CALCULATION_FIXED: i64 = 0;
+/// [infer] `CalculationType` of a percentage discount on the base price: `DiscountValue` in
+/// percent (10 = 10 %). Other calculation types (margins, coefficients, free items) are
+/// reported per article as not supported.
+pub const PRICE_LIST_CALCULATION_DISCOUNT: i64 = 1;
+
+/// [infer] A price category's shop group is named after `PriceListCategory.Description`
+/// (the label the merchant sees; `Id` is an 8-character code). Validity dates of price lists
+/// (`StartValidityDate`/`EndValidityDate`) are not sent: the shop prices have no end
+/// (`0000-00-00 00:00:00`), and an expired list must be removed in the ERP to disappear.
+pub const PRICE_CATEGORY_NAME_COLUMN: &str = "Description";
+
+// ------------------------------------------------------------ cross-selling and packs
+
+/// [infer] Linked articles (*articles liés*) are rows of `LinkedItem` (schema dump [S10]:
+/// `ItemId`, `LinkedItemId`, `LineOrder`, `Quantity`, `OfferForSale`, `OfferForPurchase`):
+/// `ItemId` is the article, `LinkedItemId` the article linked to it, `LineOrder` their
+/// order. Only rows with `OfferForSale` true are cross-selling (the others are proposed on
+/// purchase documents). The column semantics are not documented.
+pub const LINKED_ITEM_TABLE: &str = "LinkedItem";
+
+/// [infer] A bill of materials (*nomenclature*) is the set of `ItemComponent` rows whose
+/// `ParentItemId` is the composed article; `ItemId` is the component and `Quantity` how
+/// many of it one composed article holds (schema dump [S10]: `ItemId`, `ParentItemId`,
+/// `Quantity`, `ComponentOrder`). Which of `ItemId`/`ParentItemId` is the parent is not
+/// documented; `ParentItemId` reads as the owner of the line.
+pub const ITEM_COMPONENT_TABLE: &str = "ItemComponent";

@@ -334,6 +334,12 @@ impl CatalogErp for EbpClient {
     }
 }
 
+#[path = "links.rs"]
+mod links;
+#[path = "prices.rs"]
+mod prices;
+pub use prices::EbpPricing;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -924,6 +924,7 @@ async fn token_request(
 
 #[path = "catalog.rs"]
 mod catalog;
+pub use catalog::EbpPricing;
 
 #[async_trait]
 impl Erp for EbpClient {

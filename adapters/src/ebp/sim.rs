@@ -286,6 +286,9 @@ type Shared = Arc<Mutex<Inner>>;
 #[path = "sim_catalog.rs"]
 mod sim_catalog;
 pub use sim_catalog::{demo_articles, SimArticle};
+#[path = "sim_prices.rs"]
+mod sim_prices;
+pub use sim_prices::{SimPriceRule, SimPriceThird};
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
     s.lock().unwrap_or_else(|e| e.into_inner())

@@ -5,8 +5,10 @@
 
 pub mod extras;
 pub mod filter;
+pub mod links;
 pub mod rtf;
 pub mod rules;
+pub mod specific;
 pub mod variants;
 
 use chrono::NaiveDateTime;
@@ -187,6 +189,10 @@ pub struct UpdateSwitches {
     /// Texts in every shop language (off: an update writes the first language only, so
     /// translations made in the shop are kept).
     pub all_languages: bool,
+    /// Specific prices (customer-group and customer-specific), when the profile sends them.
+    pub specific_prices: bool,
+    /// Articles with a bill of materials become packs (when all components are in the shop).
+    pub packs: bool,
 }
 
 impl Default for UpdateSwitches {
@@ -204,6 +210,8 @@ impl Default for UpdateSwitches {
             ean: true,
             dimensions: true,
             all_languages: true,
+            specific_prices: true,
+            packs: false,
         }
     }
 }
@@ -321,6 +329,11 @@ pub struct CatalogSettings {
     pub create_categories: bool,
     /// Variants grouping (`[export.variants]`); `None`: every article is a plain product.
     pub variants: Option<VariantSettings>,
+    /// Customer-group and customer-specific prices (`update-prices`, and `export-articles`
+    /// when the `specific_prices` update switch is on).
+    pub specific_prices: specific::SpecificPriceSettings,
+    /// ERP linked articles become shop accessories (cross-selling) in `export-articles`.
+    pub cross_selling: bool,
 }
 
 impl Default for CatalogSettings {
@@ -354,6 +367,8 @@ impl Default for CatalogSettings {
             category_levels: Vec::new(),
             create_categories: true,
             variants: None,
+            specific_prices: specific::SpecificPriceSettings::default(),
+            cross_selling: false,
         }
     }
 }

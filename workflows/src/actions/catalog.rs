@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{CatalogErp, CatalogShop};
+use crate::ports::{
+    CatalogErp, CatalogShop, LinksErp, LinksShop, SpecificPricesErp, SpecificPricesShop,
+};
 
 /// Everything a catalogue run needs to know about its profile, resolved once by the
 /// `load_config` step (a replay sees the same settings and dates).
@@ -74,6 +76,29 @@ pub trait CatalogConnectors: Send + Sync {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<Arc<dyn CatalogErp>, StepError>;
+    /// The profile's ERP and shop specific prices (refused by default: a platform without
+    /// them says so and the run goes on without specific prices).
+    async fn specific_prices(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<(Arc<dyn SpecificPricesErp>, Arc<dyn SpecificPricesShop>), StepError> {
+        let _ = (account, profile);
+        Err(StepError::permanent(
+            "prix spécifiques non pris en charge par ces connecteurs (specific prices not supported)",
+        ))
+    }
+    /// The profile's ERP and shop links (cross-selling, packs); refused by default.
+    async fn links(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<(Arc<dyn LinksErp>, Arc<dyn LinksShop>), StepError> {
+        let _ = (account, profile);
+        Err(StepError::permanent(
+            "accessoires et packs non pris en charge par ces connecteurs (links not supported)",
+        ))
+    }
 }
 
 /// Input of a catalogue run (the run request's payload).

@@ -19,8 +19,8 @@
 
 use super::catalog::{next_offset, written_outcome, CatalogConnectors, Io};
 use super::export_extras::resolve_extras;
-use super::out_of_stock;
 use super::export_variants::HeldVariants;
+use super::out_of_stock;
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
 use crate::ports::{ArticleRead, Quotas, Written};
 use passerelle_domain::catalog::{
@@ -82,6 +82,12 @@ impl Workflow for ExportArticles {
                     .note("aucun dépôt sélectionné : le stock n'est pas envoyé (no warehouse selected: no stock update)")
                     .await?;
             }
+            let sp = if s.update.specific_prices {
+                super::specific_prices::open(&io, &connectors).await?
+            } else {
+                None
+            };
+            let links = super::export_links::open(&io, &connectors).await?;
             let mut seen = BTreeSet::new();
             // Variants grouping: articles with a master reference are held back and written
             // as products with combinations after the last page (export_variants.rs).
@@ -95,7 +101,15 @@ impl Workflow for ExportArticles {
                 }
                 let articles = held.hold(page.articles);
                 if !articles.is_empty() {
-                    process_page(&io, page_no, articles, &mut seen, with_stock).await?;
+                    process_page(
+                        &io,
+                        page_no,
+                        articles,
+                        &mut seen,
+                        with_stock,
+                        (sp.as_ref(), links.as_ref()),
+                    )
+                    .await?;
                 }
                 match next_offset(page.next_offset, offset) {
                     Some(n) => offset = n,
@@ -118,6 +132,10 @@ async fn process_page(
     articles: Vec<ArticleRead>,
     seen: &mut BTreeSet<String>,
     with_stock: bool,
+    (sp, links): (
+        Option<&super::specific_prices::SpecificPorts>,
+        Option<&super::export_links::LinkPorts>,
+    ),
 ) -> Result<(), RunError> {
     let s = &io.config.settings;
     let batch = io.config.batch();
@@ -364,6 +382,12 @@ async fn process_page(
             }
             outcome[*i] = Some(o);
         }
+    }
+    if let Some(sp) = sp {
+        super::specific_prices::apply(io, sp, &refs, &mut outcome).await?;
+    }
+    if let Some(lp) = links {
+        super::export_links::apply(io, lp, &refs, &mut outcome).await?;
     }
     io.finish_page(page_no, reserved, used, refs, outcome).await
 }

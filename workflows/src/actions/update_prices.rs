@@ -37,6 +37,7 @@ impl Workflow for UpdatePrices {
             let io = Io::open(&ctx, &connectors, quotas, input, SyncAction::UpdatePrices).await?;
             let s = &io.config.settings;
             let query = io.config.query(s.price_columns(), s.published_only);
+            let sp = super::specific_prices::open(&io, &connectors).await?;
             let mut seen = BTreeSet::new();
             let (mut offset, mut page_no) = (0u32, 0u32);
             loop {
@@ -45,11 +46,14 @@ impl Workflow for UpdatePrices {
                 if page.articles.is_empty() {
                     break;
                 }
-                process_page(&io, page_no, page.articles, &mut seen).await?;
+                process_page(&io, page_no, page.articles, &mut seen, sp.as_ref()).await?;
                 match next_offset(page.next_offset, offset) {
                     Some(n) => offset = n,
                     None => break,
                 }
+            }
+            if let (Some(sp), Some(since)) = (&sp, io.config.since) {
+                super::specific_prices::changed_since(&io, sp, since, &mut seen, page_no).await?;
             }
             io.summary("prix").await
         })
@@ -64,6 +68,7 @@ async fn process_page(
     page_no: u32,
     articles: Vec<ArticleRead>,
     seen: &mut BTreeSet<String>,
+    sp: Option<&super::specific_prices::SpecificPorts>,
 ) -> Result<(), RunError> {
     let s = &io.config.settings;
     let refs: Vec<String> = articles.iter().map(|a| a.reference().to_string()).collect();
@@ -137,6 +142,9 @@ async fn process_page(
             used += usize::from(consumed);
             outcome[*i] = Some(o);
         }
+    }
+    if let Some(sp) = sp {
+        super::specific_prices::apply(io, sp, &refs, &mut outcome).await?;
     }
     io.finish_page(page_no, reserved, used, refs, outcome).await
 }

@@ -79,6 +79,8 @@ pub trait Notifier: Send + Sync {
 mod catalog;
 mod erp;
 mod ledger;
+mod links;
+mod pricing;
 mod shop;
 mod variants;
 
@@ -90,5 +92,9 @@ pub use erp::{
     StockLevel,
 };
 pub use ledger::{Counter, Ledger, OrderLink, Quotas, Reservation, Transferred, UpdateLedger};
+pub use links::{ErpLinks, LinksErp, LinksShop, LinksWritten, ProductLinks};
+pub use pricing::{
+    ErpSpecificPrices, PriceScope, SpecificPricesErp, SpecificPricesShop, SpecificPricesWritten,
+};
 pub use shop::{DateField, OrderQuery, OrdersPage, Shop, ShopOrderRead};
 pub use variants::{CombinationLine, VariantProduct, VariantWritten};

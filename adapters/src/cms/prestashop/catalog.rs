@@ -830,6 +830,11 @@ impl CatalogShop for PrestaShopCatalog {
     }
 }
 
+#[path = "links.rs"]
+mod links;
+#[path = "prices.rs"]
+mod prices;
+
 #[cfg(test)]
 mod tests {
     use super::*;

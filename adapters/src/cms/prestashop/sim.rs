@@ -72,6 +72,8 @@ const RESOURCES: &[(&str, &str)] = &[
     ("product_options", "product_option"),
     ("product_option_values", "product_option_value"),
     ("combinations", "combination"),
+    ("groups", "group"),
+    ("specific_prices", "specific_price"),
 ];
 
 fn singular(resource: &str) -> Option<&'static str> {
@@ -85,6 +87,8 @@ fn singular(resource: &str) -> Option<&'static str> {
 mod sim_catalog;
 #[path = "sim_combinations.rs"]
 mod sim_combinations;
+#[path = "sim_prices.rs"]
+mod sim_prices;
 
 // ---------------------------------------------------------------------------
 // Data
@@ -550,6 +554,7 @@ impl SimShop {
                 ("price", s(d6(price_tax_excl))),
                 ("id_tax_rules_group", s(tax_id.unwrap_or(0))),
                 ("active", s("1")),
+                ("type", s("simple")),
                 ("name", lang(name)),
             ]),
         );
@@ -1554,6 +1559,9 @@ async fn handle(
         )),
         (m, id) if sim_combinations::handles(m, &resource) => {
             sim_combinations::write(&mut g.shop, m, &resource, id.as_deref(), &body)
+        }
+        (m, id) if sim_prices::handles(m, &resource, id.is_some()) => {
+            sim_prices::write(&mut g.shop, m, id.as_deref(), &body)
         }
         (m, id) if sim_catalog::handles(m, &resource, id.is_some()) => {
             sim_catalog::write(&mut g.shop, m, &resource, id.as_deref(), &body)

@@ -58,6 +58,9 @@ pub(super) fn handles(method: &Method, resource: &str, with_id: bool) -> bool {
     }
 }
 
+#[path = "sim_links.rs"]
+mod sim_links;
+
 pub(super) struct Node {
     pub(super) name: String,
     pub(super) attrs: Vec<(String, String)>,
@@ -312,6 +315,8 @@ fn save_product(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, Ap
             "Validation error: \"Property Product->name is empty.\"",
         ));
     }
+    let url_product = (!post).then(|| get("id").and_then(|i| i.parse().ok()).unwrap_or(0));
+    sim_links::check(shop, e, url_product)?;
     let now = now_ps();
     let id = if post {
         let id = shop.insert(
@@ -324,6 +329,7 @@ fn save_product(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, Ap
                 ("state", s("1")),
                 ("weight", s(d6(Decimal::ZERO))),
                 ("id_category_default", s("2")),
+                ("type", s("simple")),
                 ("date_add", s(&now)),
                 ("name", json!([])),
             ]),
@@ -396,8 +402,14 @@ fn save_product(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, Ap
             .filter_map(|c| c.child("id"))
             .map(|i| json!({"id": i.text.trim()}))
             .collect();
-        row.insert("associations".into(), json!({ "categories": ids }));
+        // Only the association sent is replaced: accessories and pack contents stay.
+        let assoc = row.entry("associations").or_insert_with(|| json!({}));
+        if !assoc.is_object() {
+            *assoc = json!({});
+        }
+        assoc["categories"] = json!(ids);
     }
+    sim_links::store(row, e);
     row.insert("date_upd".into(), s(now));
     Ok(id)
 }
