@@ -14,6 +14,7 @@
 mod export;
 mod import;
 mod updates;
+mod variants;
 
 use clap::Parser;
 use passerelle_adapters::store::{Db, SqlRunStore, Val};
@@ -448,6 +449,15 @@ async fn main() -> anyhow::Result<()> {
                 async move { fresh_pg(&pg).await }
             },
             args.articles,
+            args.articles_batch1,
+        )
+        .await?;
+        let pg = args.pg.clone();
+        variants::bench_variants(
+            || {
+                let pg = pg.clone();
+                async move { fresh_pg(&pg).await }
+            },
             args.articles_batch1,
         )
         .await?;

@@ -13,7 +13,8 @@
 //! columns only. On resumption the `read_articles` steps return their journaled pages, so
 //! the held set is rebuilt identically (deterministic replay, DESIGN §4 rule 7).
 //!
-//! The groups are then written `GROUPS_PER_STEP` at a time, like a page: `variant_existing`
+//! The groups are then written a page at a time (whole groups, ≤ 100 articles and ≤ 50
+//! groups per chunk), like a page: `variant_existing`
 //! (which products exist), `variant_erp_stock` (one batched stock read of their articles),
 //! `reserve_quota` (one export unit per combination: a group that does not fit whole is
 //! ignored, never half-written), `ensure_categories`, `write_variants` (idempotent: looked
@@ -43,8 +44,12 @@ use passerelle_domain::ItemOutcome;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Groups written per step family (a group carries up to a few dozen combinations).
-const GROUPS_PER_STEP: usize = 10;
+/// At most this many groups per step family (one shop product batch).
+const GROUPS_PER_STEP: usize = 50;
+
+/// At most this many articles per step family (EBP's page: one stock read), unless one
+/// group alone is larger.
+const ARTICLES_PER_STEP: usize = 100;
 
 /// The articles held back for grouping during the page loop.
 pub(crate) struct HeldVariants {
@@ -107,9 +112,22 @@ impl HeldVariants {
                 *members = read_whole_group(io, query, &v, master).await?;
             }
         }
-        for chunk in groups.chunks(GROUPS_PER_STEP) {
+        // Chunks of whole groups holding at most a page of articles (one batched stock
+        // read, one product batch per chunk) and at most `GROUPS_PER_STEP` groups.
+        let mut start = 0;
+        while start < groups.len() {
+            let mut end = start + 1;
+            let mut n = groups[start].1.len();
+            while end < groups.len()
+                && end - start < GROUPS_PER_STEP
+                && n + groups[end].1.len() <= ARTICLES_PER_STEP
+            {
+                n += groups[end].1.len();
+                end += 1;
+            }
             page_no += 1;
-            write_groups(io, page_no, chunk, &v, seen, with_stock).await?;
+            write_groups(io, page_no, &groups[start..end], &v, seen, with_stock).await?;
+            start = end;
         }
         Ok(())
     }

@@ -27,8 +27,11 @@
 
 use super::{check_id, or_filter, PrestaShopCatalog};
 use crate::cms::prestashop::model::{association_ids, text, Obj};
+use passerelle_domain::catalog::ProductDraft;
 use passerelle_workflows::engine::StepError;
-use passerelle_workflows::ports::{CombinationLine, VariantProduct, VariantWritten, Written};
+use passerelle_workflows::ports::{
+    CatalogShop, CombinationLine, VariantProduct, VariantWritten, Written,
+};
 use reqwest::Method;
 use rust_decimal::Decimal;
 use std::collections::{BTreeSet, HashMap};
@@ -58,11 +61,26 @@ impl PrestaShopCatalog {
         products: &[VariantProduct],
         create: bool,
     ) -> Result<Vec<(String, VariantWritten)>, StepError> {
+        // The products themselves in one batch, like plain products (a refused batch is
+        // retried product by product so the refusal lands on its own group).
+        let drafts: Vec<ProductDraft> = products.iter().map(|p| p.product.clone()).collect();
+        let written: HashMap<String, Written> = self
+            .upsert_products(&drafts, create, drafts.len().max(1))
+            .await?
+            .into_iter()
+            .map(|(r, w)| (r.to_lowercase(), w))
+            .collect();
         let mut attrs = Attributes::default();
         let mut out = Vec::new();
         for p in products {
             let r = p.product.reference.clone();
-            match self.one_variant_product(p, create, &mut attrs).await {
+            let w = written
+                .get(&r.to_lowercase())
+                .cloned()
+                .unwrap_or(Written::Refused(
+                    "absent de la réponse (not in the answer)".into(),
+                ));
+            match self.one_variant_product(p, w, &mut attrs).await {
                 Ok(w) => out.push((r, w)),
                 Err(StepError::Permanent(why)) => out.push((
                     r,
@@ -78,21 +96,13 @@ impl PrestaShopCatalog {
         Ok(out)
     }
 
+    /// The combinations and their stock of one product already written (`written`).
     async fn one_variant_product(
         &self,
         p: &VariantProduct,
-        create: bool,
+        written: Written,
         attrs: &mut Attributes,
     ) -> Result<VariantWritten, StepError> {
-        let written = self
-            .upsert_batch(&[&p.product], create)
-            .await?
-            .into_iter()
-            .next()
-            .map(|(_, w)| w)
-            .unwrap_or(Written::Refused(
-                "absent de la réponse (not in the answer)".into(),
-            ));
         let pid = match &written {
             Written::Created(id) | Written::Updated(id) | Written::Unchanged(id) => id.clone(),
             Written::Missing | Written::Refused(_) => {
