@@ -260,6 +260,8 @@ pub struct CatalogSettings {
     /// Create the categories of those levels missing from the shop (else the product
     /// goes to the deepest existing one).
     pub create_categories: bool,
+    /// Customer exports (`[export.customers]`, FEATURES §3.2).
+    pub customers: crate::customer_export::CustomerExportSettings,
 }
 
 impl Default for CatalogSettings {
@@ -286,6 +288,7 @@ impl Default for CatalogSettings {
             batch_size: 50,
             category_levels: Vec::new(),
             create_categories: true,
+            customers: Default::default(),
         }
     }
 }
