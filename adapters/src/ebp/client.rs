@@ -924,6 +924,8 @@ async fn token_request(
 
 #[path = "catalog.rs"]
 mod catalog;
+#[path = "customers.rs"]
+mod customers;
 
 #[async_trait]
 impl Erp for EbpClient {

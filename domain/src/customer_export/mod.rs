@@ -260,7 +260,8 @@ pub struct CustomerDraft {
     pub siret: String,
     /// APE code.
     pub ape: String,
-    /// Shop group name wanted (`None`: the default group).
+    /// Shop group id (resolved from the ERP family or price category label by the
+    /// workflow; `None`: the profile's default group).
     pub group: Option<String>,
     /// Newsletter flag (new accounts only).
     pub newsletter: bool,

@@ -2,8 +2,12 @@
 
 pub mod activate_articles;
 pub mod catalog;
+pub mod customers;
+pub mod deactivate_customers;
 pub mod demo_engine;
 pub mod export_articles;
+pub mod export_customer_groups;
+pub mod export_customers;
 pub mod import_orders;
 pub mod update_orders;
 pub mod update_prices;

@@ -77,12 +77,17 @@ pub trait Notifier: Send + Sync {
 }
 
 mod catalog;
+mod customers;
 mod erp;
 mod ledger;
 mod shop;
 
 pub use catalog::{
     ArticleQuery, ArticleRead, ArticlesPage, CatalogErp, CatalogShop, ReferencesPage, Written,
+};
+pub use customers::{
+    CustomerErp, CustomerQuery, CustomerRead, CustomerShop, CustomersPage, ErpGroup, Prospect,
+    ProspectsPage,
 };
 pub use erp::{
     ChainQuery, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport,

@@ -480,6 +480,9 @@ impl PrestaShopClient {
 #[path = "catalog.rs"]
 mod catalog;
 pub use catalog::PrestaShopCatalog;
+#[path = "customers.rs"]
+mod customers;
+pub use customers::PrestaShopCustomers;
 
 /// `[a|b|c]`: the webservice's OR filter.
 fn or_filter(values: &mut dyn Iterator<Item = &String>) -> String {

@@ -68,6 +68,7 @@ const RESOURCES: &[(&str, &str)] = &[
     ("customer_messages", "customer_message"),
     ("attachments", "attachment"),
     ("categories", "category"),
+    ("groups", "group"),
 ];
 
 fn singular(resource: &str) -> Option<&'static str> {
@@ -79,6 +80,8 @@ fn singular(resource: &str) -> Option<&'static str> {
 
 #[path = "sim_catalog.rs"]
 mod sim_catalog;
+#[path = "sim_customers.rs"]
+mod sim_customers;
 
 // ---------------------------------------------------------------------------
 // Data
@@ -317,6 +320,7 @@ impl SimShop {
         for r in RESOURCES {
             shop.res.insert(r.0.to_string(), BTreeMap::new());
         }
+        sim_customers::seed_groups(&mut shop);
         for (id, rate, name) in [
             (1, "20.000", "TVA FR 20%"),
             (2, "10.000", "TVA FR 10%"),
@@ -1532,6 +1536,9 @@ async fn handle(
         )),
         (m, id) if sim_catalog::handles(m, &resource, id.is_some()) => {
             sim_catalog::write(&mut g.shop, m, &resource, id.as_deref(), &body)
+        }
+        (m, id) if sim_customers::handles(m, &resource, id.is_some()) => {
+            sim_customers::write(&mut g.shop, m, &resource, id.as_deref(), &body)
         }
         (&Method::GET, None) => list(&g, &resource, &params)
             .map(|rows| (StatusCode::OK, render_list(&g, &resource, &rows, as_json))),
