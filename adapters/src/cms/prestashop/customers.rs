@@ -17,6 +17,12 @@
 //! The link to the ERP: the private `note` carries `Code client EBP : CODE` (the same line
 //! the order import writes back). An account found by e-mail but tagged with another code
 //! belongs to another ERP customer and is never overwritten (refused with the reason).
+//! A customer whose e-mail is not found is looked up by that tag too
+//! (`filter[note]=%[Code client EBP : CODE]%`, the "contains" filter of the webservice
+//! cheat sheet, <https://devdocs.prestashop-project.org/8/webservice/cheat-sheet>): its
+//! ERP e-mail changed, and its account is updated (the e-mail itself only when the profile
+//! replaces e-mails) instead of a second account being created. Contacts' accounts also
+//! carry `Contact EBP : ID`.
 
 use super::{check_id, or_filter, PrestaShopClient};
 use crate::cms::prestashop::model::{association_ids, tagged_value, text, with_tagged_line, Obj};
@@ -32,6 +38,10 @@ use reqwest::Method;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use tokio::sync::Mutex;
+
+/// The note line naming the ERP contact an account was made for (contacts' accounts carry
+/// their customer's code too, so the customer's own account is the one without it).
+pub(crate) const CONTACT_PREFIX: &str = "Contact EBP : ";
 
 /// E-mails per look-up call (they all go in one `filter[email]=[…]` of the URL).
 const EMAILS_PER_CALL: usize = 50;
@@ -120,6 +130,32 @@ impl PrestaShopCustomers {
         Ok(out)
     }
 
+    /// The account of ERP customer `code` (not a contact's), by the tag in its note.
+    async fn by_code(&self, code: &str) -> Result<Option<Obj>, StepError> {
+        if unsearchable(code) {
+            return Ok(None);
+        }
+        let rows = self
+            .client
+            .list(
+                "customers",
+                &[
+                    (
+                        "filter[note]".into(),
+                        format!("%[{}{code}]%", ERP_CODE_PREFIX),
+                    ),
+                    ("filter[deleted]".into(), "[0]".into()),
+                    ("display".into(), "full".into()),
+                ],
+            )
+            .await?;
+        Ok(rows.into_iter().find(|r| {
+            let note = text(r, "note");
+            tagged_value(&note, ERP_CODE_PREFIX).as_deref() == Some(code)
+                && tagged_value(&note, CONTACT_PREFIX).is_none()
+        }))
+    }
+
     /// Country ids by ISO code (read once).
     async fn country_ids(&self) -> Result<HashMap<String, String>, StepError> {
         let mut guard = self.countries.lock().await;
@@ -192,7 +228,15 @@ impl PrestaShopCustomers {
             set(&mut s, "id_default_group", g, new || u.default_group);
         }
         let note = current.map(|c| text(c, "note")).unwrap_or_default();
-        if let Some(n) = with_tagged_line(&note, ERP_CODE_PREFIX, &d.erp_code) {
+        let tagged = with_tagged_line(&note, ERP_CODE_PREFIX, &d.erp_code);
+        let tagged = match &d.contact {
+            Some(k) => {
+                let base = tagged.clone().unwrap_or_else(|| note.clone());
+                with_tagged_line(&base, CONTACT_PREFIX, k).or(tagged)
+            }
+            None => tagged,
+        };
+        if let Some(n) = tagged {
             changed = true;
             s.push_str(&field("note", &n));
         }
@@ -418,8 +462,14 @@ impl CustomerShop for PrestaShopCustomers {
                     self.upsert_one(Target::Existing(d, row), update, &countries)
                         .await?
                 }
-                Ok(None) if create => self.upsert_one(Target::New(d), update, &countries).await?,
-                Ok(None) => Written::Missing,
+                Ok(None) => match (&d.contact, self.by_code(&d.erp_code).await?) {
+                    (None, Some(row)) => {
+                        self.upsert_one(Target::Existing(d, row), update, &countries)
+                            .await?
+                    }
+                    _ if create => self.upsert_one(Target::New(d), update, &countries).await?,
+                    _ => Written::Missing,
+                },
             };
             out.push((d.key(), w));
         }
@@ -496,10 +546,19 @@ impl CustomerShop for PrestaShopCustomers {
                 out.push((code.clone(), Written::Missing));
                 continue;
             }
-            let w = match Self::pick(found.get(email), code) {
-                Err(why) => Written::Refused(why),
-                Ok(None) => Written::Missing,
-                Ok(Some(row)) => {
+            let picked = match Self::pick(found.get(email), code) {
+                Ok(None) => self
+                    .by_code(code)
+                    .await
+                    .map(|r| r.ok_or(()))?
+                    .map_err(|_| None),
+                Ok(Some(row)) => Ok(row),
+                Err(why) => Err(Some(why)),
+            };
+            let w = match picked {
+                Err(Some(why)) => Written::Refused(why),
+                Err(None) => Written::Missing,
+                Ok(row) => {
                     let id = text(&row, "id");
                     check_id(&id)?;
                     let wanted = if *active { "1" } else { "0" };

@@ -1815,6 +1815,20 @@ fn matches(value: &str, filter: &str) -> bool {
     if let Some(inner) = f.strip_prefix('!').and_then(bracket) {
         return !inner.split('|').any(|x| eq_value(value, x));
     }
+    // `%[x]%` contains, `[x]%` begins, `%[x]` ends (not case sensitive; cheat sheet,
+    // https://devdocs.prestashop-project.org/8/webservice/cheat-sheet).
+    let (v, low) = (value.to_lowercase(), f.to_lowercase());
+    if let Some(inner) = low.strip_prefix('%').and_then(|x| x.strip_suffix('%')) {
+        if let Some(x) = bracket(inner) {
+            return v.contains(&x);
+        }
+    }
+    if let Some(x) = low.strip_suffix('%').and_then(bracket) {
+        return v.starts_with(&x);
+    }
+    if let Some(x) = low.strip_prefix('%').and_then(bracket) {
+        return v.ends_with(&x);
+    }
     match bracket(f) {
         Some(inner) if inner.contains('|') => inner.split('|').any(|x| eq_value(value, x)),
         Some(inner) => match inner.split_once(',') {
