@@ -15,18 +15,19 @@ use passerelle_domain::profile::Profile;
 use passerelle_domain::{AccountId, ProfileId, SyncAction};
 use passerelle_workflows::actions::customers::{CustomerConfig, CustomerConnectors};
 use passerelle_workflows::actions::{
-    deactivate_customers, export_customer_groups, export_customers,
+    deactivate_customers, export_customer_groups, export_customers, import_prospects,
 };
 use passerelle_workflows::engine::{Registry, StepError};
 use passerelle_workflows::ports::{Clock, CustomerErp, CustomerShop, Quotas};
 use std::sync::Arc;
 
 /// The customer actions this version runs.
-pub const AVAILABLE: [SyncAction; 4] = [
+pub const AVAILABLE: [SyncAction; 5] = [
     SyncAction::ExportCustomers,
     SyncAction::ExportNewCustomers,
     SyncAction::DeactivateCustomers,
     SyncAction::ExportCustomerGroups,
+    SyncAction::ImportProspects,
 ];
 
 /// Customer connections built from the profiles in the database.
@@ -109,13 +110,14 @@ impl CustomerConnectors for DbCustomerConnectors {
     }
 }
 
-/// Registers the customer workflows (ERP → shop) on `r`.
+/// Registers the customer workflows (ERP → shop, and prospects shop → ERP) on `r`.
 pub fn register(
     r: &mut Registry,
     db: &Db,
     inner: Arc<DbConnectors>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
+    let orders: Arc<dyn passerelle_workflows::actions::import_orders::Connectors> = inner.clone();
     let c: Arc<dyn CustomerConnectors> = Arc::new(DbCustomerConnectors::new(db.clone(), inner));
     let q: Arc<dyn Quotas> = Arc::new(SqlQuotas::new(db.clone(), clock));
     r.register(
@@ -138,7 +140,14 @@ pub fn register(
     );
     r.register(
         SyncAction::ExportCustomerGroups,
-        Arc::new(export_customer_groups::ExportCustomerGroups::new(c, q)),
+        Arc::new(export_customer_groups::ExportCustomerGroups::new(
+            c.clone(),
+            q.clone(),
+        )),
+    );
+    r.register(
+        SyncAction::ImportProspects,
+        Arc::new(import_prospects::ImportProspects::new(c, orders, q)),
     );
     Ok(())
 }

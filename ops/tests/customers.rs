@@ -728,3 +728,70 @@ async fn price_categories(kind: Kind) {
     verify_replay(&s).await;
 }
 both!(groups_from_price_categories_then_families, price_categories);
+
+async fn prospects(kind: Kind) {
+    let s = setup(kind, 0, |c| {
+        c.prospects_since = chrono::NaiveDate::from_ymd_opt(2025, 1, 1);
+    })
+    .await;
+    passerelle::demo::ensure_import_plan(&s.app, &s.acc, 100)
+        .await
+        .unwrap();
+    // Shop accounts: 1 Camille (has orders), 2 and 6 guests, 3 Atelier Dubois (its SIRET
+    // is ERP customer CL00004), 4 Pieter Janssens, 5 Emily Carter (created before the
+    // start date).
+    s.world.shop.with_shop(|shop| {
+        shop.get_mut("customers", 5)
+            .unwrap()
+            .insert("date_add".into(), json!("2024-06-01 10:00:00"));
+    });
+    let erp_before = s.world.ebp.customers().len();
+    let (run1, status, c) = run(&s, SyncAction::ImportProspects).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(
+        (c.total, c.succeeded, c.ignored, c.failed),
+        (2, 1, 1, 0),
+        "{c:?}"
+    );
+    let it = items(&s, run1).await;
+    assert!(it["4"].1.contains("WEB00004"), "{:?}", it["4"]);
+    // Its SIRET is an ERP customer's (B001 here): found, not created again.
+    assert!(
+        it["3"].1.contains("déjà client ERP B001 (siret)"),
+        "{:?}",
+        it["3"]
+    );
+    let erp = s.world.ebp.customers();
+    assert_eq!(erp.len(), erp_before + 1);
+    let pieter = erp.iter().find(|c| c.code == "WEB00004").unwrap();
+    assert_eq!(pieter.email.as_deref(), Some("pieter@janssens.be"));
+    assert_eq!(pieter.lastname, "Janssens");
+    assert_eq!(pieter.firstname, "Pieter");
+    assert_eq!(
+        pieter.family.as_deref(),
+        Some("WEB"),
+        "the import's default family"
+    );
+    assert!(
+        !erp.iter().any(|c| c.code == "WEB00005"),
+        "before the start date"
+    );
+    assert!(!erp.iter().any(|c| c.code == "WEB00001"), "has orders");
+    assert!(!erp.iter().any(|c| c.code == "WEB00002"), "guest");
+    // The code went back to the shop account.
+    assert!(s
+        .world
+        .shop
+        .customer_note(4)
+        .unwrap_or_default()
+        .contains("Code client EBP : WEB00004"));
+    // Again: nothing created twice.
+    let (_, _, c) = run(&s, SyncAction::ImportProspects).await;
+    assert_eq!((c.total, c.succeeded, c.ignored), (2, 0, 2), "{c:?}");
+    assert_eq!(s.world.ebp.customers().len(), erp_before + 1);
+    verify_replay(&s).await;
+}
+both!(
+    import_prospects_creates_erp_customers_once_for_accounts_without_orders,
+    prospects
+);

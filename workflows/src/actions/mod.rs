@@ -9,6 +9,7 @@ pub mod export_articles;
 pub mod export_customer_groups;
 pub mod export_customers;
 pub mod import_orders;
+pub mod import_prospects;
 pub mod update_orders;
 pub mod update_prices;
 pub mod update_stock;

@@ -623,18 +623,37 @@ impl CustomerShop for PrestaShopCustomers {
         let mut with_orders = std::collections::BTreeSet::new();
         let mut addresses: BTreeMap<String, Obj> = BTreeMap::new();
         if !ids.is_empty() {
-            for o in self
+            // Only the customer column is read: an order whose other fields are broken
+            // does not hide the page. Should the batch still be unreadable, each account
+            // is asked alone, and one whose orders cannot be read counts as having some
+            // (never create an ERP customer on a guess).
+            let orders_of = |ids: &mut dyn Iterator<Item = &String>| {
+                vec![
+                    ("filter[id_customer]".to_string(), or_filter(ids)),
+                    ("display".to_string(), "[id_customer]".to_string()),
+                ]
+            };
+            match self
                 .client
-                .list(
-                    "orders",
-                    &[
-                        ("filter[id_customer]".into(), or_filter(&mut ids.iter())),
-                        ("display".into(), "[id,id_customer]".into()),
-                    ],
-                )
-                .await?
+                .list("orders", &orders_of(&mut ids.iter()))
+                .await
             {
-                with_orders.insert(text(&o, "id_customer"));
+                Ok(rows) => with_orders.extend(rows.iter().map(|o| text(o, "id_customer"))),
+                Err(StepError::Permanent(why)) => {
+                    tracing::warn!(%why, "commandes illisibles : lecture compte par compte");
+                    for id in &ids {
+                        let mut q = orders_of(&mut std::iter::once(id));
+                        q.push(("limit".into(), "1".into()));
+                        match self.client.list("orders", &q).await {
+                            Ok(rows) if rows.is_empty() => {}
+                            Ok(_) | Err(StepError::Permanent(_)) => {
+                                with_orders.insert(id.clone());
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
             }
             for a in self
                 .client
