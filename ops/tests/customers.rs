@@ -795,3 +795,64 @@ both!(
     import_prospects_creates_erp_customers_once_for_accounts_without_orders,
     prospects
 );
+
+/// The simulator refuses what the webservice refuses, with PrestaShop's error body.
+async fn shop_validation(kind: Kind) {
+    let s = setup(kind, 1000, |_| {}).await;
+    let http = reqwest::Client::new();
+    let post = |body: &'static str| {
+        http.post(format!(
+            "{}/api/customers?output_format=JSON",
+            s.world.shop.url()
+        ))
+        .basic_auth(s.world.shop.key(), Some(""))
+        .header("Content-Type", "application/xml")
+        .body(body)
+        .send()
+    };
+    let r = post("<prestashop><customer><firstname>A</firstname><lastname>B</lastname><email>a@b.fr</email></customer></prestashop>")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], json!(41));
+    assert_eq!(
+        body["errors"][0]["message"],
+        json!("parameter \"passwd\" required")
+    );
+    let r = post("<prestashop><customer><passwd>secret123</passwd><firstname>A</firstname><lastname>B</lastname><email>pas-un-email</email></customer></prestashop>")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], json!(85));
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Customer->email"));
+    // Through the flow: a name the shop refuses fails that customer only, with the reason.
+    let mut b020 = SimCustomer::new("B020", "R2D2 Robotique");
+    b020.firstname = "R2".into();
+    b020.lastname = "D2".into();
+    b020.email = Some("r2d2@example.fr".into());
+    s.world.ebp.seed_export_customers(&[(b020, vec![])]);
+    let customers = count(&s, "customers");
+    let (run1, status, c) = run(&s, SyncAction::ExportCustomers).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.total, c.succeeded, c.failed), (11, 4, 3), "{c:?}");
+    let it = items(&s, run1).await;
+    assert_eq!(it["B020"].0, "failed");
+    assert!(
+        it["B020"].1.contains("refusé par la boutique"),
+        "{:?}",
+        it["B020"]
+    );
+    assert!(it["B020"].1.contains("is not valid"), "{:?}", it["B020"]);
+    assert!(customer(&s, "r2d2@example.fr").is_none());
+    assert_eq!(count(&s, "customers"), customers + 3);
+    verify_replay(&s).await;
+}
+both!(
+    the_shop_refuses_bad_accounts_and_that_customer_fails_alone,
+    shop_validation
+);
