@@ -856,3 +856,107 @@ both!(
     the_shop_refuses_bad_accounts_and_that_customer_fails_alone,
     shop_validation
 );
+
+async fn counts(s: &Setup, id: RunId) -> journal::Counts {
+    s.app.projector.catch_up().await.unwrap();
+    journal::get(&s.app.db, s.acc.as_str(), &id.to_string())
+        .await
+        .unwrap()
+        .unwrap()
+        .counts
+}
+
+/// A worker killed right after the shop (or ERP) write and before the journal append:
+/// the next worker resumes the run, looks the accounts (or customers) up again and creates
+/// nothing twice (DESIGN §4 rule 3).
+async fn crash(kind: Kind) {
+    let s = setup(kind, 1000, |c| {
+        family_groups(c);
+        c.prospects_since = chrono::NaiveDate::from_ymd_opt(2025, 1, 1);
+    })
+    .await;
+    passerelle::demo::ensure_import_plan(&s.app, &s.acc, 100)
+        .await
+        .unwrap();
+    let url = s._db.url.clone();
+    let enqueue = |action: SyncAction| {
+        let id = RunId::from_uuid(uuid::Uuid::now_v7());
+        let store = s.app.store.clone();
+        let (acc, profile) = (s.acc.clone(), s.profile.clone());
+        async move {
+            store
+                .enqueue(passerelle_workflows::engine::NewRun {
+                    run_id: id,
+                    account_id: acc,
+                    profile_id: profile,
+                    action,
+                    trigger: passerelle_domain::Trigger::Manual,
+                    input: json!({"retry_initial_ms": 50}),
+                    actor: Actor::Cli,
+                    requested_at: chrono::Utc::now(),
+                })
+                .await
+                .unwrap();
+            id
+        }
+    };
+    let worker = |fault: Option<&'static str>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"));
+            cmd.args(["worker", "--drain"])
+                .env("DATABASE_URL", &url)
+                .env("PASSERELLE_ACCOUNT", "acme")
+                .env("PASSERELLE_LEASE_MS", "800");
+            match fault {
+                Some(f) => cmd.env("PASSERELLE_FAULT", f),
+                None => cmd.env_remove("PASSERELLE_FAULT"),
+            };
+            cmd.status().unwrap()
+        })
+    };
+    // Customers.
+    let customers = count(&s, "customers");
+    let id = enqueue(SyncAction::ExportCustomers).await;
+    let status = worker(Some("abort-after:write_customers:1")).await.unwrap();
+    assert!(!status.success(), "the first worker was aborted");
+    assert_eq!(
+        count(&s, "customers"),
+        customers + 5,
+        "written before the abort"
+    );
+    let addresses_after = count(&s, "addresses");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(worker(None).await.unwrap().success());
+    let c = counts(&s, id).await;
+    assert_eq!((c.total, c.succeeded, c.failed), (10, 4, 2), "{c:?}");
+    assert_eq!(
+        count(&s, "customers"),
+        customers + 5,
+        "no account created twice"
+    );
+    assert_eq!(
+        count(&s, "addresses"),
+        addresses_after,
+        "no address created twice"
+    );
+
+    // Prospects.
+    let erp = s.world.ebp.customers().len();
+    let id = enqueue(SyncAction::ImportProspects).await;
+    let status = worker(Some("abort-after:erp_import:1")).await.unwrap();
+    assert!(!status.success());
+    let after_abort = s.world.ebp.customers().len();
+    assert!(after_abort > erp, "imported before the abort");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(worker(None).await.unwrap().success());
+    let c = counts(&s, id).await;
+    assert_eq!(c.failed, 0, "{c:?}");
+    assert_eq!(
+        s.world.ebp.customers().len(),
+        after_abort,
+        "no ERP customer created twice"
+    );
+    verify_replay(&s).await;
+}
+both!(a_crash_after_the_write_creates_nothing_twice, crash);
