@@ -835,12 +835,27 @@ async fn shop_validation(kind: Kind) {
     b020.firstname = "R2".into();
     b020.lastname = "D2".into();
     b020.email = Some("r2d2@example.fr".into());
-    s.world.ebp.seed_export_customers(&[(b020, vec![])]);
+    // Two ERP customers sharing an e-mail: one account, the second customer fails.
+    let twin = person("B021", "Jumeau", "Jean", "Jumeau", "jean.morel@example.fr");
+    s.world
+        .ebp
+        .seed_export_customers(&[(b020, vec![]), (twin, vec![])]);
     let customers = count(&s, "customers");
     let (run1, status, c) = run(&s, SyncAction::ExportCustomers).await;
     assert_eq!(status, RunStatus::Succeeded);
-    assert_eq!((c.total, c.succeeded, c.failed), (11, 4, 3), "{c:?}");
+    assert_eq!((c.total, c.succeeded, c.failed), (12, 4, 4), "{c:?}");
     let it = items(&s, run1).await;
+    assert!(
+        it["B021"]
+            .1
+            .contains("e-mail déjà utilisé par le client ERP B002"),
+        "{:?}",
+        it["B021"]
+    );
+    assert_eq!(
+        customer(&s, "jean.morel@example.fr").unwrap().0["lastname"],
+        "Morel"
+    );
     assert_eq!(it["B020"].0, "failed");
     assert!(
         it["B020"].1.contains("refusé par la boutique"),
@@ -960,3 +975,31 @@ async fn crash(kind: Kind) {
     verify_replay(&s).await;
 }
 both!(a_crash_after_the_write_creates_nothing_twice, crash);
+
+/// The merchant's query filter goes to the ERP (`WhereCondition`): only matching customers
+/// are read.
+async fn query_filter(kind: Kind) {
+    let s = setup(kind, 1000, |c| {
+        c.query_filter = Some("ID LIKE 'CL%'".into())
+    })
+    .await;
+    let calls = s.world.ebp.calls().len();
+    let (run1, status, c) = run(&s, SyncAction::ExportCustomers).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    // CL00004 (no e-mail) and CL00012 only.
+    assert_eq!((c.total, c.succeeded, c.ignored), (2, 1, 1), "{c:?}");
+    let it = items(&s, run1).await;
+    assert!(
+        it.contains_key("CL00012") && it.contains_key("CL00004"),
+        "{it:?}"
+    );
+    assert!(customer(&s, "lea.dubois@bois.fr").is_none());
+    let sent = s.world.ebp.calls();
+    let read = sent[calls..]
+        .iter()
+        .find(|c| c.path.ends_with("/GenericQuery"))
+        .unwrap();
+    assert_eq!(read.status, 200);
+    verify_replay(&s).await;
+}
+both!(the_query_filter_is_applied_by_the_erp, query_filter);

@@ -455,7 +455,19 @@ impl CustomerShop for PrestaShopCustomers {
         } else {
             HashMap::new()
         };
+        // Accounts written by this call, by e-mail: the look-up above predates them, and two
+        // ERP customers sharing an e-mail must not get two accounts.
+        let mut claimed: HashMap<String, String> = HashMap::new();
         for d in searchable {
+            if let Some(other) = claimed.get(&d.email).filter(|c| **c != d.erp_code) {
+                out.push((
+                    d.key(),
+                    Written::Refused(format!(
+                        "e-mail déjà utilisé par le client ERP {other} (e-mail used by another ERP customer)"
+                    )),
+                ));
+                continue;
+            }
             let w = match Self::pick(found.get(&d.email), &d.erp_code) {
                 Err(why) => Written::Refused(why),
                 Ok(Some(row)) => {
@@ -471,6 +483,12 @@ impl CustomerShop for PrestaShopCustomers {
                     _ => Written::Missing,
                 },
             };
+            if matches!(
+                w,
+                Written::Created(_) | Written::Updated(_) | Written::Unchanged(_)
+            ) {
+                claimed.insert(d.email.clone(), d.erp_code.clone());
+            }
             out.push((d.key(), w));
         }
         Ok(out)
