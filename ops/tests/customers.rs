@@ -1000,6 +1000,26 @@ async fn query_filter(kind: Kind) {
         .find(|c| c.path.ends_with("/GenericQuery"))
         .unwrap();
     assert_eq!(read.status, 200);
+    // The same through the binary: `passerelle run PROFILE export-customers` is available.
+    let url = s._db.url.clone();
+    let profile = s.profile.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args(["run", &profile, "export-customers"])
+            .env("DATABASE_URL", &url)
+            .env("PASSERELLE_ACCOUNT", "acme")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("CL00012"), "{text}");
     verify_replay(&s).await;
 }
 both!(the_query_filter_is_applied_by_the_erp, query_filter);
