@@ -629,7 +629,7 @@ async fn quota(kind: Kind) {
 both!(quota_smaller_than_the_customers_stops_cleanly, quota);
 
 async fn deactivate(kind: Kind) {
-    let s = setup(kind, 1000, |_| {}).await;
+    let s = setup(kind, 1000, |c| c.create_contacts = true).await;
     let (_, _, c) = run(&s, SyncAction::ExportCustomers).await;
     assert_eq!(c.succeeded, 4);
     let customers = count(&s, "customers");
@@ -641,6 +641,12 @@ async fn deactivate(kind: Kind) {
     // B001 disabled; B002, B006, CL00012 already active; B003 (asleep, never exported)
     // missing from the shop: ignored, not created; no e-mail / bad e-mail / codes as before.
     assert_eq!(customer(&s, "lea.dubois@bois.fr").unwrap().0["active"], "0");
+    let paul = customer(&s, "paul@bois.fr").unwrap().0;
+    assert_eq!(paul["active"], "0", "its contact's account too");
+    assert_eq!(
+        customer(&s, "lina.morel@example.fr").unwrap().0["active"],
+        "1"
+    );
     assert_eq!(
         customer(&s, "jean.morel@example.fr").unwrap().0["active"],
         "1"
@@ -663,6 +669,7 @@ async fn deactivate(kind: Kind) {
         .update_customer("B001", &[("ActiveState", json!(0))]);
     let (run2, _, _) = run(&s, SyncAction::DeactivateCustomers).await;
     assert_eq!(customer(&s, "lea.dubois@bois.fr").unwrap().0["active"], "1");
+    assert_eq!(customer(&s, "paul@bois.fr").unwrap().0["active"], "1");
     assert!(items(&s, run2).await["B001"].1.contains("actif"));
     assert_eq!(count(&s, "customers"), customers);
     // A sleeping customer is not exported, and an export never re-enables a disabled one.

@@ -22,7 +22,7 @@
 //! cheat sheet, <https://devdocs.prestashop-project.org/8/webservice/cheat-sheet>): its
 //! ERP e-mail changed, and its account is updated (the e-mail itself only when the profile
 //! replaces e-mails) instead of a second account being created. Contacts' accounts also
-//! carry `Contact EBP : ID`.
+//! carry `Contact EBP : ID`; deactivating a customer also deactivates them.
 
 use super::{check_id, or_filter, PrestaShopClient};
 use crate::cms::prestashop::model::{association_ids, tagged_value, text, with_tagged_line, Obj};
@@ -414,6 +414,81 @@ impl PrestaShopCustomers {
         }
     }
 
+    /// The accounts made for the contacts of these customers follow their customer (one
+    /// look-up per call: every account tagged as a contact's). A contact's account changed
+    /// turns its customer's `Unchanged` into `Updated`.
+    async fn set_contacts_active(
+        &self,
+        states: &[(String, String, bool)],
+        out: &mut [(String, Written)],
+    ) -> Result<(), StepError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let wanted: HashMap<&str, bool> = states
+            .iter()
+            .map(|(code, _, active)| (code.as_str(), *active))
+            .collect();
+        let rows = self
+            .client
+            .list(
+                "customers",
+                &[
+                    (
+                        "filter[note]".into(),
+                        format!("%[{}]%", CONTACT_PREFIX.trim()),
+                    ),
+                    ("filter[deleted]".into(), "[0]".into()),
+                    ("display".into(), "[id,active,note]".into()),
+                ],
+            )
+            .await?;
+        for r in rows {
+            let note = text(&r, "note");
+            let (Some(code), Some(_)) = (
+                tagged_value(&note, ERP_CODE_PREFIX),
+                tagged_value(&note, CONTACT_PREFIX),
+            ) else {
+                continue;
+            };
+            let Some(active) = wanted.get(code.as_str()) else {
+                continue;
+            };
+            let flag = if *active { "1" } else { "0" };
+            if text(&r, "active") == flag {
+                continue;
+            }
+            let id = text(&r, "id");
+            check_id(&id)?;
+            let body = format!("{}{}", field("id", &id), field("active", flag));
+            match self
+                .client
+                .call(
+                    Method::PATCH,
+                    &format!("customers/{id}"),
+                    &[],
+                    Some(xml("customer", &body)),
+                )
+                .await
+            {
+                Ok(_) => {
+                    for (c, w) in out.iter_mut() {
+                        if *c == code {
+                            if let Written::Unchanged(main) = w {
+                                *w = Written::Updated(main.clone());
+                            }
+                        }
+                    }
+                }
+                Err(StepError::Permanent(msg)) => {
+                    tracing::warn!(%msg, account = %id, "compte de contact non modifié");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// The first-language name of a group row.
     fn group_name(r: &Obj) -> String {
         text(r, "name").trim().to_string()
@@ -603,6 +678,7 @@ impl CustomerShop for PrestaShopCustomers {
             };
             out.push((code.clone(), w));
         }
+        self.set_contacts_active(states, &mut out).await?;
         Ok(out)
     }
 
