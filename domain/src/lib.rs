@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod catalog;
+pub mod customer_export;
 pub mod decider;
 pub mod ids;
 pub mod lang;

@@ -108,7 +108,8 @@ impl App {
             SyncAction::SendInvoices,
             Arc::new(SendInvoices::new(self.connectors()?, ledger)),
         );
-        self.register_catalog(&mut r, clock)?;
+        self.register_catalog(&mut r, clock.clone())?;
+        crate::customer_connectors::register(&mut r, &self.db, self.connectors()?, clock)?;
         Ok(r)
     }
 

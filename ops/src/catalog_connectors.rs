@@ -228,8 +228,8 @@ pub async fn last_transfers(
     Ok(out)
 }
 
-/// The catalogue actions this version runs (the customer actions and prospects are not
-/// available yet).
+/// The catalogue actions this version runs (the customer actions are in
+/// [`crate::customer_connectors::AVAILABLE`]).
 pub const AVAILABLE: [SyncAction; 5] = [
     SyncAction::ExportArticles,
     SyncAction::ExportNewArticles,

@@ -729,9 +729,10 @@ async fn run_now(
             | SyncAction::UpdateOrderStatuses
             | SyncAction::SendInvoices
     ) && !crate::catalog_connectors::AVAILABLE.contains(&action)
+        && !crate::customer_connectors::AVAILABLE.contains(&action)
     {
         return Err(usage(format!(
-            "l'action {action} n'est pas encore disponible dans cette version (import-orders, import-quotes, update-order-statuses, send-invoices, export-articles, export-new-articles, update-prices, update-stock, activate-articles, demo-engine)"
+            "l'action {action} n'est pas encore disponible dans cette version (import-orders, import-quotes, update-order-statuses, send-invoices, export-articles, export-new-articles, update-prices, update-stock, activate-articles, export-customers, export-new-customers, deactivate-customers, export-customer-groups, import-prospects, demo-engine)"
         )));
     }
     let app = App::connect(url).await?;

@@ -6,6 +6,7 @@ pub mod catalog_connectors;
 pub mod cli;
 pub mod commands;
 pub mod connectors;
+pub mod customer_connectors;
 pub mod demo;
 pub mod export_demo;
 pub mod notify;

@@ -925,6 +925,8 @@ async fn token_request(
 #[path = "catalog.rs"]
 mod catalog;
 pub use catalog::EbpPricing;
+#[path = "customers.rs"]
+mod customers;
 
 #[async_trait]
 impl Erp for EbpClient {

@@ -279,12 +279,15 @@ struct Inner {
     broken_pdfs: std::collections::BTreeSet<String>,
     exports: HashMap<String, String>,
     catalog: sim_catalog::CatalogStore,
+    cust: sim_customers::CustomerStore,
 }
 
 type Shared = Arc<Mutex<Inner>>;
 
 #[path = "sim_catalog.rs"]
 mod sim_catalog;
+#[path = "sim_customers.rs"]
+mod sim_customers;
 pub use sim_catalog::{demo_articles, SimArticle};
 #[path = "sim_prices.rs"]
 mod sim_prices;
@@ -452,7 +455,15 @@ impl Inner {
 
     fn table(&self, name: &str) -> Option<Vec<Value>> {
         let rows = match name {
-            "Customer" => self.customers.values().map(Self::customer_row).collect(),
+            "Customer" => self
+                .customers
+                .values()
+                .map(|c| {
+                    let mut row = Self::customer_row(c);
+                    self.cust.complete(c, &mut row);
+                    row
+                })
+                .collect(),
             "Item" => self
                 .items
                 .values()
@@ -1656,6 +1667,7 @@ impl EbpSim {
             broken_pdfs: Default::default(),
             exports: HashMap::new(),
             catalog: sim_catalog::CatalogStore::default(),
+            cust: sim_customers::CustomerStore::default(),
         }));
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;

@@ -334,6 +334,8 @@ pub struct CatalogSettings {
     pub specific_prices: specific::SpecificPriceSettings,
     /// ERP linked articles become shop accessories (cross-selling) in `export-articles`.
     pub cross_selling: bool,
+    /// Customer exports (`[export.customers]`, FEATURES §3.2).
+    pub customers: crate::customer_export::CustomerExportSettings,
 }
 
 impl Default for CatalogSettings {
@@ -369,6 +371,7 @@ impl Default for CatalogSettings {
             variants: None,
             specific_prices: specific::SpecificPriceSettings::default(),
             cross_selling: false,
+            customers: Default::default(),
         }
     }
 }

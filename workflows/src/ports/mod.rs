@@ -77,6 +77,7 @@ pub trait Notifier: Send + Sync {
 }
 
 mod catalog;
+mod customers;
 mod erp;
 mod ledger;
 mod links;
@@ -86,6 +87,10 @@ mod variants;
 
 pub use catalog::{
     ArticleQuery, ArticleRead, ArticlesPage, CatalogErp, CatalogShop, ReferencesPage, Written,
+};
+pub use customers::{
+    CustomerErp, CustomerQuery, CustomerRead, CustomerShop, CustomersPage, ErpGroup, Prospect,
+    ProspectsPage,
 };
 pub use erp::{
     ChainQuery, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport,

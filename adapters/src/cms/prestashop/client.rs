@@ -482,6 +482,9 @@ mod catalog;
 #[path = "combinations.rs"]
 mod combinations;
 pub use catalog::PrestaShopCatalog;
+#[path = "customers.rs"]
+mod customers;
+pub use customers::PrestaShopCustomers;
 
 /// `[a|b|c]`: the webservice's OR filter.
 fn or_filter(values: &mut dyn Iterator<Item = &String>) -> String {

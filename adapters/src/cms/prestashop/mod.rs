@@ -16,7 +16,7 @@ mod client;
 pub mod model;
 pub mod sim;
 
-pub use client::{normalise_shop_url, PrestaShopCatalog, PrestaShopClient};
+pub use client::{normalise_shop_url, PrestaShopCatalog, PrestaShopClient, PrestaShopCustomers};
 pub use model::{PsCoded, PsConfiguration, PsNamed, PsTax, DOCUMENT_PREFIX, ERP_CODE_PREFIX};
 pub use sim::{
     demo_catalog, demo_catalog_prices, Corruption, Fault, FaultConfig, NewAddress, NewCartRule,

@@ -87,6 +87,8 @@ fn singular(resource: &str) -> Option<&'static str> {
 mod sim_catalog;
 #[path = "sim_combinations.rs"]
 mod sim_combinations;
+#[path = "sim_customers.rs"]
+mod sim_customers;
 #[path = "sim_prices.rs"]
 mod sim_prices;
 
@@ -327,6 +329,7 @@ impl SimShop {
         for r in RESOURCES {
             shop.res.insert(r.0.to_string(), BTreeMap::new());
         }
+        sim_customers::seed_groups(&mut shop);
         for (id, rate, name) in [
             (1, "20.000", "TVA FR 20%"),
             (2, "10.000", "TVA FR 10%"),
@@ -1566,6 +1569,9 @@ async fn handle(
         (m, id) if sim_catalog::handles(m, &resource, id.is_some()) => {
             sim_catalog::write(&mut g.shop, m, &resource, id.as_deref(), &body)
         }
+        (m, id) if sim_customers::handles(m, &resource, id.is_some()) => {
+            sim_customers::write(&mut g.shop, m, &resource, id.as_deref(), &body)
+        }
         (&Method::GET, None) => list(&g, &resource, &params)
             .map(|rows| (StatusCode::OK, render_list(&g, &resource, &rows, as_json))),
         (&Method::GET, Some(id)) => {
@@ -1844,6 +1850,20 @@ fn matches(value: &str, filter: &str) -> bool {
     }
     if let Some(inner) = f.strip_prefix('!').and_then(bracket) {
         return !inner.split('|').any(|x| eq_value(value, x));
+    }
+    // `%[x]%` contains, `[x]%` begins, `%[x]` ends (not case sensitive; cheat sheet,
+    // https://devdocs.prestashop-project.org/8/webservice/cheat-sheet).
+    let (v, low) = (value.to_lowercase(), f.to_lowercase());
+    if let Some(inner) = low.strip_prefix('%').and_then(|x| x.strip_suffix('%')) {
+        if let Some(x) = bracket(inner) {
+            return v.contains(&x);
+        }
+    }
+    if let Some(x) = low.strip_suffix('%').and_then(bracket) {
+        return v.starts_with(&x);
+    }
+    if let Some(x) = low.strip_prefix('%').and_then(bracket) {
+        return v.ends_with(&x);
     }
     match bracket(f) {
         Some(inner) if inner.contains('|') => inner.split('|').any(|x| eq_value(value, x)),

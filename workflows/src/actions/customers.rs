@@ -1,0 +1,256 @@
+//! What the customer workflows share (`export-customers`, `export-new-customers`,
+//! `deactivate-customers`, `export-customer-groups`): their configuration, where they get
+//! their connections, the quota block per page and the per-item outcome loop — the same
+//! shape as the catalogue flows ([`super::catalog`]): one journaled step per ERP page or
+//! shop batch, quota reserved before any write, one outcome per ERP customer.
+
+pub use super::catalog::CatalogInput as CustomerInput;
+use super::catalog::Policies;
+use crate::engine::{RunContext, RunError, StepError};
+use crate::ports::{
+    Counter, CustomerErp, CustomerQuery, CustomerShop, CustomersPage, Quotas, Reservation, Written,
+};
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use passerelle_domain::catalog::FilterClause;
+use passerelle_domain::customer_export::CustomerExportSettings;
+use passerelle_domain::{AccountId, ItemOutcome, ProfileId, SyncAction};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Everything a customer run needs to know about its profile, resolved once by the
+/// `load_config` step (a replay sees the same settings and dates).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerConfig {
+    /// The profile's customer settings.
+    pub settings: CustomerExportSettings,
+    /// The parsed ERP-side filter.
+    pub filter: Vec<FilterClause>,
+    /// Start of the incremental window (the last transfer of this action, UTC); `None`:
+    /// everything.
+    pub since: Option<NaiveDateTime>,
+}
+
+/// Where customer runs get their configuration and connections (the binary's wiring).
+#[async_trait]
+pub trait CustomerConnectors: Send + Sync {
+    /// The profile's customer configuration for `action`, with its incremental start.
+    async fn customer_config(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+        action: SyncAction,
+    ) -> Result<CustomerConfig, StepError>;
+    /// The profile's shop, for customers.
+    async fn customer_shop(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<Arc<dyn CustomerShop>, StepError>;
+    /// The profile's ERP, for customers.
+    async fn customer_erp(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<Arc<dyn CustomerErp>, StepError>;
+}
+
+/// The connections and configuration of one customer run.
+pub(crate) struct CustomerIo {
+    pub(crate) ctx: RunContext,
+    pub(crate) shop: Arc<dyn CustomerShop>,
+    pub(crate) erp: Arc<dyn CustomerErp>,
+    pub(crate) quotas: Arc<dyn Quotas>,
+    pub(crate) p: Policies,
+    pub(crate) config: Arc<CustomerConfig>,
+}
+
+impl CustomerIo {
+    /// Loads the configuration (journaled) and opens the connections.
+    pub(crate) async fn open(
+        ctx: &RunContext,
+        connectors: &Arc<dyn CustomerConnectors>,
+        quotas: Arc<dyn Quotas>,
+        input: serde_json::Value,
+        action: SyncAction,
+    ) -> Result<CustomerIo, RunError> {
+        let input: CustomerInput = serde_json::from_value(input)
+            .map_err(|e| RunError::failed(format!("entrée invalide : {e}")))?;
+        let p = Policies::new(&input);
+        let (account, profile) = (ctx.account_id().clone(), ctx.profile_id().clone());
+        let c = connectors.clone();
+        let config: CustomerConfig = ctx
+            .step("load_config", &p.read, || async move {
+                c.customer_config(&account, &profile, action).await
+            })
+            .await?;
+        let (account, profile) = (ctx.account_id(), ctx.profile_id());
+        let shop = connectors
+            .customer_shop(account, profile)
+            .await
+            .map_err(|e| RunError::failed(format!("connexion boutique : {e}")))?;
+        let erp = connectors
+            .customer_erp(account, profile)
+            .await
+            .map_err(|e| RunError::failed(format!("connexion ERP : {e}")))?;
+        if let Some(since) = config.since {
+            let what = match action {
+                SyncAction::ExportNewCustomers => "clients créés",
+                _ => "clients modifiés",
+            };
+            ctx.note(format!(
+                "{what} depuis le {} (UTC) seulement — dernier transfert (incremental)",
+                since.format("%d/%m/%Y %H:%M:%S")
+            ))
+            .await?;
+        }
+        Ok(CustomerIo {
+            ctx: ctx.clone(),
+            shop,
+            erp,
+            quotas,
+            p,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The customer query of the run.
+    pub(crate) fn query(&self, with_contacts: bool, only_new: bool) -> CustomerQuery {
+        let mut q = CustomerQuery {
+            filter: self.config.filter.clone(),
+            modified_since: self.config.since,
+            created_since: None,
+            with_contacts,
+        };
+        if only_new {
+            q.created_since = q.modified_since.take();
+        }
+        q
+    }
+
+    /// One page of ERP customers from `offset` (the `read_customers` step).
+    pub(crate) async fn read_page(
+        &self,
+        query: &CustomerQuery,
+        offset: u32,
+    ) -> Result<CustomersPage, RunError> {
+        let (erp, q) = (self.erp.clone(), query.clone());
+        self.ctx
+            .step("read_customers", &self.p.read, || async move {
+                erp.customers_page(&q, offset).await
+            })
+            .await
+    }
+
+    /// Reserves `wanted` units of `counter` for page `page_no` (before any write); returns
+    /// how many were granted and why fewer.
+    pub(crate) async fn reserve(
+        &self,
+        page_no: u32,
+        wanted: usize,
+        counter: Counter,
+    ) -> Result<(usize, String), RunError> {
+        if wanted == 0 {
+            return Ok((0, String::new()));
+        }
+        let (quotas, acc, run) = (
+            self.quotas.clone(),
+            self.ctx.account_id().clone(),
+            self.ctx.run_id(),
+        );
+        let key = format!("page-{page_no}");
+        let r: Reservation = self
+            .ctx
+            .step("reserve_quota", &self.p.read, || async move {
+                quotas
+                    .reserve(&acc, run, &key, counter, wanted as u32)
+                    .await
+            })
+            .await?;
+        Ok((
+            r.granted as usize,
+            r.limited_by
+                .unwrap_or_else(|| "quota épuisé (quota exhausted)".into()),
+        ))
+    }
+
+    /// The end of a page: settles its quota block when one was reserved (consuming `used`),
+    /// then journals the outcome of every item (one left without one failed).
+    pub(crate) async fn finish_page(
+        &self,
+        page_no: u32,
+        reserved: Option<Counter>,
+        used: usize,
+        keys: Vec<String>,
+        outcome: Vec<Option<ItemOutcome>>,
+    ) -> Result<(), RunError> {
+        if let Some(counter) = reserved {
+            let (quotas, acc, prof, run) = (
+                self.quotas.clone(),
+                self.ctx.account_id().clone(),
+                self.ctx.profile_id().clone(),
+                self.ctx.run_id(),
+            );
+            let key = format!("page-{page_no}");
+            self.ctx
+                .step("settle_quota", &self.p.read, || async move {
+                    quotas
+                        .settle(&acc, &prof, run, &key, counter, used as u32)
+                        .await
+                })
+                .await?;
+        }
+        let items: Vec<(String, ItemOutcome)> = keys
+            .into_iter()
+            .zip(outcome)
+            .map(|(k, o)| {
+                (
+                    k,
+                    o.unwrap_or(ItemOutcome::Failed(
+                        "client non traité (customer not handled)".into(),
+                    )),
+                )
+            })
+            .collect();
+        self.ctx
+            .for_each_item(
+                items,
+                |(key, _)| {
+                    let key = if key.is_empty() {
+                        "(vide)".to_string()
+                    } else {
+                        key.clone()
+                    };
+                    (key.clone(), key)
+                },
+                |_ictx, _item, (_, outcome)| async move { Ok(outcome) },
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The end-of-run summary line.
+    pub(crate) async fn summary(&self, what: &str) -> Result<(), RunError> {
+        let t = self.ctx.totals();
+        self.ctx
+            .note(format!(
+                "{} {what} : {} réussi(s), {} en échec, {} ignoré(s)",
+                t.total, t.succeeded, t.failed, t.ignored
+            ))
+            .await
+    }
+}
+
+/// The log text of a shop write and whether it consumed a unit (only real writes do).
+pub(crate) fn account_outcome(w: &Written, what: &str) -> (Result<String, String>, bool) {
+    match w {
+        Written::Created(id) => (Ok(format!("{what} : créé (compte {id})")), true),
+        Written::Updated(id) => (Ok(format!("{what} : mis à jour (compte {id})")), true),
+        Written::Unchanged(id) => (Ok(format!("{what} : déjà à jour (compte {id})")), false),
+        Written::Missing => (
+            Err("absent de la boutique et création désactivée (not in shop, creation off)".into()),
+            false,
+        ),
+        Written::Refused(r) => (Err(format!("{what} : refusé par la boutique : {r}")), false),
+    }
+}
