@@ -4,6 +4,7 @@
 //! activation rule). No IO: the workflows feed these functions with what the ports read.
 
 pub mod filter;
+pub mod media;
 pub mod rtf;
 pub mod rules;
 
@@ -172,6 +173,10 @@ pub struct UpdateSwitches {
     pub quantity: bool,
     /// Weight.
     pub weight: bool,
+    /// Images (sent to existing products too).
+    pub images: bool,
+    /// Documents (attached to existing products too).
+    pub documents: bool,
 }
 
 impl Default for UpdateSwitches {
@@ -184,6 +189,8 @@ impl Default for UpdateSwitches {
             price: true,
             quantity: true,
             weight: true,
+            images: true,
+            documents: true,
         }
     }
 }
@@ -260,6 +267,8 @@ pub struct CatalogSettings {
     /// Create the categories of those levels missing from the shop (else the product
     /// goes to the deepest existing one).
     pub create_categories: bool,
+    /// Images and documents (`[export.media]`).
+    pub media: media::MediaSettings,
 }
 
 impl Default for CatalogSettings {
@@ -286,6 +295,7 @@ impl Default for CatalogSettings {
             batch_size: 50,
             category_levels: Vec::new(),
             create_categories: true,
+            media: media::MediaSettings::default(),
         }
     }
 }

@@ -74,6 +74,14 @@ pub trait CatalogConnectors: Send + Sync {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<Arc<dyn CatalogErp>, StepError>;
+    /// The profile's media connections (images, documents); `None`: none configured.
+    async fn catalog_media(
+        &self,
+        _account: &AccountId,
+        _profile: &ProfileId,
+    ) -> Result<Option<crate::ports::MediaConnections>, StepError> {
+        Ok(None)
+    }
 }
 
 /// Input of a catalogue run (the run request's payload).

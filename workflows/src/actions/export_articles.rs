@@ -79,6 +79,7 @@ impl Workflow for ExportArticles {
                     .note("aucun dépôt sélectionné : le stock n'est pas envoyé (no warehouse selected: no stock update)")
                     .await?;
             }
+            let media = super::export_images::open(&io, &connectors).await?;
             let mut seen = BTreeSet::new();
             let (mut offset, mut page_no) = (0u32, 0u32);
             loop {
@@ -87,7 +88,8 @@ impl Workflow for ExportArticles {
                 if page.articles.is_empty() {
                     break;
                 }
-                process_page(&io, page_no, page.articles, &mut seen, with_stock).await?;
+                let m = media.as_ref();
+                process_page(&io, page_no, page.articles, &mut seen, with_stock, m).await?;
                 match next_offset(page.next_offset, offset) {
                     Some(n) => offset = n,
                     None => break,
@@ -107,6 +109,7 @@ async fn process_page(
     articles: Vec<ArticleRead>,
     seen: &mut BTreeSet<String>,
     with_stock: bool,
+    media: Option<&crate::ports::MediaConnections>,
 ) -> Result<(), RunError> {
     let s = &io.config.settings;
     let batch = io.config.batch();
@@ -274,6 +277,10 @@ async fn process_page(
                 .await?;
             w.into_iter().collect()
         };
+        let media_reports = match media {
+            Some(m) => super::export_images::send_page(io, m, media_targets(&written)).await?,
+            None => HashMap::new(),
+        };
         for (i, d, st) in &drafts {
             let w = by_ref
                 .get(d.reference.as_str())
@@ -304,8 +311,26 @@ async fn process_page(
                     None => {}
                 }
             }
+            super::export_images::merge(&mut o, media_reports.get(&d.reference));
             outcome[*i] = Some(o);
         }
     }
     io.finish_page(page_no, reserved, used, refs, outcome).await
+}
+
+/// The written products whose media are sent.
+fn media_targets(written: &[(String, Written)]) -> Vec<super::export_images::MediaTarget> {
+    written
+        .iter()
+        .filter_map(|(r, w)| match w {
+            Written::Created(id) => Some((r, id, true)),
+            Written::Updated(id) | Written::Unchanged(id) => Some((r, id, false)),
+            _ => None,
+        })
+        .map(|(r, id, created)| super::export_images::MediaTarget {
+            reference: r.clone(),
+            product_id: id.clone(),
+            created,
+        })
+        .collect()
 }

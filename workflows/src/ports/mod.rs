@@ -80,6 +80,7 @@ mod catalog;
 mod erp;
 mod ledger;
 mod shop;
+mod storage;
 
 pub use catalog::{
     ArticleQuery, ArticleRead, ArticlesPage, CatalogErp, CatalogShop, ReferencesPage, Written,
@@ -90,3 +91,6 @@ pub use erp::{
 };
 pub use ledger::{Counter, Ledger, OrderLink, Quotas, Reservation, Transferred, UpdateLedger};
 pub use shop::{DateField, OrderQuery, OrdersPage, Shop, ShopOrderRead};
+pub use storage::{
+    FileStorage, MediaConnections, MediaMemo, MediaMemos, ShopImage, ShopMedia, StoredFile,
+};
