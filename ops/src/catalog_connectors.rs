@@ -124,6 +124,21 @@ impl CatalogConnectors for DbCatalogConnectors {
     ) -> Result<Arc<dyn CatalogErp>, StepError> {
         Ok(Arc::new(self.inner.ebp_client(account, profile).await?))
     }
+
+    async fn catalog_media(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<Option<passerelle_workflows::ports::MediaConnections>, StepError> {
+        let p = self.profile(account, profile).await?;
+        let Some(storage) = p.export.and_then(|e| e.media.storage) else {
+            return Ok(None);
+        };
+        let (db, inner) = (&self.db, &self.inner);
+        crate::media_connectors::media_connections(db, inner, account, profile, &storage)
+            .await
+            .map(Some)
+    }
 }
 
 /// Reads `2026-03-01`, `2026-03-01T08:00:00` or an RFC 3339 date (UTC when no offset).

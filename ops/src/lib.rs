@@ -8,6 +8,7 @@ pub mod commands;
 pub mod connectors;
 pub mod demo;
 pub mod export_demo;
+pub mod media_connectors;
 pub mod notify;
 pub mod orders_cmd;
 pub mod profiles;

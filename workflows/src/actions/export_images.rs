@@ -27,8 +27,6 @@ pub struct MediaReport {
     pub kept: u32,
     /// Images deleted (delete-first, or replaced files).
     pub deleted: u32,
-    /// Documents attached.
-    pub documents: u32,
     /// Files not sent, with why (French first).
     pub refused: Vec<(String, String)>,
     /// Why the product's media could not be handled at all.
@@ -42,9 +40,6 @@ impl MediaReport {
             "images : {} envoyée(s), {} inchangée(s), {} supprimée(s)",
             self.sent, self.kept, self.deleted
         );
-        if self.documents > 0 {
-            t.push_str(&format!(" ; {} document(s) joint(s)", self.documents));
-        }
         for (name, why) in &self.refused {
             t.push_str(&format!(" ; fichier « {name} » ignoré : {why}"));
         }
@@ -91,7 +86,7 @@ pub(crate) async fn send_page(
     let m = s.media.clone();
     let targets: Vec<MediaTarget> = targets
         .into_iter()
-        .filter(|t| t.created || s.update.images || s.update.documents)
+        .filter(|t| t.created || s.update.images)
         .collect();
     let Some(storage_settings) = m.storage.clone() else {
         return Ok(HashMap::new());
@@ -107,14 +102,13 @@ pub(crate) async fn send_page(
             let mut out = Vec::new();
             for t in targets {
                 let images = m.images && (t.created || update.images);
-                let documents = m.documents && (t.created || update.documents);
                 let mut report = MediaReport::default();
                 let r = product_media(
                     &media,
                     &storage_settings,
                     &mut listed,
                     &t,
-                    (images, documents, m.delete_first),
+                    (images, m.delete_first),
                     run,
                     &mut report,
                 )
@@ -151,7 +145,7 @@ async fn product_media(
     st: &passerelle_domain::catalog::media::StorageSettings,
     listed: &mut HashMap<String, Vec<StoredFile>>,
     t: &MediaTarget,
-    (images, documents, delete_first): (bool, bool, bool),
+    (images, delete_first): (bool, bool),
     run: passerelle_domain::RunId,
     report: &mut MediaReport,
 ) -> Result<(), StepError> {
@@ -177,28 +171,6 @@ async fn product_media(
             wanted.push((f.name, hash, bytes));
         }
         send_images(media, t, wanted, delete_first, run, report).await?;
-    }
-    if documents {
-        if let Some(dfolder) = &st.documents_folder {
-            let folder = article_folder(dfolder, &t.reference, st.per_reference_folder);
-            let files: Vec<StoredFile> = files_of(media, listed, &folder)
-                .await?
-                .into_iter()
-                .filter(|f| belongs_to(&f.name, &t.reference, st.per_reference_folder))
-                .collect();
-            for f in files {
-                let bytes = media.storage.fetch(&f).await?;
-                match media
-                    .shop
-                    .attach_document(&t.product_id, &f.name, &bytes)
-                    .await
-                {
-                    Ok(_) => report.documents += 1,
-                    Err(StepError::Permanent(why)) => report.refused.push((f.name, why)),
-                    Err(e) => return Err(e),
-                }
-            }
-        }
     }
     Ok(())
 }

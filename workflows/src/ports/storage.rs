@@ -50,14 +50,6 @@ pub trait ShopMedia: Send + Sync {
     ) -> Result<String, StepError>;
     /// Deletes one image of the product (an image already gone is not an error).
     async fn delete_image(&self, product_id: &str, image_id: &str) -> Result<(), StepError>;
-    /// Attaches a document (PDF…) to the product, reusing an attachment of the same file
-    /// name already on it; returns the attachment id.
-    async fn attach_document(
-        &self,
-        product_id: &str,
-        file_name: &str,
-        bytes: &[u8],
-    ) -> Result<String, StepError>;
 }
 
 /// What was sent to one product, remembered between runs so that a re-run sends nothing

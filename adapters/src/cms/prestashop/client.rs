@@ -479,6 +479,8 @@ impl PrestaShopClient {
 
 #[path = "catalog.rs"]
 mod catalog;
+#[path = "images.rs"]
+mod images;
 pub use catalog::PrestaShopCatalog;
 
 /// `[a|b|c]`: the webservice's OR filter.

@@ -79,6 +79,9 @@ fn singular(resource: &str) -> Option<&'static str> {
 
 #[path = "sim_catalog.rs"]
 mod sim_catalog;
+#[path = "sim_images.rs"]
+mod sim_images;
+pub use sim_images::SimImage;
 
 // ---------------------------------------------------------------------------
 // Data
@@ -1191,6 +1194,8 @@ struct SimState {
     emails: Vec<(u64, String)>,
     /// Bytes of the files uploaded through `attachments/file`, by attachment id.
     files: HashMap<u64, Vec<u8>>,
+    /// Product images (`images/products/…`).
+    images: sim_images::Images,
 }
 
 type Shared = Arc<Mutex<SimState>>;
@@ -1225,6 +1230,7 @@ impl PrestaShopSim {
             corrupt: HashMap::new(),
             emails: Vec::new(),
             files: HashMap::new(),
+            images: sim_images::Images::default(),
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -1511,6 +1517,9 @@ async fn handle(
     let mut g = lock(&state);
     if let Err(e) = check_auth(&g.key, &headers, param("ws_key")) {
         return error_response(e, as_json);
+    }
+    if resource == "images" {
+        return sim_images::handle(&mut g, &method, &segs, &headers, &body);
     }
     if resource == "attachments" && id.as_deref() == Some("file") && method == Method::POST {
         let ct = headers

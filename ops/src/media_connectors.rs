@@ -1,0 +1,60 @@
+//! The media connections of the article export (images from online storage): the storage
+//! client named by the profile's `[export.media.storage]`, with its secret decrypted from
+//! the credential store, the shop's product images, and the per-product memo of what was
+//! sent (SyncCursor aggregates, `adapters::storage::LedgerMemos`).
+
+use crate::connectors::DbConnectors;
+use crate::profiles::STORAGE_SECRET;
+use passerelle_adapters::storage::ftp::FtpStorage;
+use passerelle_adapters::storage::LedgerMemos;
+use passerelle_adapters::store::{Db, SqlLedger};
+use passerelle_domain::catalog::media::{StorageKind, StorageSettings};
+use passerelle_domain::{AccountId, ProfileId};
+use passerelle_workflows::engine::StepError;
+use passerelle_workflows::ports::{FileStorage, MediaConnections, SystemClock};
+use std::sync::Arc;
+
+/// The media connections of `profile` whose storage is `storage`.
+pub async fn media_connections(
+    db: &Db,
+    inner: &DbConnectors,
+    account: &AccountId,
+    profile: &ProfileId,
+    storage: &StorageSettings,
+) -> Result<MediaConnections, StepError> {
+    let secret = inner.secret(account, profile, STORAGE_SECRET).await?;
+    let files = storage_client(storage, secret)?;
+    let shop = inner.shop_client(account, profile).await?;
+    let ledger = Arc::new(SqlLedger::new(db.clone(), Arc::new(SystemClock)));
+    Ok(MediaConnections {
+        storage: files,
+        shop: Arc::new(shop),
+        memos: Arc::new(LedgerMemos::new(ledger, account.clone(), profile.clone())),
+    })
+}
+
+/// The storage client of `s` with its secret.
+pub fn storage_client(
+    s: &StorageSettings,
+    secret: passerelle_adapters::secrets::Secret,
+) -> Result<Arc<dyn FileStorage>, StepError> {
+    let host = s.host.clone().unwrap_or_default();
+    let user = s.user.clone().unwrap_or_else(|| "anonymous".into());
+    Ok(match s.kind {
+        StorageKind::Ftp => Arc::new(FtpStorage::plain(&host, &user, secret)?),
+        StorageKind::Ftps => {
+            let pem = match &s.ca_file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    StepError::permanent(format!("certificat FTPS « {path} » illisible : {e}"))
+                })?),
+                None => None,
+            };
+            Arc::new(FtpStorage::tls(&host, &user, secret, pem.as_deref())?)
+        }
+        other => {
+            return Err(StepError::permanent(format!(
+                "stockage {other:?} pas encore pris en charge (storage not supported yet)"
+            )))
+        }
+    })
+}
