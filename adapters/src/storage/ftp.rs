@@ -214,8 +214,10 @@ impl FtpStorage {
         r
     }
 
-    /// Opens a passive data connection (`PASV`).
-    async fn data(&self, s: &mut Session) -> Result<Box<dyn Stream>, StepError> {
+    /// Opens a passive data connection (`PASV`). For FTPS the TLS handshake comes after
+    /// the transfer command's preliminary reply ([`Self::wrap`]): the server only starts
+    /// its side of the handshake once it has the command.
+    async fn data(&self, s: &mut Session) -> Result<TcpStream, StepError> {
         let (code, text) = send(s, "PASV").await?;
         if code != 227 {
             return Err(StepError::permanent(format!(
@@ -227,7 +229,7 @@ impl FtpStorage {
         let tcp = TcpStream::connect((s.peer.ip(), port))
             .await
             .map_err(|e| StepError::transient(format!("connexion de données FTP : {e}")))?;
-        self.wrap(tcp).await
+        Ok(tcp)
     }
 }
 
@@ -246,13 +248,14 @@ impl FileStorage for FtpStorage {
                         "dossier FTP « {folder} » inaccessible : {code} {text}"
                     )));
                 }
-                let mut data = me.data(s).await?;
+                let data = me.data(s).await?;
                 let (code, text) = send(s, "LIST").await?;
                 if code != 150 && code != 125 {
                     return Err(StepError::permanent(format!(
                         "liste FTP refusée (LIST) : {code} {text}"
                     )));
                 }
+                let mut data = me.wrap(data).await?;
                 let mut raw = Vec::new();
                 data.read_to_end(&mut raw).await.map_err(io_err)?;
                 drop(data);
@@ -281,13 +284,14 @@ impl FileStorage for FtpStorage {
         let path = file.locator.clone();
         self.with_session(|me, s| {
             Box::pin(async move {
-                let mut data = me.data(s).await?;
+                let data = me.data(s).await?;
                 let (code, text) = send(s, &format!("RETR {path}")).await?;
                 if code != 150 && code != 125 {
                     return Err(StepError::permanent(format!(
                         "fichier FTP « {path} » illisible : {code} {text}"
                     )));
                 }
+                let mut data = me.wrap(data).await?;
                 let mut raw = Vec::new();
                 (&mut data)
                     .take(MAX_FILE_BYTES as u64 + 1)
