@@ -7,6 +7,7 @@ use crate::connectors::DbConnectors;
 use crate::profiles::STORAGE_SECRET;
 use passerelle_adapters::storage::ftp::FtpStorage;
 use passerelle_adapters::storage::LedgerMemos;
+use passerelle_adapters::storage::{cloudinary, dropbox, pcloud};
 use passerelle_adapters::store::{Db, SqlLedger};
 use passerelle_domain::catalog::media::{StorageKind, StorageSettings};
 use passerelle_domain::{AccountId, ProfileId};
@@ -51,10 +52,22 @@ pub fn storage_client(
             };
             Arc::new(FtpStorage::tls(&host, &user, secret, pem.as_deref())?)
         }
-        other => {
-            return Err(StepError::permanent(format!(
-                "stockage {other:?} pas encore pris en charge (storage not supported yet)"
-            )))
+        // The HTTP platforms: `host` overrides the public API base URL (one simulator
+        // serves Dropbox's API and content hosts).
+        StorageKind::Dropbox => {
+            let api = s.host.as_deref().unwrap_or(dropbox::API_URL);
+            let content = s.host.as_deref().unwrap_or(dropbox::CONTENT_URL);
+            Arc::new(dropbox::DropboxStorage::new(api, content, secret)?)
         }
+        StorageKind::Pcloud => Arc::new(pcloud::PcloudStorage::new(
+            s.host.as_deref().unwrap_or(pcloud::API_URL),
+            secret,
+        )?),
+        StorageKind::Cloudinary => Arc::new(cloudinary::CloudinaryStorage::new(
+            s.host.as_deref().unwrap_or(cloudinary::API_URL),
+            s.cloud_name.as_deref().unwrap_or(""),
+            s.user.as_deref().unwrap_or(""),
+            secret,
+        )?),
     })
 }

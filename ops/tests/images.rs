@@ -609,3 +609,128 @@ async fn secret_never_logged(kind: Kind) {
     assert!(!logged.contains(FTP_SECRET), "secret found in the logs");
 }
 both!(storage_secret_never_logged, secret_never_logged);
+
+fn cloud_media(kind: StorageKind, url: &str) -> MediaSettings {
+    MediaSettings {
+        images: true,
+        documents: false,
+        delete_first: false,
+        storage: Some(StorageSettings {
+            kind,
+            host: Some(url.to_string()),
+            user: Some("cle-api-123".into()),
+            cloud_name: Some("demo-cloud".into()),
+            images_folder: "images".into(),
+            per_reference_folder: true,
+            ..StorageSettings::default()
+        }),
+    }
+}
+
+/// The HTTP platforms through the whole export, each against its simulator (pages of 2
+/// entries so that listings go through the cursors), then their clients' error answers.
+async fn clouds(kind: Kind) {
+    use passerelle_adapters::secrets::Secret;
+    use passerelle_adapters::storage::sim::{Platform, StorageSim};
+    use passerelle_adapters::storage::{cloudinary, dropbox, pcloud};
+    use passerelle_workflows::ports::FileStorage;
+    let s = setup(kind).await;
+
+    // Dropbox: 3 files in 2 pages, a sub-folder ignored.
+    let dbx = StorageSim::start(Platform::Dropbox, FTP_SECRET, "", 2)
+        .await
+        .unwrap();
+    dbx.put("images/VASE-Gres/a.png", PNG_A);
+    dbx.put("images/VASE-Gres/b.jpg", JPG_B);
+    dbx.put("images/VASE-Gres/c.png", PNG_C);
+    dbx.put("images/VASE-Gres/old/x.png", PNG_D);
+    set_media(&s, cloud_media(StorageKind::Dropbox, &dbx.url())).await;
+    let (_, status, c) = run(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.succeeded, c.failed), (11, 0), "{c:?}");
+    assert_eq!(
+        images(&s, "VASE-Gres"),
+        named(&[("a.png", PNG_A), ("b.jpg", JPG_B), ("c.png", PNG_C)])
+    );
+    assert!(dbx.calls("/2/files/list_folder/continue") >= 1, "paged");
+    assert_eq!(dbx.calls("/2/files/download"), 3);
+    // The other articles have no folder (409 path/not_found): no image, no failure.
+    assert!(images(&s, "TAPI-Gris-Pla").is_empty());
+
+    // pCloud.
+    let pc = StorageSim::start(Platform::Pcloud, FTP_SECRET, "", 2)
+        .await
+        .unwrap();
+    pc.put("images/TAPI-Gris-Pla/tapis.png", PNG_C);
+    pc.put("images/TAPI-Gris-Pla/dos.jpg", JPG_B);
+    set_media(&s, cloud_media(StorageKind::Pcloud, &pc.url())).await;
+    let (_, status, c) = run(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.succeeded, c.failed), (11, 0), "{c:?}");
+    assert_eq!(
+        images(&s, "TAPI-Gris-Pla"),
+        named(&[("dos.jpg", JPG_B), ("tapis.png", PNG_C)])
+    );
+    assert_eq!(pc.calls("/getfilelink"), 2);
+    // Dropbox's images stay (only delete-first removes).
+    assert_eq!(images(&s, "VASE-Gres").len(), 3);
+
+    // Cloudinary: 3 images in 2 pages; a look-alike folder is not the article's.
+    let cl = StorageSim::start(Platform::Cloudinary, FTP_SECRET, "cle-api-123", 2)
+        .await
+        .unwrap();
+    cl.put("images/COUS-Lin-40/1.png", PNG_A);
+    cl.put("images/COUS-Lin-40/2.png", PNG_C);
+    cl.put("images/COUS-Lin-40/3.jpg", JPG_B);
+    cl.put("images/COUS-Lin-40x/9.png", PNG_D);
+    set_media(&s, cloud_media(StorageKind::Cloudinary, &cl.url())).await;
+    let (_, status, c) = run(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.succeeded, c.failed), (11, 0), "{c:?}");
+    assert_eq!(
+        images(&s, "COUS-Lin-40"),
+        named(&[("1.png", PNG_A), ("2.png", PNG_C), ("3.jpg", JPG_B)])
+    );
+    // Again: nothing sent twice.
+    let (_, _, c) = run(&s).await;
+    assert_eq!(c.succeeded, 11);
+    assert_eq!(images(&s, "COUS-Lin-40").len(), 3);
+
+    // The clients' error answers, French first, no secret in them.
+    let bad = Secret::new("mauvais-jeton");
+    let e = dropbox::DropboxStorage::new(&dbx.url(), &dbx.url(), bad.clone())
+        .unwrap()
+        .list("images/VASE-Gres")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("identifiants refusés") && e.contains("401"),
+        "{e}"
+    );
+    let e = pcloud::PcloudStorage::new(&pc.url(), bad.clone())
+        .unwrap()
+        .list("images")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("erreur 2000 Log in failed."), "{e}");
+    assert!(!e.contains("mauvais-jeton"), "{e}");
+    let e = cloudinary::CloudinaryStorage::new(&cl.url(), "demo-cloud", "cle-api-123", bad)
+        .unwrap()
+        .list("images")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("identifiants refusés") && e.contains("401"),
+        "{e}"
+    );
+    let missing = pcloud::PcloudStorage::new(&pc.url(), Secret::new(FTP_SECRET))
+        .unwrap()
+        .list("images/NOPE")
+        .await
+        .unwrap();
+    assert!(missing.is_empty(), "2005: no such folder, no file");
+}
+both!(dropbox_pcloud_cloudinary_images, clouds);
