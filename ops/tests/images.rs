@@ -734,3 +734,107 @@ async fn clouds(kind: Kind) {
     assert!(missing.is_empty(), "2005: no such folder, no file");
 }
 both!(dropbox_pcloud_cloudinary_images, clouds);
+
+/// Documents from the FTP server attached to their products, once; and the shop's own
+/// refusal of a file that is not an image (HTTP 400, code 73), reported with its reason.
+async fn documents(kind: Kind) {
+    use passerelle_adapters::cms::prestashop::PrestaShopClient;
+    use passerelle_workflows::ports::ShopMedia;
+    let ftp = Ftp::start(false);
+    ftp.put("docs/VASE-Gres/notice.pdf", b"%PDF-1.4 notice du vase");
+    ftp.put(
+        "docs/VASE-Gres/fiche-technique.pdf",
+        b"%PDF-1.4 fiche du vase",
+    );
+    ftp.put("docs/TAPI-Gris-Pla/entretien.pdf", b"%PDF-1.4 entretien");
+    let s = setup(kind).await;
+    let mut media = ftp_media(&ftp, false, true, false);
+    media.images = false;
+    media.documents = true;
+    if let Some(st) = media.storage.as_mut() {
+        st.documents_folder = Some("docs".into());
+    }
+    set_media(&s, media).await;
+    let (run1, status, c) = run(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.succeeded, c.failed), (11, 0), "{c:?}");
+    let mut vase = s.world.shop.product_documents(product_id(&s, "VASE-Gres"));
+    vase.sort();
+    assert_eq!(
+        vase,
+        named(&[
+            ("fiche-technique.pdf", b"%PDF-1.4 fiche du vase"),
+            ("notice.pdf", b"%PDF-1.4 notice du vase"),
+        ])
+    );
+    assert_eq!(
+        s.world
+            .shop
+            .product_documents(product_id(&s, "TAPI-Gris-Pla")),
+        named(&[("entretien.pdf", b"%PDF-1.4 entretien")])
+    );
+    assert!(s
+        .world
+        .shop
+        .product_documents(product_id(&s, "COUS-Lin-40"))
+        .is_empty());
+    assert!(images(&s, "VASE-Gres").is_empty(), "images are off");
+    let it = items(&s, run1).await;
+    assert!(
+        it["VASE-Gres"]
+            .1
+            .contains("documents : 2 joint(s), 0 déjà joint(s)"),
+        "{:?}",
+        it["VASE-Gres"]
+    );
+    // Again: nothing attached twice.
+    let (run2, _, _) = run(&s).await;
+    assert_eq!(
+        s.world
+            .shop
+            .product_documents(product_id(&s, "VASE-Gres"))
+            .len(),
+        2
+    );
+    let all = s
+        .world
+        .shop
+        .with_shop(|shop| shop.rows("attachments").len());
+    assert_eq!(all, 3);
+    let it = items(&s, run2).await;
+    assert!(
+        it["VASE-Gres"]
+            .1
+            .contains("documents : 0 joint(s), 2 déjà joint(s)"),
+        "{:?}",
+        it["VASE-Gres"]
+    );
+
+    // The shop refuses what is not an image (the export checks first; the client maps the
+    // shop's answer too).
+    let client = PrestaShopClient::new(&s.world.shop.url(), &s.world.shop.key()).unwrap();
+    let pid = product_id(&s, "VASE-Gres").to_string();
+    let e = client
+        .add_image(&pid, "notice.pdf", b"%PDF-1.4")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("400") && e.contains("This type of image format is not recognized"),
+        "{e}"
+    );
+    let id = client.add_image(&pid, "vase.png", PNG_A).await.unwrap();
+    assert_eq!(
+        client
+            .images(&pid)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect::<Vec<_>>(),
+        vec![id.clone()]
+    );
+    client.delete_image(&pid, &id).await.unwrap();
+    assert!(client.images(&pid).await.unwrap().is_empty());
+}
+both!(documents_attached_once, documents);

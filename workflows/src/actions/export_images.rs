@@ -27,6 +27,10 @@ pub struct MediaReport {
     pub kept: u32,
     /// Images deleted (delete-first, or replaced files).
     pub deleted: u32,
+    /// Documents attached by this run.
+    pub documents: u32,
+    /// Documents already attached.
+    pub documents_kept: u32,
     /// Files not sent, with why (French first).
     pub refused: Vec<(String, String)>,
     /// Why the product's media could not be handled at all.
@@ -36,15 +40,32 @@ pub struct MediaReport {
 impl MediaReport {
     /// The log text added to the product's outcome.
     pub fn text(&self) -> String {
-        let mut t = format!(
-            "images : {} envoyée(s), {} inchangée(s), {} supprimée(s)",
-            self.sent, self.kept, self.deleted
-        );
+        let mut t = String::new();
+        if self.sent + self.kept + self.deleted > 0 {
+            t = format!(
+                "images : {} envoyée(s), {} inchangée(s), {} supprimée(s)",
+                self.sent, self.kept, self.deleted
+            );
+        }
+        if self.documents + self.documents_kept > 0 {
+            t.push_str(&format!(
+                "{}documents : {} joint(s), {} déjà joint(s)",
+                if t.is_empty() { "" } else { " ; " },
+                self.documents,
+                self.documents_kept
+            ));
+        }
         for (name, why) in &self.refused {
-            t.push_str(&format!(" ; fichier « {name} » ignoré : {why}"));
+            if !t.is_empty() {
+                t.push_str(" ; ");
+            }
+            t.push_str(&format!("fichier « {name} » ignoré : {why}"));
         }
         if let Some(f) = &self.failed {
-            t.push_str(&format!(" ; médias en échec : {f}"));
+            if !t.is_empty() {
+                t.push_str(" ; ");
+            }
+            t.push_str(&format!("médias en échec : {f}"));
         }
         t
     }
@@ -86,7 +107,7 @@ pub(crate) async fn send_page(
     let m = s.media.clone();
     let targets: Vec<MediaTarget> = targets
         .into_iter()
-        .filter(|t| t.created || s.update.images)
+        .filter(|t| t.created || s.update.images || s.update.documents)
         .collect();
     let Some(storage_settings) = m.storage.clone() else {
         return Ok(HashMap::new());
@@ -102,13 +123,14 @@ pub(crate) async fn send_page(
             let mut out = Vec::new();
             for t in targets {
                 let images = m.images && (t.created || update.images);
+                let documents = m.documents && (t.created || update.documents);
                 let mut report = MediaReport::default();
                 let r = product_media(
                     &media,
                     &storage_settings,
                     &mut listed,
                     &t,
-                    (images, m.delete_first),
+                    (images, documents, m.delete_first),
                     run,
                     &mut report,
                 )
@@ -145,7 +167,7 @@ async fn product_media(
     st: &passerelle_domain::catalog::media::StorageSettings,
     listed: &mut HashMap<String, Vec<StoredFile>>,
     t: &MediaTarget,
-    (images, delete_first): (bool, bool),
+    (images, documents, delete_first): (bool, bool, bool),
     run: passerelle_domain::RunId,
     report: &mut MediaReport,
 ) -> Result<(), StepError> {
@@ -171,6 +193,27 @@ async fn product_media(
             wanted.push((f.name, hash, bytes));
         }
         send_images(media, t, wanted, delete_first, run, report).await?;
+    }
+    if let (true, Some(dfolder)) = (documents, &st.documents_folder) {
+        let folder = article_folder(dfolder, &t.reference, st.per_reference_folder);
+        let files: Vec<StoredFile> = files_of(media, listed, &folder)
+            .await?
+            .into_iter()
+            .filter(|f| belongs_to(&f.name, &t.reference, st.per_reference_folder))
+            .collect();
+        for f in files {
+            let bytes = media.storage.fetch(&f).await?;
+            match media
+                .shop
+                .attach_document(&t.product_id, &f.name, &bytes)
+                .await
+            {
+                Ok((_, true)) => report.documents += 1,
+                Ok((_, false)) => report.documents_kept += 1,
+                Err(StepError::Permanent(why)) => report.refused.push((f.name, why)),
+                Err(e) => return Err(e),
+            }
+        }
     }
     Ok(())
 }
@@ -261,7 +304,7 @@ pub(crate) fn merge(outcome: &mut ItemOutcome, report: Option<&MediaReport>) {
         ItemOutcome::Succeeded(Some(msg)) if r.failed.is_some() => {
             *outcome = ItemOutcome::Failed(format!("{msg} ; {text}"));
         }
-        ItemOutcome::Succeeded(Some(msg)) => {
+        ItemOutcome::Succeeded(Some(msg)) if !text.is_empty() => {
             msg.push_str(&format!(" ; {text}"));
         }
         _ => {}

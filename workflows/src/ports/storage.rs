@@ -50,6 +50,14 @@ pub trait ShopMedia: Send + Sync {
     ) -> Result<String, StepError>;
     /// Deletes one image of the product (an image already gone is not an error).
     async fn delete_image(&self, product_id: &str, image_id: &str) -> Result<(), StepError>;
+    /// Attaches a document (PDF…) to the product unless an attachment of the same file
+    /// name is already on it; returns the attachment id and whether it was added now.
+    async fn attach_document(
+        &self,
+        product_id: &str,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Result<(String, bool), StepError>;
 }
 
 /// What was sent to one product, remembered between runs so that a re-run sends nothing

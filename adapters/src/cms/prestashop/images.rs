@@ -10,11 +10,20 @@
 //!   allowed formats are: … » (`WebserviceSpecificManagementImages`);
 //! * delete: `DELETE /api/images/products/{id_product}/{id_image}`.
 //!
+//! Documents (manuals, sheets) are product attachments: the file is uploaded with
+//! `POST /api/attachments/file` (multipart `file`, `name`), then the attachment is tied
+//! to the product through its `associations/products` (`PUT /api/attachments/{id}`, the
+//! whole object). An attachment of the same `file_name` already tied to the product is
+//! reused: a re-run attaches nothing twice. Source:
+//! <https://devdocs.prestashop-project.org/8/webservice/resources/attachments/> (blank
+//! schema with `associations/products/product/id`).
+//!
 //! Sources: <https://devdocs.prestashop-project.org/8/webservice/tutorials/advanced-use/image-management/>
 //! (`reference/cms-apis.md` §1, `PS-docs:webservice/tutorials/advanced-use/image-management.md`)
 //! and PrestaShop's `classes/webservice/WebserviceSpecificManagementImages.php`.
 
 use super::{check_id, classify, transport, PrestaShopClient};
+use crate::cms::prestashop::model::{association_ids, text};
 use async_trait::async_trait;
 use passerelle_domain::catalog::media::image_format;
 use passerelle_workflows::engine::StepError;
@@ -98,6 +107,76 @@ impl ShopMedia for PrestaShopClient {
         let path = format!("images/products/{product_id}/{image_id}");
         self.images_call(Method::DELETE, &path, None).await?;
         Ok(())
+    }
+
+    async fn attach_document(
+        &self,
+        product_id: &str,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Result<(String, bool), StepError> {
+        check_id(product_id)?;
+        // PrestaShop keeps `file_name` as given when it is a generic name.
+        let name = super::sanitize_file_name(file_name);
+        let same = self
+            .list_by("attachments", "file_name", &name, "full")
+            .await?;
+        if let Some(a) = same.iter().find(|a| {
+            association_ids(a, "products")
+                .iter()
+                .any(|p| p == product_id)
+        }) {
+            return Ok((text(a, "id"), false));
+        }
+        let id = self.upload_attachment(&name, bytes).await?;
+        // The whole object goes back with the product added to its associations.
+        let rows = self.list_by("attachments", "id", &id, "full").await?;
+        let row = rows.first().ok_or_else(|| {
+            StepError::permanent(format!("pièce jointe {id} introuvable après l'envoi"))
+        })?;
+        let mut products = association_ids(row, "products");
+        products.push(product_id.to_string());
+        let lang = |field: &str| -> String {
+            match row.get(field) {
+                Some(serde_json::Value::Array(ls)) => ls
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "<language id=\"{}\">{}</language>",
+                            quick_xml::escape::escape(text_of(l, "id").as_str()),
+                            quick_xml::escape::escape(text_of(l, "value").as_str())
+                        )
+                    })
+                    .collect(),
+                _ => format!(
+                    "<language id=\"1\">{}</language>",
+                    quick_xml::escape::escape(text(row, field).as_str())
+                ),
+            }
+        };
+        let mut xml = format!(
+            "<prestashop><attachment><id>{id}</id><file>{}</file><file_name>{}</file_name><mime>{}</mime><name>{}</name><description>{}</description><associations><products>",
+            quick_xml::escape::escape(text(row, "file").as_str()),
+            quick_xml::escape::escape(text(row, "file_name").as_str()),
+            quick_xml::escape::escape(text(row, "mime").as_str()),
+            lang("name"),
+            lang("description"),
+        );
+        for p in &products {
+            xml.push_str(&format!("<product><id>{p}</id></product>"));
+        }
+        xml.push_str("</products></associations></attachment></prestashop>");
+        self.call(Method::PUT, &format!("attachments/{id}"), &[], Some(xml))
+            .await?;
+        Ok((id, true))
+    }
+}
+
+fn text_of(v: &serde_json::Value, key: &str) -> String {
+    match v.get(key) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => String::new(),
     }
 }
 

@@ -1551,6 +1551,9 @@ async fn handle(
             let sendemail = param("sendemail").is_some_and(|v| v == "1");
             create(&mut g, &resource, &body, sendemail)
         }
+        (m, Some(id)) if m == Method::PUT && resource == "attachments" => {
+            sim_images::put_attachment(&mut g, &id, &body)
+        }
         (m, Some(id)) if m == Method::PUT || m == Method::PATCH => {
             let sendemail = param("sendemail").is_some_and(|v| v == "1");
             update(&mut g, &resource, &id, &body, sendemail)

@@ -211,3 +211,73 @@ fn image_part(body: &[u8], boundary: &str) -> Option<(String, Vec<u8>)> {
     }
     None
 }
+
+/// `PUT /api/attachments/{id}`: the attachment's `associations/products` (the product
+/// documents); the file itself only changes through `attachments/file`.
+pub(super) fn put_attachment(
+    g: &mut SimState,
+    id: &str,
+    body: &[u8],
+) -> Result<(StatusCode, Vec<u8>), ApiError> {
+    let xml = String::from_utf8_lossy(body);
+    let products: Vec<serde_json::Value> = xml
+        .split("<product>")
+        .skip(1)
+        .filter_map(|p| {
+            let inner = p.split("</product>").next()?;
+            let v = inner.split("<id>").nth(1)?.split("</id>").next()?;
+            let v = v
+                .trim()
+                .trim_start_matches("<![CDATA[")
+                .trim_end_matches("]]>")
+                .trim();
+            v.parse::<u64>().ok()?;
+            Some(serde_json::json!({ "id": v }))
+        })
+        .collect();
+    let n: u64 = id
+        .parse()
+        .map_err(|_| api_err(StatusCode::BAD_REQUEST, 87, "Bad id"))?;
+    let Some(row) = g.shop.get_mut("attachments", n) else {
+        return Err(api_err(
+            StatusCode::NOT_FOUND,
+            87,
+            format!("Id(s) not exists: {id}"),
+        ));
+    };
+    row.insert(
+        "associations".into(),
+        serde_json::json!({ "products": products }),
+    );
+    let row = row.clone();
+    Ok((
+        StatusCode::OK,
+        serde_json::json!({ "attachment": row })
+            .to_string()
+            .into_bytes(),
+    ))
+}
+
+impl PrestaShopSim {
+    /// The documents (attachments) tied to product `product_id`: (file name, bytes).
+    pub fn product_documents(&self, product_id: u64) -> Vec<(String, Vec<u8>)> {
+        let g = super::lock(&self.state);
+        let pid = product_id.to_string();
+        g.shop
+            .rows("attachments")
+            .into_iter()
+            .filter(|a| {
+                super::super::model::association_ids(a, "products")
+                    .iter()
+                    .any(|p| *p == pid)
+            })
+            .map(|a| {
+                let id: u64 = super::text(a, "id").parse().unwrap_or(0);
+                (
+                    super::text(a, "file_name"),
+                    g.files.get(&id).cloned().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+}
