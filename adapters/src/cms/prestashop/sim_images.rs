@@ -266,11 +266,7 @@ impl PrestaShopSim {
         g.shop
             .rows("attachments")
             .into_iter()
-            .filter(|a| {
-                super::super::model::association_ids(a, "products")
-                    .iter()
-                    .any(|p| *p == pid)
-            })
+            .filter(|a| super::super::model::association_ids(a, "products").contains(&pid))
             .map(|a| {
                 let id: u64 = super::text(a, "id").parse().unwrap_or(0);
                 (
