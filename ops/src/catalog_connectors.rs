@@ -131,13 +131,11 @@ impl CatalogConnectors for DbCatalogConnectors {
         profile: &ProfileId,
     ) -> Result<Option<passerelle_workflows::ports::MediaConnections>, StepError> {
         let p = self.profile(account, profile).await?;
-        let Some(storage) = p.export.and_then(|e| e.media.storage) else {
+        let Some(export) = p.export else {
             return Ok(None);
         };
         let (db, inner) = (&self.db, &self.inner);
-        crate::media_connectors::media_connections(db, inner, account, profile, &storage)
-            .await
-            .map(Some)
+        crate::media_connectors::media_connections(db, inner, account, profile, &export.media).await
     }
 }
 

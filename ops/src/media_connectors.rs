@@ -9,29 +9,43 @@ use passerelle_adapters::storage::ftp::FtpStorage;
 use passerelle_adapters::storage::LedgerMemos;
 use passerelle_adapters::storage::{cloudinary, dropbox, pcloud};
 use passerelle_adapters::store::{Db, SqlLedger};
-use passerelle_domain::catalog::media::{StorageKind, StorageSettings};
+use passerelle_domain::catalog::media::{MediaSettings, StorageKind, StorageSettings};
 use passerelle_domain::{AccountId, ProfileId};
 use passerelle_workflows::engine::StepError;
-use passerelle_workflows::ports::{FileStorage, MediaConnections, SystemClock};
+use passerelle_workflows::ports::{ErpImages, FileStorage, MediaConnections, SystemClock};
 use std::sync::Arc;
 
-/// The media connections of `profile` whose storage is `storage`.
+/// The media connections of `profile` (`None` when it sends neither files nor ERP images).
 pub async fn media_connections(
     db: &Db,
     inner: &DbConnectors,
     account: &AccountId,
     profile: &ProfileId,
-    storage: &StorageSettings,
-) -> Result<MediaConnections, StepError> {
-    let secret = inner.secret(account, profile, STORAGE_SECRET).await?;
-    let files = storage_client(storage, secret)?;
+    media: &MediaSettings,
+) -> Result<Option<MediaConnections>, StepError> {
+    if !media.enabled() {
+        return Ok(None);
+    }
+    let files = match &media.storage {
+        Some(storage) => {
+            let secret = inner.secret(account, profile, STORAGE_SECRET).await?;
+            Some(storage_client(storage, secret)?)
+        }
+        None => None,
+    };
+    let erp: Option<Arc<dyn ErpImages>> = if media.erp_image {
+        Some(Arc::new(inner.ebp_client(account, profile).await?))
+    } else {
+        None
+    };
     let shop = inner.shop_client(account, profile).await?;
     let ledger = Arc::new(SqlLedger::new(db.clone(), Arc::new(SystemClock)));
-    Ok(MediaConnections {
+    Ok(Some(MediaConnections {
         storage: files,
+        erp,
         shop: Arc::new(shop),
         memos: Arc::new(LedgerMemos::new(ledger, account.clone(), profile.clone())),
-    })
+    }))
 }
 
 /// The storage client of `s` with its secret.

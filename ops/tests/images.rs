@@ -309,6 +309,7 @@ fn ftp_media(ftp: &Ftp, tls: bool, per_reference: bool, delete_first: bool) -> M
         images: true,
         documents: false,
         delete_first,
+        erp_image: false,
         storage: Some(StorageSettings {
             kind: if tls {
                 StorageKind::Ftps
@@ -615,6 +616,7 @@ fn cloud_media(kind: StorageKind, url: &str) -> MediaSettings {
         images: true,
         documents: false,
         delete_first: false,
+        erp_image: false,
         storage: Some(StorageSettings {
             kind,
             host: Some(url.to_string()),
@@ -838,3 +840,63 @@ async fn documents(kind: Kind) {
     assert!(client.images(&pid).await.unwrap().is_empty());
 }
 both!(documents_attached_once, documents);
+
+/// The ERP article image (`Item.Image`, base64): sent once, replaced when it changes; an
+/// unreadable value or a non-image is reported for that article, the run goes on.
+async fn erp_images(kind: Kind) {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let s = setup(kind).await;
+    s.world
+        .ebp
+        .update_article("VASE-Gres", &[("Image", json!(b64(PNG_A)))]);
+    s.world
+        .ebp
+        .update_article("TAPI-Gris-Pla", &[("Image", json!("@@ pas du base64 @@"))]);
+    s.world
+        .ebp
+        .update_article("COUS-Lin-40", &[("Image", json!(b64(b"%PDF-1.4")))]);
+    set_media(
+        &s,
+        MediaSettings {
+            erp_image: true,
+            ..MediaSettings::default()
+        },
+    )
+    .await;
+    let (run1, status, c) = run(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!((c.succeeded, c.failed), (11, 0), "{c:?}");
+    assert_eq!(
+        images(&s, "VASE-Gres"),
+        named(&[("VASE-Gres-erp.png", PNG_A)])
+    );
+    assert!(images(&s, "TAPI-Gris-Pla").is_empty());
+    assert!(images(&s, "COUS-Lin-40").is_empty());
+    let it = items(&s, run1).await;
+    assert!(
+        it["TAPI-Gris-Pla"]
+            .1
+            .contains("image ERP » ignoré : image de l'ERP illisible"),
+        "{:?}",
+        it["TAPI-Gris-Pla"]
+    );
+    assert!(
+        it["COUS-Lin-40"].1.contains("ce n'est pas une image"),
+        "{:?}",
+        it["COUS-Lin-40"]
+    );
+    // Again: nothing sent twice; then a new ERP image replaces the old one.
+    let ids = image_ids(&s, "VASE-Gres");
+    run(&s).await;
+    assert_eq!(image_ids(&s, "VASE-Gres"), ids);
+    s.world
+        .ebp
+        .update_article("VASE-Gres", &[("Image", json!(b64(JPG_B)))]);
+    run(&s).await;
+    assert_eq!(
+        images(&s, "VASE-Gres"),
+        named(&[("VASE-Gres-erp.jpg", JPG_B)])
+    );
+}
+both!(erp_article_image, erp_images);

@@ -58,6 +58,8 @@ pub struct MediaSettings {
     pub documents: bool,
     /// Delete all the product's images before sending new ones.
     pub delete_first: bool,
+    /// Send the ERP article image (EBP `Item.Image`) when the article has one.
+    pub erp_image: bool,
     /// The storage (none: no file is fetched).
     pub storage: Option<StorageSettings>,
 }
@@ -65,7 +67,7 @@ pub struct MediaSettings {
 impl MediaSettings {
     /// Whether anything media-related is asked.
     pub fn enabled(&self) -> bool {
-        self.storage.is_some() && (self.images || self.documents)
+        self.erp_image || (self.storage.is_some() && (self.images || self.documents))
     }
 }
 

@@ -11,12 +11,15 @@
 
 use super::catalog::Io;
 use crate::engine::{RunError, StepError};
-use crate::ports::{MediaConnections, MediaMemo, StoredFile};
-use passerelle_domain::catalog::media::{article_folder, belongs_to, image_format};
+use crate::ports::{FileStorage, MediaConnections, MediaMemo, StoredFile};
+use passerelle_domain::catalog::media::{
+    article_folder, belongs_to, image_format, MediaSettings, StorageSettings,
+};
 use passerelle_domain::ItemOutcome;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// What the media step did to one product (journaled: names, counts and reasons only).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -109,9 +112,6 @@ pub(crate) async fn send_page(
         .into_iter()
         .filter(|t| t.created || s.update.images || s.update.documents)
         .collect();
-    let Some(storage_settings) = m.storage.clone() else {
-        return Ok(HashMap::new());
-    };
     if targets.is_empty() {
         return Ok(HashMap::new());
     }
@@ -119,18 +119,31 @@ pub(crate) async fn send_page(
     let reports: Vec<(String, MediaReport)> = io
         .ctx
         .step("send_media", &io.p.shop, || async move {
+            // The ERP images of the page, in one batched read.
+            let mut erp_images: HashMap<String, Result<Vec<u8>, String>> = HashMap::new();
+            if let (true, Some(erp)) = (m.erp_image, &media.erp) {
+                let refs: Vec<String> = targets
+                    .iter()
+                    .filter(|t| t.created || update.images)
+                    .map(|t| t.reference.clone())
+                    .collect();
+                if !refs.is_empty() {
+                    erp_images = erp.images_of(&refs).await?.into_iter().collect();
+                }
+            }
             let mut listed: HashMap<String, Vec<StoredFile>> = HashMap::new();
             let mut out = Vec::new();
             for t in targets {
-                let images = m.images && (t.created || update.images);
+                let images = (m.images || m.erp_image) && (t.created || update.images);
                 let documents = m.documents && (t.created || update.documents);
                 let mut report = MediaReport::default();
                 let r = product_media(
                     &media,
-                    &storage_settings,
+                    &m,
                     &mut listed,
                     &t,
-                    (images, documents, m.delete_first),
+                    erp_images.remove(&t.reference),
+                    (images, documents),
                     run,
                     &mut report,
                 )
@@ -148,61 +161,86 @@ pub(crate) async fn send_page(
     Ok(reports.into_iter().collect())
 }
 
-/// The files of folder `folder` (listed once per step).
+/// The files of article `reference` in `folder` (each folder listed once per step).
 async fn files_of(
-    media: &MediaConnections,
+    storage: &Arc<dyn FileStorage>,
+    st: &StorageSettings,
     listed: &mut HashMap<String, Vec<StoredFile>>,
     folder: &str,
+    reference: &str,
 ) -> Result<Vec<StoredFile>, StepError> {
-    if let Some(f) = listed.get(folder) {
-        return Ok(f.clone());
-    }
-    let f = media.storage.list(folder).await?;
-    listed.insert(folder.to_string(), f.clone());
-    Ok(f)
+    let folder = article_folder(folder, reference, st.per_reference_folder);
+    let all = match listed.get(&folder) {
+        Some(f) => f.clone(),
+        None => {
+            let f = storage.list(&folder).await?;
+            listed.insert(folder, f.clone());
+            f
+        }
+    };
+    Ok(all
+        .into_iter()
+        .filter(|f| belongs_to(&f.name, reference, st.per_reference_folder))
+        .collect())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn product_media(
     media: &MediaConnections,
-    st: &passerelle_domain::catalog::media::StorageSettings,
+    m: &MediaSettings,
     listed: &mut HashMap<String, Vec<StoredFile>>,
     t: &MediaTarget,
-    (images, documents, delete_first): (bool, bool, bool),
+    erp_image: Option<Result<Vec<u8>, String>>,
+    (images, documents): (bool, bool),
     run: passerelle_domain::RunId,
     report: &mut MediaReport,
 ) -> Result<(), StepError> {
+    let storage = match (&media.storage, &m.storage) {
+        (Some(c), Some(st)) => Some((c, st)),
+        _ => None,
+    };
     if images {
-        let folder = article_folder(&st.images_folder, &t.reference, st.per_reference_folder);
-        let files: Vec<StoredFile> = files_of(media, listed, &folder)
-            .await?
-            .into_iter()
-            .filter(|f| belongs_to(&f.name, &t.reference, st.per_reference_folder))
-            .collect();
-        // The wanted images: readable image files, by name.
+        // The wanted images, by name: the ERP's first, then the storage's files.
+        let mut found: Vec<(String, Vec<u8>)> = Vec::new();
+        if m.erp_image {
+            match erp_image {
+                Some(Ok(bytes)) => {
+                    let ext = match image_format(&bytes) {
+                        Some("image/png") => "png",
+                        Some("image/gif") => "gif",
+                        Some("image/webp") => "webp",
+                        _ => "jpg",
+                    };
+                    found.push((format!("{}-erp.{ext}", t.reference), bytes));
+                }
+                Some(Err(why)) => report.refused.push(("image ERP".into(), why)),
+                None => {}
+            }
+        }
+        if let (true, Some((c, st))) = (m.images, storage) {
+            for f in files_of(c, st, listed, &st.images_folder, &t.reference).await? {
+                let bytes = c.fetch(&f).await?;
+                found.push((f.name, bytes));
+            }
+        }
         let mut wanted: Vec<(String, String, Vec<u8>)> = Vec::new();
-        for f in files {
-            let bytes = media.storage.fetch(&f).await?;
+        for (name, bytes) in found {
             if image_format(&bytes).is_none() {
                 report.refused.push((
-                    f.name.clone(),
+                    name,
                     "ce n'est pas une image JPEG, PNG, GIF ou WebP (not an image)".into(),
                 ));
                 continue;
             }
             let hash = hex(&Sha256::digest(&bytes));
-            wanted.push((f.name, hash, bytes));
+            wanted.push((name, hash, bytes));
         }
-        send_images(media, t, wanted, delete_first, run, report).await?;
+        send_images(media, t, wanted, m.delete_first, run, report).await?;
     }
-    if let (true, Some(dfolder)) = (documents, &st.documents_folder) {
-        let folder = article_folder(dfolder, &t.reference, st.per_reference_folder);
-        let files: Vec<StoredFile> = files_of(media, listed, &folder)
-            .await?
-            .into_iter()
-            .filter(|f| belongs_to(&f.name, &t.reference, st.per_reference_folder))
-            .collect();
-        for f in files {
-            let bytes = media.storage.fetch(&f).await?;
+    let docs = storage.and_then(|(c, st)| st.documents_folder.as_ref().map(|d| (c, st, d)));
+    if let (true, Some((c, st, dfolder))) = (documents, docs) {
+        for f in files_of(c, st, listed, dfolder, &t.reference).await? {
+            let bytes = c.fetch(&f).await?;
             match media
                 .shop
                 .attach_document(&t.product_id, &f.name, &bytes)
@@ -264,8 +302,9 @@ async fn send_images(
             if wanted_keys.contains(&(n.clone(), h.clone())) {
                 next.images.push((n.clone(), h.clone(), id.clone()));
                 report.kept += 1;
-            } else if wanted.iter().any(|(wn, _, _)| wn == n) {
-                // Same file name, new content: the old image is replaced.
+            } else if wanted.iter().any(|(wn, _, _)| stem(wn) == stem(n)) {
+                // Same file name (extension aside: the ERP image's follows its format),
+                // new content: the old image is replaced.
                 media.shop.delete_image(&t.product_id, id).await?;
                 report.deleted += 1;
             } else {
@@ -309,6 +348,11 @@ pub(crate) fn merge(outcome: &mut ItemOutcome, report: Option<&MediaReport>) {
         }
         _ => {}
     }
+}
+
+/// A file name without its extension.
+fn stem(name: &str) -> &str {
+    name.rsplit_once('.').map_or(name, |(s, _)| s)
 }
 
 fn hex(bytes: &[u8]) -> String {

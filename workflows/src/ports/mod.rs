@@ -92,5 +92,6 @@ pub use erp::{
 pub use ledger::{Counter, Ledger, OrderLink, Quotas, Reservation, Transferred, UpdateLedger};
 pub use shop::{DateField, OrderQuery, OrdersPage, Shop, ShopOrderRead};
 pub use storage::{
-    FileStorage, MediaConnections, MediaMemo, MediaMemos, ShopImage, ShopMedia, StoredFile,
+    ErpImages, FileStorage, MediaConnections, MediaMemo, MediaMemos, ShopImage, ShopMedia,
+    StoredFile,
 };

@@ -82,11 +82,24 @@ pub trait MediaMemos: Send + Sync {
     ) -> Result<(), StepError>;
 }
 
+/// The article images kept in the ERP itself.
+#[async_trait]
+pub trait ErpImages: Send + Sync {
+    /// The image of each of `references` that has one: `Ok(bytes)`, or `Err(reason)` when
+    /// the ERP's value cannot be read (that image only fails).
+    async fn images_of(
+        &self,
+        references: &[String],
+    ) -> Result<Vec<(String, Result<Vec<u8>, String>)>, StepError>;
+}
+
 /// The media connections of one profile, opened once per run.
 #[derive(Clone)]
 pub struct MediaConnections {
-    /// Where the files are.
-    pub storage: std::sync::Arc<dyn FileStorage>,
+    /// Where the files are (none: only the ERP image is sent).
+    pub storage: Option<std::sync::Arc<dyn FileStorage>>,
+    /// The ERP's own article images (when the profile sends them).
+    pub erp: Option<std::sync::Arc<dyn ErpImages>>,
     /// The shop products' media.
     pub shop: std::sync::Arc<dyn ShopMedia>,
     /// What was sent before.
