@@ -21,6 +21,7 @@ use passerelle_adapters::ebp::sim::EbpSimConfig;
 use passerelle_domain::catalog::media::{MediaSettings, StorageKind, StorageSettings};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
+use passerelle_projections::rebuild::rebuild;
 use passerelle_workflows::engine::RunStore;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -504,6 +505,13 @@ async fn ftp_per_reference(kind: Kind) {
     assert_eq!(image_ids(&s, "COUS-Lin-40"), cous_ids);
     assert_eq!(image_ids(&s, "VASE-Gres"), vase_ids);
     assert_eq!(images(&s, "VASE-Gres").len(), 2);
+    // The projections rebuilt from the log (media memos included) match.
+    let report = rebuild(&s.app.projector, true).await.unwrap();
+    assert!(
+        report.diffs.is_empty(),
+        "replay differs: {:?}",
+        report.diffs
+    );
 }
 both!(ftp_images_per_reference_folder, ftp_per_reference);
 
