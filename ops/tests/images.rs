@@ -908,3 +908,34 @@ async fn erp_images(kind: Kind) {
     );
 }
 both!(erp_article_image, erp_images);
+
+/// The sample profile's commented media block, uncommented, is a valid profile file.
+#[test]
+fn the_sample_media_block_parses() {
+    let sample = passerelle::demo::PROFILE_TEMPLATE;
+    let (head, tail) = sample
+        .split_once("# Images and documents (off unless set)")
+        .unwrap();
+    let tail: Vec<String> = tail
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(t) if t.starts_with('[') || t.contains(" = ") => t.to_string(),
+            _ => l.to_string(),
+        })
+        .collect();
+    let text = format!("{head}#{}", tail.join("\n"))
+        .replace("{{", "")
+        .replace("}}", "");
+    let file: passerelle::profiles::ProfileFile = match toml::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => panic!("{e}\n{text}"),
+    };
+    let media = file.export.unwrap().media;
+    assert!(media.images && media.erp_image && media.documents && !media.delete_first);
+    let st = media.storage.unwrap();
+    assert_eq!(st.kind, StorageKind::Ftps);
+    assert_eq!(st.host.as_deref(), Some("ftp.example.com:21"));
+    assert_eq!(st.documents_folder.as_deref(), Some("/documents"));
+    assert!(st.per_reference_folder);
+    assert_eq!(file.storage.unwrap().secret.as_deref(), Some("…"));
+}
