@@ -363,6 +363,12 @@ async fn reply(s: &mut Session) -> Result<(u16, String), StepError> {
 }
 
 async fn send(s: &mut Session, command: &str) -> Result<(u16, String), StepError> {
+    // A user, folder or file name carrying a line break would smuggle a second command.
+    if command.contains(['\r', '\n']) {
+        return Err(StepError::permanent(
+            "nom FTP invalide : saut de ligne (line break in a name)",
+        ));
+    }
     let w = s.control.get_mut();
     w.write_all(format!("{command}\r\n").as_bytes())
         .await
