@@ -8,7 +8,10 @@
 //!   the new image (`<image><id>N</id>…`). A file whose content type is not an image is
 //!   refused with HTTP 400, error code 73 « This type of image format is not recognized,
 //!   allowed formats are: … » (`WebserviceSpecificManagementImages`);
-//! * delete: `DELETE /api/images/products/{id_product}/{id_image}`.
+//! * delete: `DELETE /api/images/products/{id_product}/{id_image}` (an id the product does
+//!   not have: HTTP 400, code 57 « This image id does not exist »).
+//!
+//! A product without any image answers the list with a bare HTTP 404.
 //!
 //! Documents (manuals, sheets) are product attachments: the file is uploaded with
 //! `POST /api/attachments/file` (multipart `file`, `name`), then the attachment is tied
@@ -105,8 +108,13 @@ impl ShopMedia for PrestaShopClient {
         check_id(product_id)?;
         check_id(image_id)?;
         let path = format!("images/products/{product_id}/{image_id}");
-        self.images_call(Method::DELETE, &path, None).await?;
-        Ok(())
+        match self.images_call(Method::DELETE, &path, None).await {
+            Ok(_) => Ok(()),
+            // Code 57 « This image id does not exist »: already gone (a re-run, or the
+            // merchant deleted it), which is what was asked.
+            Err(StepError::Permanent(m)) if m.contains("image id does not exist") => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn attach_document(

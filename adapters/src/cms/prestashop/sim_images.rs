@@ -75,6 +75,7 @@ pub(super) fn handle(
             xml,
         )
             .into_response(),
+        Err(e) if e.code == 0 => (e.status, "").into_response(),
         Err(e) => error_response(e, false),
     }
 }
@@ -102,6 +103,15 @@ fn answer(
     }
     let image: Option<u64> = segs.get(3).and_then(|s| s.parse().ok());
     match (method.clone(), image) {
+        (Method::GET, None) if g.images.by_product.get(&product).is_none_or(Vec::is_empty) => {
+            // PrestaShop answers a product without images with a bare 404
+            // (`manageEntityDeclinatedImages`: `setStatus(404)`, no output).
+            Err(ApiError {
+                status: StatusCode::NOT_FOUND,
+                code: 0,
+                message: String::new(),
+            })
+        }
         (Method::GET, None) => {
             let mut xml = format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<prestashop xmlns:xlink=\"http://www.w3.org/1999/xlink\">\n<image id=\"{product}\">"
@@ -157,8 +167,8 @@ fn answer(
             list.retain(|i| i.id != id);
             if list.len() == before {
                 return Err(api_err(
-                    StatusCode::NOT_FOUND,
-                    67,
+                    StatusCode::BAD_REQUEST,
+                    57,
                     "This image id does not exist",
                 ));
             }
