@@ -4,7 +4,22 @@
 #
 # * aiosmtpd (PyPI): the local SMTP server of scripts/smtp-sink.py, used by
 #   adapters/tests/mail.rs.
+# * vsftpd and openssl (Debian): the real local FTP/FTPS server of ops/tests/images.rs
+#   (started per test from a generated config; the tests fail without it).
 set -euo pipefail
+
+missing=()
+command -v vsftpd >/dev/null 2>&1 || [ -x /usr/sbin/vsftpd ] || missing+=(vsftpd)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
+fi
+# The Debian package starts a system-wide instance on port 21; the tests run their own.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet vsftpd 2>/dev/null; then
+  systemctl stop vsftpd || true
+fi
 
 PYTHON="${PYTHON:-python3}"
 

@@ -5,10 +5,12 @@
 //! * [`mail`]: e-mail notifications over SMTP (lettre).
 //! * [`ebp`]: EBP Gestion Commerciale SaaS (call gate and token store traits).
 //! * [`secrets`]: secrets at rest (AES-256-GCM under a master key).
+//! * [`storage`]: online storage of article images and documents (FTP/FTPS…).
 
 pub mod cms;
 pub mod demo_backend;
 pub mod ebp;
 pub mod mail;
 pub mod secrets;
+pub mod storage;
 pub mod store;

@@ -157,6 +157,19 @@ impl CatalogConnectors for DbCatalogConnectors {
             Arc::new(PrestaShopCatalog::new(shop, languages)),
         ))
     }
+
+    async fn catalog_media(
+        &self,
+        account: &AccountId,
+        profile: &ProfileId,
+    ) -> Result<Option<passerelle_workflows::ports::MediaConnections>, StepError> {
+        let p = self.profile(account, profile).await?;
+        let Some(export) = p.export else {
+            return Ok(None);
+        };
+        let (db, inner) = (&self.db, &self.inner);
+        crate::media_connectors::media_connections(db, inner, account, profile, &export.media).await
+    }
 }
 
 /// Reads `2026-03-01`, `2026-03-01T08:00:00` or an RFC 3339 date (UTC when no offset).

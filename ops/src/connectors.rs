@@ -129,7 +129,8 @@ impl DbConnectors {
         PrestaShopClient::new(&shop.url, key.expose())
     }
 
-    async fn secret(
+    /// A credential of the profile, in clear (memory only).
+    pub async fn secret(
         &self,
         account: &AccountId,
         profile: &ProfileId,

@@ -9,6 +9,7 @@ pub mod connectors;
 pub mod customer_connectors;
 pub mod demo;
 pub mod export_demo;
+pub mod media_connectors;
 pub mod notify;
 pub mod orders_cmd;
 pub mod profiles;

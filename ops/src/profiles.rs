@@ -76,6 +76,18 @@ pub struct ProfileFile {
     /// Article-export options (`[export]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<passerelle_domain::catalog::CatalogSettings>,
+    /// Online storage credential (`[storage]`; where the storage is: `[export.media]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageSection>,
+}
+
+/// The online storage's secret (FTP password, Dropbox or pCloud access token, Cloudinary
+/// API secret): encrypted like the other credentials, absent in exports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StorageSection {
+    /// The secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 fn default_name() -> String {
@@ -88,6 +100,8 @@ pub const SHOP_KEY: &str = "shop.key";
 pub const ERP_CLIENT_SECRET: &str = "erp.client_secret";
 /// EBP subscription key.
 pub const ERP_SUBSCRIPTION_KEY: &str = "erp.subscription_key";
+/// Online storage secret (images and documents).
+pub const STORAGE_SECRET: &str = "storage.secret";
 
 /// First 12 hex digits of the SHA-256 of a secret: shows that it changed, reveals nothing.
 pub fn fingerprint(secret: &str) -> String {
@@ -181,6 +195,10 @@ impl Profiles {
                 "erp.client_secret et erp.subscription_key vont ensemble (both or neither)"
             ),
         };
+        if let Some(secret) = file.storage.as_ref().and_then(|x| x.secret.as_ref()) {
+            self.put_secret(account, &id, STORAGE_SECRET, secret, secrets)
+                .await?;
+        }
         let export = file.export.map(Box::new);
         let cmd = ProfileCommand::Apply {
             name: file.name,
@@ -256,6 +274,7 @@ impl Profiles {
             },
             import: p.import,
             export: p.export,
+            storage: None,
         })
     }
 

@@ -31,6 +31,15 @@ pub const FIELD_FILES: &str = "files";
 /// are rows of `EbpSysGenericImportSettings` identified by `name` (§7), so we send names.
 pub const FIELD_MODELS: &str = "models";
 
+/// Column of `Item` holding the article's image.
+///
+/// **Assumption**: the reference names only that `Item` rows are heavy because of their
+/// images (`reference/ebp-api.md` §4); the column is taken to be `Image`, as in the EBP
+/// Gestion Commerciale database, and to arrive in the JSON answer as a **base64 string**
+/// (how .NET serialises a `byte[]`), null or empty when the article has none. An
+/// undecodable value fails that article's ERP image only.
+pub const ITEM_IMAGE_COLUMN: &str = "Image";
+
 /// Customers file (one row per customer).
 pub const CUSTOMERS_FILE: &str = "Customers.txt";
 /// Addresses file (one row per address: billing and delivery of each customer).

@@ -158,6 +158,9 @@ pub(crate) fn article_from_row(row: &Value) -> ArticleRead {
     }
 }
 
+#[path = "images.rs"]
+mod images;
+
 impl EbpClient {
     /// One page of a list endpoint.
     async fn one_page(

@@ -23,6 +23,7 @@ const STANDARD: &[&str] = &[
     "FamilyId",
     "SubFamilyId",
     "BarCode",
+    crate::ebp::assumptions::ITEM_IMAGE_COLUMN,
 ];
 
 /// Extra columns per article, and the custom column names seen (present on every row).

@@ -6,6 +6,7 @@
 pub mod extras;
 pub mod filter;
 pub mod links;
+pub mod media;
 pub mod rtf;
 pub mod rules;
 pub mod specific;
@@ -193,6 +194,10 @@ pub struct UpdateSwitches {
     pub specific_prices: bool,
     /// Articles with a bill of materials become packs (when all components are in the shop).
     pub packs: bool,
+    /// Images (sent to existing products too).
+    pub images: bool,
+    /// Documents (attached to existing products too).
+    pub documents: bool,
 }
 
 impl Default for UpdateSwitches {
@@ -212,6 +217,8 @@ impl Default for UpdateSwitches {
             all_languages: true,
             specific_prices: true,
             packs: false,
+            images: true,
+            documents: true,
         }
     }
 }
@@ -336,6 +343,8 @@ pub struct CatalogSettings {
     pub cross_selling: bool,
     /// Customer exports (`[export.customers]`, FEATURES §3.2).
     pub customers: crate::customer_export::CustomerExportSettings,
+    /// Images and documents (`[export.media]`).
+    pub media: media::MediaSettings,
 }
 
 impl Default for CatalogSettings {
@@ -372,6 +381,7 @@ impl Default for CatalogSettings {
             specific_prices: specific::SpecificPriceSettings::default(),
             cross_selling: false,
             customers: Default::default(),
+            media: media::MediaSettings::default(),
         }
     }
 }

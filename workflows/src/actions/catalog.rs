@@ -99,6 +99,14 @@ pub trait CatalogConnectors: Send + Sync {
             "accessoires et packs non pris en charge par ces connecteurs (links not supported)",
         ))
     }
+    /// The profile's media connections (images, documents); `None`: none configured.
+    async fn catalog_media(
+        &self,
+        _account: &AccountId,
+        _profile: &ProfileId,
+    ) -> Result<Option<crate::ports::MediaConnections>, StepError> {
+        Ok(None)
+    }
 }
 
 /// Input of a catalogue run (the run request's payload).

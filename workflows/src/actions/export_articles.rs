@@ -88,6 +88,7 @@ impl Workflow for ExportArticles {
                 None
             };
             let links = super::export_links::open(&io, &connectors).await?;
+            let media = super::export_images::open(&io, &connectors).await?;
             let mut seen = BTreeSet::new();
             // Variants grouping: articles with a master reference are held back and written
             // as products with combinations after the last page (export_variants.rs).
@@ -108,6 +109,7 @@ impl Workflow for ExportArticles {
                         &mut seen,
                         with_stock,
                         (sp.as_ref(), links.as_ref()),
+                        media.as_ref(),
                     )
                     .await?;
                 }
@@ -136,6 +138,7 @@ async fn process_page(
         Option<&super::specific_prices::SpecificPorts>,
         Option<&super::export_links::LinkPorts>,
     ),
+    media: Option<&crate::ports::MediaConnections>,
 ) -> Result<(), RunError> {
     let s = &io.config.settings;
     let batch = io.config.batch();
@@ -337,6 +340,10 @@ async fn process_page(
             })
             .collect();
         let activation = out_of_stock::apply(io, states).await?;
+        let media_reports = match media {
+            Some(m) => super::export_images::send_page(io, m, media_targets(&written)).await?,
+            None => HashMap::new(),
+        };
         for (i, d, st) in &drafts {
             let w = by_ref
                 .get(d.reference.as_str())
@@ -380,6 +387,7 @@ async fn process_page(
                     None => {}
                 }
             }
+            super::export_images::merge(&mut o, media_reports.get(&d.reference));
             outcome[*i] = Some(o);
         }
     }
@@ -390,4 +398,21 @@ async fn process_page(
         super::export_links::apply(io, lp, &refs, &mut outcome).await?;
     }
     io.finish_page(page_no, reserved, used, refs, outcome).await
+}
+
+/// The written products whose media are sent.
+fn media_targets(written: &[(String, Written)]) -> Vec<super::export_images::MediaTarget> {
+    written
+        .iter()
+        .filter_map(|(r, w)| match w {
+            Written::Created(id) => Some((r, id, true)),
+            Written::Updated(id) | Written::Unchanged(id) => Some((r, id, false)),
+            _ => None,
+        })
+        .map(|(r, id, created)| super::export_images::MediaTarget {
+            reference: r.clone(),
+            product_id: id.clone(),
+            created,
+        })
+        .collect()
 }

@@ -9,6 +9,7 @@ pub mod export_articles;
 pub mod export_customer_groups;
 pub mod export_customers;
 mod export_extras;
+pub mod export_images;
 pub(crate) mod export_links;
 mod export_variants;
 pub mod import_orders;

@@ -83,6 +83,7 @@ mod ledger;
 mod links;
 mod pricing;
 mod shop;
+mod storage;
 mod variants;
 
 pub use catalog::{
@@ -102,4 +103,8 @@ pub use pricing::{
     ErpSpecificPrices, PriceScope, SpecificPricesErp, SpecificPricesShop, SpecificPricesWritten,
 };
 pub use shop::{DateField, OrderQuery, OrdersPage, Shop, ShopOrderRead};
+pub use storage::{
+    ErpImages, FileStorage, MediaConnections, MediaMemo, MediaMemos, ShopImage, ShopMedia,
+    StoredFile,
+};
 pub use variants::{CombinationLine, VariantProduct, VariantWritten};

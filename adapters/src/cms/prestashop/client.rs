@@ -481,6 +481,8 @@ impl PrestaShopClient {
 mod catalog;
 #[path = "combinations.rs"]
 mod combinations;
+#[path = "images.rs"]
+mod images;
 pub use catalog::PrestaShopCatalog;
 #[path = "customers.rs"]
 mod customers;

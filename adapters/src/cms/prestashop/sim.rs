@@ -89,8 +89,11 @@ mod sim_catalog;
 mod sim_combinations;
 #[path = "sim_customers.rs"]
 mod sim_customers;
+#[path = "sim_images.rs"]
+mod sim_images;
 #[path = "sim_prices.rs"]
 mod sim_prices;
+pub use sim_images::SimImage;
 
 // ---------------------------------------------------------------------------
 // Data
@@ -1221,6 +1224,8 @@ struct SimState {
     emails: Vec<(u64, String)>,
     /// Bytes of the files uploaded through `attachments/file`, by attachment id.
     files: HashMap<u64, Vec<u8>>,
+    /// Product images (`images/products/…`).
+    images: sim_images::Images,
 }
 
 type Shared = Arc<Mutex<SimState>>;
@@ -1255,6 +1260,7 @@ impl PrestaShopSim {
             corrupt: HashMap::new(),
             emails: Vec::new(),
             files: HashMap::new(),
+            images: sim_images::Images::default(),
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -1542,6 +1548,9 @@ async fn handle(
     if let Err(e) = check_auth(&g.key, &headers, param("ws_key")) {
         return error_response(e, as_json);
     }
+    if resource == "images" {
+        return sim_images::handle(&mut g, &method, &segs, &headers, &body);
+    }
     if resource == "attachments" && id.as_deref() == Some("file") && method == Method::POST {
         let ct = headers
             .get("content-type")
@@ -1580,6 +1589,9 @@ async fn handle(
         (&Method::POST, None) => {
             let sendemail = param("sendemail").is_some_and(|v| v == "1");
             create(&mut g, &resource, &body, sendemail)
+        }
+        (m, Some(id)) if m == Method::PUT && resource == "attachments" => {
+            sim_images::put_attachment(&mut g, &id, &body)
         }
         (m, Some(id)) if m == Method::PUT || m == Method::PATCH => {
             let sendemail = param("sendemail").is_some_and(|v| v == "1");
