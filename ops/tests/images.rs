@@ -19,10 +19,9 @@ use passerelle::export_demo::ensure_export_plan;
 use passerelle::profiles::{Profiles, StorageSection};
 use passerelle_adapters::ebp::sim::EbpSimConfig;
 use passerelle_domain::catalog::media::{MediaSettings, StorageKind, StorageSettings};
-use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction};
+use passerelle_domain::{AccountId, Actor, ProfileId, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_projections::rebuild::rebuild;
-use passerelle_workflows::engine::RunStore;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -31,7 +30,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const FTP_SECRET: &str = "Ftp-S3cret-Never-Logged-7f3a";
 
 const PNG_A: &[u8] = b"\x89PNG\r\n\x1a\n-vase-face-";
@@ -250,10 +248,7 @@ fn make_certs(dir: &Path) {
 }
 
 fn env() {
-    std::env::set_var("PASSERELLE_MASTER_KEY", KEY);
-    std::env::set_var("PASSERELLE_EBP_MIN_INTERVAL_MS", "0");
-    std::env::set_var("PASSERELLE_EBP_DAILY_BUDGET", "10000");
-    std::env::set_var("PASSERELLE_LEASE_MS", "1500");
+    export_env();
 }
 
 struct Setup {
@@ -332,38 +327,11 @@ fn ftp_media(ftp: &Ftp, tls: bool, per_reference: bool, delete_first: bool) -> M
 }
 
 async fn run(s: &Setup) -> (RunId, RunStatus, journal::Counts) {
-    let (id, status) = passerelle::commands::run_action(
-        &s.app,
-        &s.acc,
-        s.profile.clone(),
-        SyncAction::ExportArticles,
-        json!({"retry_initial_ms": 50}),
-    )
-    .await
-    .unwrap();
-    let r = journal::get(&s.app.db, s.acc.as_str(), &id.to_string())
-        .await
-        .unwrap()
-        .unwrap();
-    (id, status, r.counts)
+    run_counted(&s.app, &s.acc, &s.profile, SyncAction::ExportArticles).await
 }
 
 async fn items(s: &Setup, run: RunId) -> HashMap<String, (&'static str, String)> {
-    s.app
-        .store
-        .load_run(&s.acc, run)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| match e.event {
-            RunEvent::ItemFailed { item, reason } => Some((item.key, ("failed", reason))),
-            RunEvent::ItemIgnored { item, reason } => Some((item.key, ("ignored", reason))),
-            RunEvent::ItemSucceeded { item, message } => {
-                Some((item.key, ("succeeded", message.unwrap_or_default())))
-            }
-            _ => None,
-        })
-        .collect()
+    item_outcomes(&s.app, &s.acc, run).await
 }
 
 fn product_id(s: &Setup, reference: &str) -> u64 {

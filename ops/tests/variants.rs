@@ -17,7 +17,7 @@ use passerelle::export_demo::ensure_export_plan;
 use passerelle::profiles::Profiles;
 use passerelle_adapters::ebp::sim::{EbpSimConfig, SimArticle, MAIN_WAREHOUSE};
 use passerelle_domain::catalog::{AttributeFields, VariantSettings};
-use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction};
+use passerelle_domain::{AccountId, Actor, ProfileId, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_projections::rebuild::rebuild;
 use passerelle_workflows::engine::RunStore;
@@ -26,13 +26,8 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
-
 fn env() {
-    std::env::set_var("PASSERELLE_MASTER_KEY", KEY);
-    std::env::set_var("PASSERELLE_EBP_MIN_INTERVAL_MS", "0");
-    std::env::set_var("PASSERELLE_EBP_DAILY_BUDGET", "10000");
-    std::env::set_var("PASSERELLE_LEASE_MS", "1500");
+    export_env();
 }
 
 struct Setup {
@@ -209,39 +204,12 @@ async fn run(s: &Setup) -> (RunId, RunStatus, journal::Counts) {
 }
 
 async fn run_action(s: &Setup, action: SyncAction) -> (RunId, RunStatus, journal::Counts) {
-    let (id, status) = passerelle::commands::run_action(
-        &s.app,
-        &s.acc,
-        s.profile.clone(),
-        action,
-        json!({"retry_initial_ms": 50}),
-    )
-    .await
-    .unwrap();
-    let r = journal::get(&s.app.db, s.acc.as_str(), &id.to_string())
-        .await
-        .unwrap()
-        .unwrap();
-    (id, status, r.counts)
+    run_counted(&s.app, &s.acc, &s.profile, action).await
 }
 
 /// Item key → (outcome, message) of a run.
 async fn items(s: &Setup, run: RunId) -> HashMap<String, (&'static str, String)> {
-    s.app
-        .store
-        .load_run(&s.acc, run)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| match e.event {
-            RunEvent::ItemFailed { item, reason } => Some((item.key, ("failed", reason))),
-            RunEvent::ItemIgnored { item, reason } => Some((item.key, ("ignored", reason))),
-            RunEvent::ItemSucceeded { item, message } => {
-                Some((item.key, ("succeeded", message.unwrap_or_default())))
-            }
-            _ => None,
-        })
-        .collect()
+    item_outcomes(&s.app, &s.acc, run).await
 }
 
 fn txt(v: &Value) -> String {

@@ -307,3 +307,64 @@ impl Drop for Sink {
         let _ = self.child.wait();
     }
 }
+
+/// The master key of the export-flow tests.
+pub const EXPORT_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// Environment of the export-flow tests: a fixed master key, the EBP limiter off, a
+/// generous daily budget, short leases.
+pub fn export_env() {
+    std::env::set_var("PASSERELLE_MASTER_KEY", EXPORT_KEY);
+    std::env::set_var("PASSERELLE_EBP_MIN_INTERVAL_MS", "0");
+    std::env::set_var("PASSERELLE_EBP_DAILY_BUDGET", "10000");
+    std::env::set_var("PASSERELLE_LEASE_MS", "1500");
+}
+
+/// Runs `action` for `profile` here (short retries) and reads its journal counts.
+pub async fn run_counted(
+    app: &App,
+    acc: &AccountId,
+    profile: &ProfileId,
+    action: SyncAction,
+) -> (
+    RunId,
+    passerelle_domain::RunStatus,
+    passerelle_projections::journal::Counts,
+) {
+    let (id, status) = passerelle::commands::run_action(
+        app,
+        acc,
+        profile.clone(),
+        action,
+        serde_json::json!({"retry_initial_ms": 50}),
+    )
+    .await
+    .unwrap();
+    let r = passerelle_projections::journal::get(&app.db, acc.as_str(), &id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    (id, status, r.counts)
+}
+
+/// Item key → (outcome, message) of a run.
+pub async fn item_outcomes(
+    app: &App,
+    acc: &AccountId,
+    run: RunId,
+) -> HashMap<String, (&'static str, String)> {
+    app.store
+        .load_run(acc, run)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            RunEvent::ItemFailed { item, reason } => Some((item.key, ("failed", reason))),
+            RunEvent::ItemIgnored { item, reason } => Some((item.key, ("ignored", reason))),
+            RunEvent::ItemSucceeded { item, message } => {
+                Some((item.key, ("succeeded", message.unwrap_or_default())))
+            }
+            _ => None,
+        })
+        .collect()
+}

@@ -179,18 +179,12 @@ impl Io {
             .catalog_erp(account, profile)
             .await
             .map_err(|e| RunError::failed(format!("connexion ERP : {e}")))?;
-        if let Some(since) = config.since {
-            let what = match action {
-                SyncAction::ExportNewArticles => "articles créés",
-                SyncAction::UpdateStock => "stocks modifiés",
-                _ => "articles modifiés",
-            };
-            ctx.note(format!(
-                "{what} depuis le {} (UTC) seulement — dernier transfert (incremental)",
-                since.format("%d/%m/%Y %H:%M:%S")
-            ))
-            .await?;
-        }
+        let what = match action {
+            SyncAction::ExportNewArticles => "articles créés",
+            SyncAction::UpdateStock => "stocks modifiés",
+            _ => "articles modifiés",
+        };
+        note_since(ctx, config.since, what).await?;
         Ok(Io {
             ctx: ctx.clone(),
             shop,
@@ -208,65 +202,15 @@ impl Io {
         page_no: u32,
         wanted: usize,
     ) -> Result<(usize, String), RunError> {
-        if wanted == 0 {
-            return Ok((0, String::new()));
-        }
-        let (quotas, acc, run) = (
-            self.quotas.clone(),
-            self.ctx.account_id().clone(),
-            self.ctx.run_id(),
-        );
-        let key = format!("page-{page_no}");
-        let r: Reservation = self
-            .ctx
-            .step("reserve_quota", &self.p.read, || async move {
-                quotas
-                    .reserve(&acc, run, &key, Counter::Export, wanted as u32)
-                    .await
-            })
-            .await?;
-        Ok((
-            r.granted as usize,
-            r.limited_by
-                .unwrap_or_else(|| "quota épuisé (quota exhausted)".into()),
-        ))
-    }
-
-    /// Consumes `used` units of page `page_no`'s block and releases the rest.
-    pub(crate) async fn settle(&self, page_no: u32, used: usize) -> Result<(), RunError> {
-        let (quotas, acc, prof, run) = (
-            self.quotas.clone(),
-            self.ctx.account_id().clone(),
-            self.ctx.profile_id().clone(),
-            self.ctx.run_id(),
-        );
-        let key = format!("page-{page_no}");
-        self.ctx
-            .step("settle_quota", &self.p.read, || async move {
-                quotas
-                    .settle(&acc, &prof, run, &key, Counter::Export, used as u32)
-                    .await
-            })
-            .await
-    }
-
-    /// Journals the outcomes of a page's items (keyed by reference), in page order.
-    pub(crate) async fn outcomes(&self, items: Vec<(String, ItemOutcome)>) -> Result<(), RunError> {
-        self.ctx
-            .for_each_item(
-                items,
-                |(reference, _)| {
-                    let key = if reference.is_empty() {
-                        "(vide)".to_string()
-                    } else {
-                        reference.clone()
-                    };
-                    (key.clone(), key)
-                },
-                |_ictx, _item, (_, outcome)| async move { Ok(outcome) },
-            )
-            .await
-            .map(|_| ())
+        reserve_units(
+            &self.ctx,
+            &self.quotas,
+            &self.p,
+            page_no,
+            wanted,
+            Counter::Export,
+        )
+        .await
     }
 
     /// One page of ERP articles from `offset` (the `read_articles` step).
@@ -293,35 +237,136 @@ impl Io {
         refs: Vec<String>,
         outcome: Vec<Option<ItemOutcome>>,
     ) -> Result<(), RunError> {
-        if reserved {
-            self.settle(page_no, used).await?;
-        }
-        self.outcomes(
-            refs.into_iter()
-                .zip(outcome)
-                .map(|(r, o)| {
-                    (
-                        r,
-                        o.unwrap_or(ItemOutcome::Failed(
-                            "article non traité (article not handled)".into(),
-                        )),
-                    )
-                })
-                .collect(),
+        let counter = reserved.then_some(Counter::Export);
+        let unhandled = "article non traité (article not handled)";
+        finish_items(
+            &self.ctx,
+            &self.quotas,
+            &self.p,
+            page_no,
+            counter,
+            used,
+            refs,
+            outcome,
+            unhandled,
         )
         .await
     }
 
     /// The end-of-run summary line.
     pub(crate) async fn summary(&self, what: &str) -> Result<(), RunError> {
-        let t = self.ctx.totals();
-        self.ctx
-            .note(format!(
-                "{} {what} : {} réussi(s), {} en échec, {} ignoré(s)",
-                t.total, t.succeeded, t.failed, t.ignored
+        summary(&self.ctx, what).await
+    }
+}
+
+/// The note saying where the incremental window of a run starts (`what`: « articles
+/// modifiés », « clients créés »…).
+pub(crate) async fn note_since(
+    ctx: &RunContext,
+    since: Option<NaiveDateTime>,
+    what: &str,
+) -> Result<(), RunError> {
+    match since {
+        Some(since) => {
+            ctx.note(format!(
+                "{what} depuis le {} (UTC) seulement — dernier transfert (incremental)",
+                since.format("%d/%m/%Y %H:%M:%S")
             ))
             .await
+        }
+        None => Ok(()),
     }
+}
+
+/// Reserves `wanted` units of `counter` for page `page_no` of a run (the `reserve_quota`
+/// step, before any write); returns how many were granted and why fewer. Shared by the
+/// catalogue and customer flows.
+pub(crate) async fn reserve_units(
+    ctx: &RunContext,
+    quotas: &Arc<dyn Quotas>,
+    p: &Policies,
+    page_no: u32,
+    wanted: usize,
+    counter: Counter,
+) -> Result<(usize, String), RunError> {
+    if wanted == 0 {
+        return Ok((0, String::new()));
+    }
+    let (quotas, acc, run) = (quotas.clone(), ctx.account_id().clone(), ctx.run_id());
+    let key = format!("page-{page_no}");
+    let r: Reservation = ctx
+        .step("reserve_quota", &p.read, || async move {
+            quotas
+                .reserve(&acc, run, &key, counter, wanted as u32)
+                .await
+        })
+        .await?;
+    Ok((
+        r.granted as usize,
+        r.limited_by
+            .unwrap_or_else(|| "quota épuisé (quota exhausted)".into()),
+    ))
+}
+
+/// The end of a page: settles its quota block of `counter` when one was reserved
+/// (consuming `used`, releasing the rest: the `settle_quota` step), then journals the
+/// outcome of every key in page order; a key left without one fails with `unhandled`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn finish_items(
+    ctx: &RunContext,
+    quotas: &Arc<dyn Quotas>,
+    p: &Policies,
+    page_no: u32,
+    reserved: Option<Counter>,
+    used: usize,
+    keys: Vec<String>,
+    outcome: Vec<Option<ItemOutcome>>,
+    unhandled: &str,
+) -> Result<(), RunError> {
+    if let Some(counter) = reserved {
+        let (quotas, acc, prof, run) = (
+            quotas.clone(),
+            ctx.account_id().clone(),
+            ctx.profile_id().clone(),
+            ctx.run_id(),
+        );
+        let key = format!("page-{page_no}");
+        ctx.step("settle_quota", &p.read, || async move {
+            quotas
+                .settle(&acc, &prof, run, &key, counter, used as u32)
+                .await
+        })
+        .await?;
+    }
+    let items: Vec<(String, ItemOutcome)> = keys
+        .into_iter()
+        .zip(outcome)
+        .map(|(k, o)| (k, o.unwrap_or(ItemOutcome::Failed(unhandled.to_string()))))
+        .collect();
+    ctx.for_each_item(
+        items,
+        |(key, _)| {
+            let key = if key.is_empty() {
+                "(vide)".to_string()
+            } else {
+                key.clone()
+            };
+            (key.clone(), key)
+        },
+        |_ictx, _item, (_, outcome)| async move { Ok(outcome) },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The end-of-run summary line.
+pub(crate) async fn summary(ctx: &RunContext, what: &str) -> Result<(), RunError> {
+    let t = ctx.totals();
+    ctx.note(format!(
+        "{} {what} : {} réussi(s), {} en échec, {} ignoré(s)",
+        t.total, t.succeeded, t.failed, t.ignored
+    ))
+    .await
 }
 
 /// The outcome of a write, for the log.

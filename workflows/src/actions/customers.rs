@@ -5,10 +5,10 @@
 //! shop batch, quota reserved before any write, one outcome per ERP customer.
 
 pub use super::catalog::CatalogInput as CustomerInput;
-use super::catalog::Policies;
+use super::catalog::{finish_items, note_since, reserve_units, summary, Policies};
 use crate::engine::{RunContext, RunError, StepError};
 use crate::ports::{
-    Counter, CustomerErp, CustomerQuery, CustomerShop, CustomersPage, Quotas, Reservation, Written,
+    Counter, CustomerErp, CustomerQuery, CustomerShop, CustomersPage, Quotas, Written,
 };
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
@@ -93,17 +93,11 @@ impl CustomerIo {
             .customer_erp(account, profile)
             .await
             .map_err(|e| RunError::failed(format!("connexion ERP : {e}")))?;
-        if let Some(since) = config.since {
-            let what = match action {
-                SyncAction::ExportNewCustomers => "clients créés",
-                _ => "clients modifiés",
-            };
-            ctx.note(format!(
-                "{what} depuis le {} (UTC) seulement — dernier transfert (incremental)",
-                since.format("%d/%m/%Y %H:%M:%S")
-            ))
-            .await?;
-        }
+        let what = match action {
+            SyncAction::ExportNewCustomers => "clients créés",
+            _ => "clients modifiés",
+        };
+        note_since(ctx, config.since, what).await?;
         Ok(CustomerIo {
             ctx: ctx.clone(),
             shop,
@@ -150,28 +144,7 @@ impl CustomerIo {
         wanted: usize,
         counter: Counter,
     ) -> Result<(usize, String), RunError> {
-        if wanted == 0 {
-            return Ok((0, String::new()));
-        }
-        let (quotas, acc, run) = (
-            self.quotas.clone(),
-            self.ctx.account_id().clone(),
-            self.ctx.run_id(),
-        );
-        let key = format!("page-{page_no}");
-        let r: Reservation = self
-            .ctx
-            .step("reserve_quota", &self.p.read, || async move {
-                quotas
-                    .reserve(&acc, run, &key, counter, wanted as u32)
-                    .await
-            })
-            .await?;
-        Ok((
-            r.granted as usize,
-            r.limited_by
-                .unwrap_or_else(|| "quota épuisé (quota exhausted)".into()),
-        ))
+        reserve_units(&self.ctx, &self.quotas, &self.p, page_no, wanted, counter).await
     }
 
     /// The end of a page: settles its quota block when one was reserved (consuming `used`),
@@ -184,60 +157,24 @@ impl CustomerIo {
         keys: Vec<String>,
         outcome: Vec<Option<ItemOutcome>>,
     ) -> Result<(), RunError> {
-        if let Some(counter) = reserved {
-            let (quotas, acc, prof, run) = (
-                self.quotas.clone(),
-                self.ctx.account_id().clone(),
-                self.ctx.profile_id().clone(),
-                self.ctx.run_id(),
-            );
-            let key = format!("page-{page_no}");
-            self.ctx
-                .step("settle_quota", &self.p.read, || async move {
-                    quotas
-                        .settle(&acc, &prof, run, &key, counter, used as u32)
-                        .await
-                })
-                .await?;
-        }
-        let items: Vec<(String, ItemOutcome)> = keys
-            .into_iter()
-            .zip(outcome)
-            .map(|(k, o)| {
-                (
-                    k,
-                    o.unwrap_or(ItemOutcome::Failed(
-                        "client non traité (customer not handled)".into(),
-                    )),
-                )
-            })
-            .collect();
-        self.ctx
-            .for_each_item(
-                items,
-                |(key, _)| {
-                    let key = if key.is_empty() {
-                        "(vide)".to_string()
-                    } else {
-                        key.clone()
-                    };
-                    (key.clone(), key)
-                },
-                |_ictx, _item, (_, outcome)| async move { Ok(outcome) },
-            )
-            .await
-            .map(|_| ())
+        let unhandled = "client non traité (customer not handled)";
+        finish_items(
+            &self.ctx,
+            &self.quotas,
+            &self.p,
+            page_no,
+            reserved,
+            used,
+            keys,
+            outcome,
+            unhandled,
+        )
+        .await
     }
 
     /// The end-of-run summary line.
     pub(crate) async fn summary(&self, what: &str) -> Result<(), RunError> {
-        let t = self.ctx.totals();
-        self.ctx
-            .note(format!(
-                "{} {what} : {} réussi(s), {} en échec, {} ignoré(s)",
-                t.total, t.succeeded, t.failed, t.ignored
-            ))
-            .await
+        summary(&self.ctx, what).await
     }
 }
 

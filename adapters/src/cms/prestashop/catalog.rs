@@ -93,23 +93,21 @@ fn lang_value<'a>(d: &'a ProductDraft, k: &str, l: &str) -> Option<&'a String> {
     d.localized
         .get(l)
         .and_then(|t| t.get(k))
-        .or_else(|| i18n(d).into_iter().find(|(f, _)| *f == k).map(|(_, v)| v))
+        .or_else(|| main_text(d, k))
 }
 
-/// Multilingual fields of a draft: (PrestaShop field, value).
-fn i18n(d: &ProductDraft) -> Vec<(&'static str, &String)> {
-    [
-        ("name", &d.name),
-        ("description", &d.description),
-        ("description_short", &d.summary),
-        ("meta_title", &d.meta_title),
-        ("meta_description", &d.meta_description),
-        ("meta_keywords", &d.meta_keywords),
-        ("link_rewrite", &d.slug),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-    .collect()
+/// The main text of multilingual field `k` (a PrestaShop field name).
+fn main_text<'a>(d: &'a ProductDraft, k: &str) -> Option<&'a String> {
+    match k {
+        "name" => d.name.as_ref(),
+        "description" => d.description.as_ref(),
+        "description_short" => d.summary.as_ref(),
+        "meta_title" => d.meta_title.as_ref(),
+        "meta_description" => d.meta_description.as_ref(),
+        "meta_keywords" => d.meta_keywords.as_ref(),
+        "link_rewrite" => d.slug.as_ref(),
+        _ => None,
+    }
 }
 
 impl PrestaShopCatalog {

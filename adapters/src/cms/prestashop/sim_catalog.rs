@@ -158,6 +158,30 @@ pub(super) fn write(
         "manufacturers" => "manufacturer",
         _ => "stock_available",
     };
+    let elements = elements(&root, one, method, url_id)?;
+    let post = *method == Method::POST;
+    let mut saved = Vec::new();
+    for e in elements {
+        let id = match resource {
+            "products" => save_product(shop, method, e)?,
+            "categories" => save_category(shop, e)?,
+            "manufacturers" => save_manufacturer(shop, e)?,
+            _ => save_stock(shop, e)?,
+        };
+        saved.push(shop.get(resource, id).cloned().unwrap_or_default());
+    }
+    Ok(answer(post, one, resource, saved))
+}
+
+/// The elements of a write body, checked as `WebserviceRequest::saveEntityFromXml` does:
+/// only `<one>` children (127), no `<id>` on POST (91), on PUT/PATCH one distinct `<id>`
+/// per element (89, 90) matching the URL's when there is one (89).
+pub(super) fn elements<'a>(
+    root: &'a Node,
+    one: &str,
+    method: &Method,
+    url_id: Option<&str>,
+) -> Result<Vec<&'a Node>, ApiError> {
     let elements: Vec<&Node> = root.children.iter().collect();
     if elements.is_empty() || elements.iter().any(|e| e.name != one) {
         return Err(api_err(
@@ -171,45 +195,46 @@ pub(super) fn write(
         .filter_map(|e| e.child("id").map(|i| i.text.trim().to_string()))
         .filter(|i| !i.is_empty())
         .collect();
-    let post = *method == Method::POST;
-    if post && !ids.is_empty() {
+    if *method == Method::POST {
+        if !ids.is_empty() {
+            return Err(api_err(
+                StatusCode::BAD_REQUEST,
+                91,
+                "id is forbidden when adding a new resource",
+            ));
+        }
+        return Ok(elements);
+    }
+    if ids.iter().collect::<BTreeSet<_>>().len() != ids.len() {
         return Err(api_err(
             StatusCode::BAD_REQUEST,
-            91,
-            "id is forbidden when adding a new resource",
+            89,
+            "id is duplicate in request",
         ));
     }
-    if !post {
-        if ids.iter().collect::<BTreeSet<_>>().len() != ids.len() {
-            return Err(api_err(
-                StatusCode::BAD_REQUEST,
-                89,
-                "id is duplicate in request",
-            ));
-        }
-        if ids.len() != elements.len() {
-            return Err(api_err(
-                StatusCode::BAD_REQUEST,
-                90,
-                "id is required when modifying a resource",
-            ));
-        }
-        if let Some(u) = url_id {
-            if ids.len() != 1 || ids[0] != u {
-                return Err(api_err(StatusCode::BAD_REQUEST, 89, "id is invalid"));
-            }
+    if ids.len() != elements.len() {
+        return Err(api_err(
+            StatusCode::BAD_REQUEST,
+            90,
+            "id is required when modifying a resource",
+        ));
+    }
+    if let Some(u) = url_id {
+        if ids.len() != 1 || ids[0] != u {
+            return Err(api_err(StatusCode::BAD_REQUEST, 89, "id is invalid"));
         }
     }
-    let mut saved = Vec::new();
-    for e in elements {
-        let id = match resource {
-            "products" => save_product(shop, method, e)?,
-            "categories" => save_category(shop, e)?,
-            "manufacturers" => save_manufacturer(shop, e)?,
-            _ => save_stock(shop, e)?,
-        };
-        saved.push(shop.get(resource, id).cloned().unwrap_or_default());
-    }
+    Ok(elements)
+}
+
+/// The answer to a write: 201 on POST, 200 otherwise; one saved element as `{one: …}`,
+/// several as `{resource: […]}`.
+pub(super) fn answer(
+    post: bool,
+    one: &str,
+    resource: &str,
+    saved: Vec<super::Obj>,
+) -> (StatusCode, Vec<u8>) {
     let status = if post {
         StatusCode::CREATED
     } else {
@@ -220,7 +245,7 @@ pub(super) fn write(
     } else {
         json!({ resource: saved })
     };
-    Ok((status, body.to_string().into_bytes()))
+    (status, body.to_string().into_bytes())
 }
 
 fn invalid(id: &str) -> ApiError {

@@ -21,12 +21,11 @@
 //! keeps the product's own row (`id_product_attribute` 0) at the sum of its combinations
 //! (`StockAvailable::postSave`).
 
-use super::sim_catalog::{parse, Node};
+use super::sim_catalog::{answer, elements, parse, Node};
 use super::{api_err, d6, now_ps, obj, s, ApiError, SimShop};
 use axum::http::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::str::FromStr;
 
 /// Which calls this module serves.
@@ -53,48 +52,8 @@ pub(super) fn write(
         "product_option_values" => "product_option_value",
         _ => "combination",
     };
-    let elements: Vec<&Node> = root.children.iter().collect();
-    if elements.is_empty() || elements.iter().any(|e| e.name != one) {
-        return Err(api_err(
-            StatusCode::BAD_REQUEST,
-            127,
-            format!("XML error : <{one}> expected"),
-        ));
-    }
-    let ids: Vec<String> = elements
-        .iter()
-        .filter_map(|e| e.child("id").map(|i| i.text.trim().to_string()))
-        .filter(|i| !i.is_empty())
-        .collect();
+    let elements = elements(&root, one, method, url_id)?;
     let post = *method == Method::POST;
-    if post && !ids.is_empty() {
-        return Err(api_err(
-            StatusCode::BAD_REQUEST,
-            91,
-            "id is forbidden when adding a new resource",
-        ));
-    }
-    if !post {
-        if ids.iter().collect::<BTreeSet<_>>().len() != ids.len() {
-            return Err(api_err(
-                StatusCode::BAD_REQUEST,
-                89,
-                "id is duplicate in request",
-            ));
-        }
-        if ids.len() != elements.len() {
-            return Err(api_err(
-                StatusCode::BAD_REQUEST,
-                90,
-                "id is required when modifying a resource",
-            ));
-        }
-        if let Some(u) = url_id {
-            if ids.len() != 1 || ids[0] != u {
-                return Err(api_err(StatusCode::BAD_REQUEST, 89, "id is invalid"));
-            }
-        }
-    }
     let mut saved = Vec::new();
     for e in elements {
         let id = match resource {
@@ -104,17 +63,7 @@ pub(super) fn write(
         };
         saved.push(shop.get(resource, id).cloned().unwrap_or_default());
     }
-    let status = if post {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    let body = if saved.len() == 1 {
-        json!({ one: saved[0] })
-    } else {
-        json!({ resource: saved })
-    };
-    Ok((status, body.to_string().into_bytes()))
+    Ok(answer(post, one, resource, saved))
 }
 
 fn get(e: &Node, f: &str) -> Option<String> {

@@ -17,6 +17,7 @@
 //! Standard groups exist from the start, as in a fresh PrestaShop: 1 Visiteur, 2 Invité,
 //! 3 Client.
 
+use super::sim_catalog::{parse, Node};
 use super::{api_err, now_ps, obj, s, ApiError, SimShop};
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -47,89 +48,6 @@ pub(super) fn seed_groups(shop: &mut SimShop) {
                 ("name", json!([{"id": "1", "value": name}])),
             ]),
         );
-    }
-}
-
-/// An XML element: name, attributes, text, children.
-struct Node {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-    children: Vec<Node>,
-}
-
-impl Node {
-    fn child(&self, name: &str) -> Option<&Node> {
-        self.children.iter().find(|c| c.name == name)
-    }
-}
-
-fn parse(body: &[u8]) -> Result<Node, ApiError> {
-    use quick_xml::events::Event;
-    let bad = |m: String| api_err(StatusCode::BAD_REQUEST, 127, format!("XML error : {m}"));
-    let text = std::str::from_utf8(body).map_err(|e| bad(e.to_string()))?;
-    let mut reader = quick_xml::Reader::from_str(text);
-    let open = |e: &quick_xml::events::BytesStart<'_>| Node {
-        name: String::from_utf8_lossy(e.name().as_ref()).to_string(),
-        attrs: e
-            .attributes()
-            .flatten()
-            .map(|a| {
-                (
-                    String::from_utf8_lossy(a.key.as_ref()).to_string(),
-                    String::from_utf8_lossy(&a.value).to_string(),
-                )
-            })
-            .collect(),
-        text: String::new(),
-        children: Vec::new(),
-    };
-    let mut stack = vec![Node {
-        name: String::new(),
-        attrs: Vec::new(),
-        text: String::new(),
-        children: Vec::new(),
-    }];
-    loop {
-        match reader.read_event().map_err(|e| bad(e.to_string()))? {
-            Event::Start(e) => stack.push(open(&e)),
-            Event::Empty(e) => {
-                let n = open(&e);
-                if let Some(top) = stack.last_mut() {
-                    top.children.push(n);
-                }
-            }
-            Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text
-                        .push_str(&t.unescape().map_err(|e| bad(e.to_string()))?);
-                }
-            }
-            Event::CData(c) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(&c.into_inner()));
-                }
-            }
-            Event::End(_) => {
-                let Some(n) = stack.pop() else {
-                    return Err(bad("unbalanced".into()));
-                };
-                match stack.last_mut() {
-                    Some(top) => top.children.push(n),
-                    None => return Err(bad("unbalanced".into())),
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    let mut root = stack
-        .pop()
-        .filter(|_| stack.is_empty())
-        .ok_or_else(|| bad("unbalanced".into()))?;
-    match root.children.pop() {
-        Some(p) if p.name == "prestashop" => Ok(p),
-        _ => Err(bad("root element must be <prestashop>".into())),
     }
 }
 
