@@ -35,7 +35,30 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the demo: simulators + embedded store, a run of the engine, then the journal.
-    Demo,
+    Demo {
+        /// The shop platform to simulate (prestashop, woocommerce, shopify… see
+        /// docs/PLATFORMS.md).
+        #[arg(long, default_value = "prestashop")]
+        shop: String,
+    },
+    /// Runs one simulator standalone (prestashop, ebp, ftp, dropbox, pcloud, cloudinary)
+    /// and prints its URL and credentials, then serves until Ctrl-C or SIGTERM.
+    Sim {
+        /// What to simulate.
+        platform: String,
+        /// Address to listen on (port 0: a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// One JSON object on the first line: {"platform","url","credentials":{…}}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The shop platforms and what each can do (the capability matrix).
+    Platforms {
+        /// The Markdown matrix of docs/PLATFORMS.md.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Runs workers until Ctrl-C (graceful: the current step finishes, the run is released).
     Worker {
         /// Number of workers in this process.

@@ -64,7 +64,43 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let _ = LANG.set(chosen);
     let acc = account(&cli)?;
     match &cli.command {
-        Command::Demo => crate::orders_cmd::demo(&cli.database_url, &acc).await,
+        Command::Demo { shop } => {
+            let platform: passerelle_domain::Platform = shop
+                .parse()
+                .map_err(|e: passerelle_domain::platform::UnknownPlatform| usage(e.to_string()))?;
+            if !crate::simulate::has_shop_simulator(platform) {
+                return Err(usage(format!(
+                    "démo indisponible pour {} : plateforme pas encore prise en charge (prestashop seulement pour l'instant)",
+                    platform.label()
+                )));
+            }
+            crate::orders_cmd::demo(&cli.database_url, &acc).await
+        }
+        Command::Sim {
+            platform,
+            listen,
+            json,
+        } => crate::simulate::sim_cmd(platform, listen, *json).await,
+        Command::Platforms { markdown } => {
+            if *markdown {
+                print!("{}", crate::platforms::matrix_markdown());
+            } else {
+                for p in passerelle_domain::Platform::ALL {
+                    let caps = crate::platforms::capabilities(p);
+                    let names: Vec<&str> = caps.iter().map(|c| c.as_str()).collect();
+                    println!(
+                        "{:<12} {}",
+                        p.as_str(),
+                        if names.is_empty() {
+                            t("(pas encore prise en charge)", "(not supported yet)").to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Worker {
             workers,
             demo_backend_url,
@@ -444,6 +480,7 @@ async fn schedule_op(url: &str, acc: &AccountId, op: &ScheduleOp) -> anyhow::Res
                 .parse()
                 .map_err(|e: passerelle_domain::action::UnknownAction| usage(e.to_string()))?;
             let profile_id = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+            ensure_platform_can(&app, acc, &profile_id, action).await?;
             let id = uuid::Uuid::now_v7().to_string();
             (
                 id,
@@ -680,6 +717,31 @@ async fn execute_live(
     }
 }
 
+/// Refuses (exit 2, before anything is queued) an action the profile's shop platform
+/// cannot do, with the French reason. A profile that does not exist is left to the caller's
+/// own check.
+pub async fn ensure_platform_can(
+    app: &App,
+    acc: &AccountId,
+    profile: &ProfileId,
+    action: SyncAction,
+) -> anyhow::Result<()> {
+    let Some(p) = crate::profiles::Profiles::new(app.db.clone())
+        .get(acc, profile)
+        .await?
+    else {
+        return Ok(());
+    };
+    let Some(shop) = p.shop else {
+        return Ok(());
+    };
+    let caps = crate::platforms::capabilities(shop.platform);
+    match passerelle_domain::platform::refusal(shop.platform, caps, action) {
+        Some(why) => Err(usage(why)),
+        None => Ok(()),
+    }
+}
+
 async fn enqueue(
     app: &App,
     acc: &AccountId,
@@ -687,6 +749,7 @@ async fn enqueue(
     action: SyncAction,
     input: serde_json::Value,
 ) -> anyhow::Result<RunId> {
+    ensure_platform_can(app, acc, &profile, action).await?;
     let id = RunId::from_uuid(uuid::Uuid::now_v7());
     let out = app
         .store

@@ -12,6 +12,8 @@ pub mod export_demo;
 pub mod media_connectors;
 pub mod notify;
 pub mod orders_cmd;
+pub mod platforms;
 pub mod profiles;
 pub mod scheduling;
 pub mod serve;
+pub mod simulate;

@@ -14,7 +14,7 @@ use passerelle_domain::{AccountId, Actor, Lang, ProfileId, RunEvent, RunStatus, 
 use passerelle_projections::orders::{quota_view, transferred_orders};
 use passerelle_workflows::actions::import_orders::ImportOutcome;
 use passerelle_workflows::engine::RecordedEvent;
-use passerelle_workflows::ports::{Erp, Ledger, OrdersPage, Shop, ShopOrderRead, Transferred};
+use passerelle_workflows::ports::{Erp, Ledger, OrdersPage, ShopOrderRead, Transferred};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -647,7 +647,11 @@ pub async fn test_connection(
 ) -> anyhow::Result<ExitCode> {
     let conn = app.connectors()?;
     let mut ok = true;
-    match conn.shop_client(acc, id).await {
+    match conn
+        .shop_connection(acc, id)
+        .await
+        .and_then(|c| c.configuration())
+    {
         Ok(c) => match c.test_connection().await {
             Ok(()) => println!("{} : OK", t("Boutique", "Shop")),
             Err(e) => {
@@ -693,8 +697,9 @@ pub async fn refresh_config(
 ) -> anyhow::Result<ExitCode> {
     let conn = app.connectors()?;
     let shop = conn
-        .shop_client(acc, id)
+        .shop_connection(acc, id)
         .await
+        .and_then(|c| c.configuration())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let erp = conn
         .ebp_client(acc, id)

@@ -1636,6 +1636,11 @@ async fn handle(
 impl EbpSim {
     /// Starts a simulator on 127.0.0.1 on a free port, with the main warehouse `DEP1`.
     pub async fn start(cfg: EbpSimConfig) -> std::io::Result<EbpSim> {
+        Self::start_at(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// [`EbpSim::start`] on `addr` (`passerelle sim --listen`).
+    pub async fn start_at(cfg: EbpSimConfig, addr: SocketAddr) -> std::io::Result<EbpSim> {
         let mut warehouses = BTreeMap::new();
         warehouses.insert(MAIN_WAREHOUSE.to_string(), "Dépôt principal".to_string());
         let inner = Arc::new(Mutex::new(Inner {
@@ -1670,7 +1675,7 @@ impl EbpSim {
             cust: sim_customers::CustomerStore::default(),
         }));
         let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

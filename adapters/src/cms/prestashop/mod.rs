@@ -14,10 +14,12 @@
 
 mod client;
 pub mod model;
+mod platform;
 pub mod sim;
 
 pub use client::{normalise_shop_url, PrestaShopCatalog, PrestaShopClient, PrestaShopCustomers};
 pub use model::{PsCoded, PsConfiguration, PsNamed, PsTax, DOCUMENT_PREFIX, ERP_CODE_PREFIX};
+pub use platform::{connect, Languages, CAPABILITIES};
 pub use sim::{
     demo_catalog, demo_catalog_prices, Corruption, Fault, FaultConfig, NewAddress, NewCartRule,
     NewCustomer, NewGift, NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,

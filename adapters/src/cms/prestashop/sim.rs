@@ -1250,6 +1250,15 @@ impl Drop for PrestaShopSim {
 impl PrestaShopSim {
     /// Serves `shop` on 127.0.0.1 (any free port), accepting webservice key `key`.
     pub async fn start(shop: SimShop, key: &str) -> std::io::Result<PrestaShopSim> {
+        Self::start_at(shop, key, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// [`PrestaShopSim::start`] on `addr` (`passerelle sim --listen`).
+    pub async fn start_at(
+        shop: SimShop,
+        key: &str,
+        addr: SocketAddr,
+    ) -> std::io::Result<PrestaShopSim> {
         let state = Arc::new(Mutex::new(SimState {
             shop,
             key: key.to_string(),
@@ -1263,7 +1272,7 @@ impl PrestaShopSim {
             images: sim_images::Images::default(),
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
