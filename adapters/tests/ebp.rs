@@ -4,13 +4,13 @@
 use chrono::Utc;
 use passerelle_adapters::ebp::assumptions as a;
 use passerelle_adapters::ebp::{
-    EbpClient, EbpConfig, EbpSim, EbpSimConfig, Fault, MemoryGate, MemoryTokenStore, SimCustomer,
-    TokenStore, Where,
+    EbpClient, EbpConfig, MemoryGate, MemoryTokenStore, TokenStore, Where,
 };
 use passerelle_adapters::mail::Secret;
 use passerelle_domain::orders::{
     Address, CustomerRecord, DocumentKind, DocumentLine, DocumentPayment, ErpDocument, LineKind,
 };
+use passerelle_simulators::ebp::{EbpSim, EbpSimConfig, Fault, SimCustomer};
 use passerelle_workflows::engine::StepError;
 use passerelle_workflows::ports::{CustomerKeys, Erp, ImportBatch};
 use rust_decimal::Decimal;

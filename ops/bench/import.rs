@@ -5,15 +5,15 @@
 
 use passerelle::app::App;
 use passerelle::demo::{ensure_import_plan, DemoWorld};
-use passerelle_adapters::cms::prestashop::{NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY};
-use passerelle_adapters::ebp::sim::EbpSimConfig;
 use passerelle_domain::orders::build::{self, BuildContext};
 use passerelle_domain::orders::customer;
 use passerelle_domain::orders::{CustomerResolution, ErpItem};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunStatus, SyncAction, Trigger};
+use passerelle_simulators::ebp::EbpSimConfig;
+use passerelle_simulators::prestashop::{NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY};
 use passerelle_workflows::actions::import_orders::{customer_keys, import_missing};
 use passerelle_workflows::engine::{NewRun, RunStore, Worker};
-use passerelle_workflows::ports::{Erp, ImportBatch, Shop, ShopOrderRead, SystemClock};
+use passerelle_workflows::ports::{Erp, ImportBatch, ShopOrderRead, SystemClock};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -49,6 +49,10 @@ pub enum Command {
         /// Address to listen on (port 0: a free port).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
+        /// Demo data in the neutral seed format (JSON, or TOML for a `.toml` file; see
+        /// docs/PLATFORMS.md). Default: the demo's seed.
+        #[arg(long)]
+        seed: Option<std::path::PathBuf>,
         /// One JSON object on the first line: {"platform","url","credentials":{…}}.
         #[arg(long)]
         json: bool,

@@ -3,7 +3,6 @@
 use crate::app::{fault_from_env, App};
 use crate::cli::{Cli, Command, NotificationsOp, ScheduleOp};
 use anyhow::Context;
-use passerelle_adapters::demo_backend::{DemoSim, SimConfig};
 use passerelle_adapters::store::SqlScheduleStore;
 use passerelle_domain::scheduling::ScheduleCommand;
 use passerelle_domain::{
@@ -12,6 +11,7 @@ use passerelle_domain::{
 use passerelle_projections::journal::{self, JournalFilter, JournalRun};
 use passerelle_projections::rebuild::rebuild;
 use passerelle_projections::schedules;
+use passerelle_simulators::demo_backend::{DemoSim, SimConfig};
 use passerelle_workflows::engine::{
     CancelOutcome, EnqueueOutcome, NewRun, RunStore, Worker, WorkerConfig,
 };
@@ -79,8 +79,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim {
             platform,
             listen,
+            seed,
             json,
-        } => crate::simulate::sim_cmd(platform, listen, *json).await,
+        } => crate::simulate::sim_cmd(platform, listen, seed.as_deref(), *json).await,
         Command::Platforms { markdown } => {
             if *markdown {
                 print!("{}", crate::platforms::matrix_markdown());

@@ -6,11 +6,10 @@ use crate::app::App;
 use crate::profiles::{ProfileFile, Profiles};
 use crate::simulate::DemoShop;
 use anyhow::Context;
-use passerelle_adapters::cms::prestashop::demo_catalog;
-use passerelle_adapters::ebp::sim::{EbpSim, EbpSimConfig, SimCustomer};
 use passerelle_adapters::store::SqlQuotas;
 use passerelle_domain::subscription::{PlanKind, QuotaCounter, SubscriptionCommand};
 use passerelle_domain::{AccountId, Actor, ProfileId};
+use passerelle_simulators::ebp::{EbpSim, EbpSimConfig, SimCustomer};
 use passerelle_workflows::ports::SystemClock;
 use std::sync::Arc;
 
@@ -35,8 +34,12 @@ pub struct DemoWorld {
 
 /// Seeds the ERP of the demo: the shop's catalogue as articles, the special articles, the
 /// guest account and two existing customers (found by SIRET and by e-mail).
-pub fn seed_erp(ebp: &EbpSim) {
-    let mut items: Vec<(&str, &str, i64)> = demo_catalog();
+pub fn seed_erp(ebp: &EbpSim, seed: &passerelle_simulators::seed::Seed) {
+    let mut items: Vec<(&str, &str, i64)> = seed
+        .articles
+        .iter()
+        .map(|a| (a.reference.as_str(), a.name.as_str(), a.stock))
+        .collect();
     items.extend(SPECIAL.iter().map(|(id, c)| (*id, *c, 0)));
     ebp.seed_items(&items);
     crate::export_demo::seed_articles(ebp);
@@ -67,7 +70,7 @@ impl DemoWorld {
     pub async fn start(orders: usize, ebp: EbpSimConfig) -> anyhow::Result<DemoWorld> {
         let (shop, broken) = crate::simulate::demo_shop(orders).await?;
         let ebp = EbpSim::start(ebp).await?;
-        seed_erp(&ebp);
+        seed_erp(&ebp, &passerelle_simulators::seed::Seed::demo(0));
         Ok(DemoWorld { shop, ebp, broken })
     }
 

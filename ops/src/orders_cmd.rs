@@ -6,12 +6,12 @@ use crate::commands::{lang, t, usage};
 use crate::demo::{ensure_import_plan, DemoWorld};
 use crate::profiles::{ProfileFile, Profiles};
 use anyhow::Context;
-use passerelle_adapters::ebp::sim::EbpSimConfig;
 use passerelle_adapters::store::{AggregateError, AggregateStore, Origin, SqlQuotas};
 use passerelle_domain::shop_order::{shop_order_id, ShopOrderCommand, ShopOrderState};
 use passerelle_domain::subscription::{PlanKind, QuotaCounter, SubscriptionCommand};
 use passerelle_domain::{AccountId, Actor, Lang, ProfileId, RunEvent, RunStatus, SyncAction};
 use passerelle_projections::orders::{quota_view, transferred_orders};
+use passerelle_simulators::ebp::EbpSimConfig;
 use passerelle_workflows::actions::import_orders::ImportOutcome;
 use passerelle_workflows::engine::RecordedEvent;
 use passerelle_workflows::ports::{Erp, Ledger, OrdersPage, ShopOrderRead, Transferred};
@@ -209,8 +209,8 @@ pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
 /// parcels, the second a delivery note then an invoice, the third an invoice directly.
 /// Returns what was done, one line each.
 fn demo_move_documents(world: &DemoWorld) -> Vec<String> {
-    use passerelle_adapters::ebp::sim::TRACKING_COLUMN;
     use passerelle_domain::orders::DocumentKind;
+    use passerelle_simulators::ebp::TRACKING_COLUMN;
     let orders: Vec<_> = world
         .ebp
         .documents()

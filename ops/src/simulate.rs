@@ -5,12 +5,10 @@
 
 use crate::commands::{t, usage};
 use crate::demo::REDIRECT_URI;
-use passerelle_adapters::cms::prestashop::{
-    Corruption, NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
-};
-use passerelle_adapters::ebp::sim::{EbpSim, EbpSimConfig};
 use passerelle_domain::Platform;
-use rust_decimal::Decimal;
+use passerelle_simulators::ebp::{EbpSim, EbpSimConfig};
+use passerelle_simulators::prestashop::{Corruption, PrestaShopSim, SimShop, DEMO_KEY};
+use passerelle_simulators::seed::{Seed, SeedBreakage};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -30,37 +28,26 @@ pub struct RunningShop {
 /// The demo's shop simulator (tests reach its data through it).
 pub type DemoShop = PrestaShopSim;
 
-/// The demo shop: `orders` seeded orders plus two broken ones (a negative quantity, a cut
-/// JSON answer); returns it with the ids of the broken ones.
+/// The demo shop: the shared seed's `orders` orders plus the two broken ones (a negative
+/// quantity, a cut JSON answer); returns it with the ids of the broken ones.
 pub async fn demo_shop(orders: usize) -> anyhow::Result<(DemoShop, Vec<u64>)> {
-    demo_shop_at(orders, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    let seed = Seed::demo(orders).with_broken();
+    prestashop_from_seed(&seed, SocketAddr::from(([127, 0, 0, 1], 0))).await
 }
 
-/// [`demo_shop`] listening on `addr`.
-async fn demo_shop_at(orders: usize, addr: SocketAddr) -> anyhow::Result<(DemoShop, Vec<u64>)> {
-    let mut shop = SimShop::seed_demo(orders);
-    let mut broken = Vec::new();
-    // A negative quantity: read fine, refused by validation.
-    let line = |q| {
-        NewLine::new(
-            "COUS-Lin-40",
-            "Coussin lin 40x40",
-            q,
-            Decimal::new(2490, 2),
-            Some(1),
-        )
-    };
-    let mut bad = NewOrder::new(1, 1, vec![line(-2)]);
-    bad.state_id = 2;
-    broken.push(shop.add_order(&bad));
-    // Another order whose JSON the shop will serve cut in the middle.
-    let mut cut = NewOrder::new(1, 1, vec![line(1)]);
-    cut.state_id = 2;
-    let cut_id = shop.add_order(&cut);
-    broken.push(cut_id);
-    let shop = PrestaShopSim::start_at(shop, DEMO_KEY, addr).await?;
-    shop.corrupt_order(cut_id, Corruption::BrokenJson);
-    Ok((shop, broken))
+/// The PrestaShop simulator serving `seed` on `addr`, its broken orders broken.
+async fn prestashop_from_seed(
+    seed: &Seed,
+    addr: SocketAddr,
+) -> anyhow::Result<(DemoShop, Vec<u64>)> {
+    let (shop, broken) = SimShop::from_seed(seed);
+    let sim = PrestaShopSim::start_at(shop, DEMO_KEY, addr).await?;
+    for (id, how) in &broken {
+        if *how == Some(SeedBreakage::CutAnswer) {
+            sim.corrupt_order(*id, Corruption::BrokenJson);
+        }
+    }
+    Ok((sim, broken.into_iter().map(|(id, _)| id).collect()))
 }
 
 /// True when this build has a simulator of `platform` (what `demo --shop` can run).
@@ -68,15 +55,15 @@ pub fn has_shop_simulator(platform: Platform) -> bool {
     matches!(platform, Platform::PrestaShop)
 }
 
-/// Starts the shop simulator of `platform` on `addr`, seeded with the demo's `orders`.
+/// Starts the shop simulator of `platform` on `addr`, serving `seed`.
 pub async fn start_shop(
     platform: Platform,
     addr: SocketAddr,
-    orders: usize,
+    seed: &Seed,
 ) -> anyhow::Result<RunningShop> {
     match platform {
         Platform::PrestaShop => {
-            let (sim, _) = demo_shop_at(orders, addr).await?;
+            let (sim, _) = prestashop_from_seed(seed, addr).await?;
             Ok(RunningShop {
                 platform,
                 url: sim.url(),
@@ -95,19 +82,28 @@ pub async fn start_shop(
 /// What `passerelle sim` can start.
 pub const SIMULATORS: [&str; 2] = ["prestashop", "ebp"];
 
-/// `passerelle sim PLATFORM [--listen ADDR] [--json]`.
-pub async fn sim_cmd(platform: &str, listen: &str, json_out: bool) -> anyhow::Result<ExitCode> {
+/// `passerelle sim PLATFORM [--listen ADDR] [--seed FILE] [--json]`.
+pub async fn sim_cmd(
+    platform: &str,
+    listen: &str,
+    seed: Option<&std::path::Path>,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
     let addr: SocketAddr = listen.parse().map_err(|_| {
         usage(format!(
             "adresse d'écoute invalide « {listen} » (attendu : 127.0.0.1:PORT)"
         ))
     })?;
     let name = platform.trim().to_ascii_lowercase();
+    let seed = match seed {
+        Some(path) => Seed::from_file(path).map_err(usage)?,
+        None => Seed::demo(50).with_broken(),
+    };
     // Kept alive until the end of the function: dropping a simulator stops it.
     let (url, credentials, _guard): (String, Value, Box<dyn std::any::Any + Send>) =
         if name == "ebp" {
             let sim = EbpSim::start_at(EbpSimConfig::default(), addr).await?;
-            crate::demo::seed_erp(&sim);
+            crate::demo::seed_erp(&sim, &seed);
             let c = sim.config();
             let folder = c.folders.first().map(|f| f.0.clone()).unwrap_or_default();
             let creds = json!({
@@ -125,7 +121,7 @@ pub async fn sim_cmd(platform: &str, listen: &str, json_out: bool) -> anyhow::Re
                     .map_err(|e: passerelle_domain::platform::UnknownPlatform| {
                         usage(format!("{e} ; simulateurs : {}", SIMULATORS.join(", ")))
                     })?;
-            let shop = start_shop(p, addr, 50).await?;
+            let shop = start_shop(p, addr, &seed).await?;
             (shop.url.clone(), shop.credentials.clone(), Box::new(shop))
         };
     if json_out {

@@ -225,3 +225,185 @@ fn demo_on_a_platform_without_simulator_is_a_usage_error() {
     let o = bin(&url, &["sim", "magento"], dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// `passerelle sim …` started in the background; its first line parsed. Stopped with
+/// SIGTERM when dropped.
+struct SimProcess {
+    child: std::process::Child,
+    first: serde_json::Value,
+}
+
+impl SimProcess {
+    fn start(args: &[&str]) -> SimProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        // The first line is printed once the server listens: reading it is the signal.
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let first = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        SimProcess { child, first }
+    }
+
+    fn url(&self) -> String {
+        self.first["url"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn sim_prestashop_refuses_an_anonymous_call_like_prestashop() {
+    let sim = SimProcess::start(&["sim", "prestashop", "--json"]);
+    assert_eq!(sim.first["platform"], "prestashop");
+    let key = sim.first["credentials"]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let http = reqwest::Client::new();
+    let anonymous = http
+        .get(format!("{}/api/orders", sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let challenge = anonymous.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Basic "), "{challenge}");
+    let known = http
+        .get(format!("{}/api/orders?output_format=JSON", sim.url()))
+        .basic_auth(&key, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(known.status(), 200);
+    let body: serde_json::Value = known.json().await.unwrap();
+    assert_eq!(
+        body["orders"].as_array().map(Vec::len),
+        Some(52),
+        "the demo seed"
+    );
+    assert!(sim.stop().success(), "SIGTERM stops it cleanly");
+}
+
+#[tokio::test]
+async fn sim_ebp_prints_a_code_that_profile_ebp_login_accepts() {
+    let sim = SimProcess::start(&["sim", "ebp", "--json"]);
+    let c = &sim.first["credentials"];
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/e.db", dir.path().display());
+    let file = dir.path().join("p.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"id = "ebp-try"
+[shop]
+platform = "prestashop"
+url = "http://127.0.0.1:9/"
+key = "K"
+[erp]
+api_url = "{u}"
+login_url = "{u}"
+client_id = "{id}"
+folder_id = "{folder}"
+client_secret = "{secret}"
+subscription_key = "{sub}"
+"#,
+            u = sim.url(),
+            id = c["client_id"].as_str().unwrap(),
+            folder = c["folder_id"].as_str().unwrap(),
+            secret = c["client_secret"].as_str().unwrap(),
+            sub = c["subscription_key"].as_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let o = bin(
+        &url,
+        &["profile", "import", file.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let code = c["authorization_code"].as_str().unwrap();
+    let login = |code: &str| {
+        bin(
+            &url,
+            &[
+                "profile",
+                "ebp-login",
+                "ebp-try",
+                "--code",
+                code,
+                "--redirect-uri",
+                c["redirect_uri"].as_str().unwrap(),
+            ],
+            dir.path(),
+        )
+    };
+    let o = login(code);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The code is single-use, like EBP's: the simulator is really checking it.
+    let again = login(code);
+    assert_ne!(again.status.code(), Some(0));
+    // And the stored tokens work: the EBP side of test-connection answers.
+    let o = bin(&url, &["profile", "test-connection", "ebp-try"], dir.path());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("EBP : OK"), "{out}");
+    assert!(sim.stop().success());
+}
+
+#[test]
+fn sim_reads_a_neutral_seed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = passerelle_simulators::seed::Seed::demo(4);
+    let path = dir.path().join("seed.json");
+    std::fs::write(&path, serde_json::to_string(&seed).unwrap()).unwrap();
+    let sim = SimProcess::start(&[
+        "sim",
+        "prestashop",
+        "--json",
+        "--seed",
+        path.to_str().unwrap(),
+    ]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = sim.first["credentials"]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/api/orders?output_format=JSON", sim.url()))
+            .basic_auth(&key, Some(""))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(body["orders"].as_array().map(Vec::len), Some(4));
+    assert!(sim.stop().success());
+    let o = bin(
+        "sqlite://unused.db",
+        &["sim", "prestashop", "--seed", "/nonexistent.json"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
