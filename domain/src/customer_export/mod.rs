@@ -298,3 +298,21 @@ pub struct GroupDraft {
     /// `show_prices`.
     pub show_prices: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_group_absent_means_the_platforms_own_and_an_old_profile_still_names_one() {
+        // Journaled configurations and profiles of earlier versions carry the group id.
+        let old: CustomerExportSettings =
+            serde_json::from_str(r#"{"default_group": "3", "languages": ["1"]}"#).expect("old");
+        assert_eq!(old.default_group.as_deref(), Some("3"));
+        assert_eq!(old.languages, vec!["1"]);
+        // Nothing said: no platform's id in the domain; the adapter applies its default.
+        let new: CustomerExportSettings = serde_json::from_str("{}").expect("new");
+        assert_eq!(new.default_group, None);
+        assert!(new.languages.is_empty());
+    }
+}
