@@ -597,7 +597,9 @@ async fn crash(kind: Kind) {
         cmd.args(["run", s.profile.as_str(), "import-orders"])
             .env("DATABASE_URL", &s.url)
             .env("PASSERELLE_ACCOUNT", s.acc.as_str())
-            .env("PASSERELLE_LEASE_MS", "800");
+            .env("PASSERELLE_LEASE_MS", "800")
+            // The short first retry `run` used to put in every run's input (a test knob now).
+            .env("PASSERELLE_TEST_RETRY_INITIAL_MS", "300");
         match fault {
             Some(f) => cmd.env("PASSERELLE_FAULT", f),
             None => cmd.env_remove("PASSERELLE_FAULT"),
