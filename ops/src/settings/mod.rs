@@ -518,7 +518,6 @@ impl Settings {
             lease,
             heartbeat: lease / 3,
             item_concurrency: usize::try_from(self.item_concurrency).unwrap_or(8),
-            ..passerelle_workflows::engine::WorkerConfig::default()
         }
     }
 
