@@ -95,6 +95,7 @@ pub async fn sim_cmd(
         ))
     })?;
     let name = platform.trim().to_ascii_lowercase();
+    let stop = StopSignals::listen()?;
     let seed = match seed {
         Some(path) => Seed::from_file(path).map_err(usage)?,
         None => Seed::demo(50).with_broken(),
@@ -138,21 +139,42 @@ pub async fn sim_cmd(
         }
         println!("{}", t("Ctrl-C pour arrêter.", "Ctrl-C to stop."));
     }
-    wait_for_stop().await?;
+    stop.wait().await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn wait_for_stop() -> anyhow::Result<()> {
+/// SIGINT / SIGTERM, listened to from creation: built before the first line is printed, so
+/// a caller that stops the simulator as soon as it read that line never kills it unhandled.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
-            _ = term.recv() => {}
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(StopSignals {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+
+    /// Waits for either signal.
+    async fn wait(mut self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    }
 }
