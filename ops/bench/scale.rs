@@ -137,7 +137,7 @@ where
                 f.app.run_store(),
                 reg.clone(),
                 Arc::new(SystemClock),
-                passerelle::commands::config(),
+                f.app.settings.worker_config(),
             );
             flags.push(w.shutdown_flag());
             handles.push(tokio::spawn(async move { w.run_until_shutdown().await }));
@@ -228,9 +228,9 @@ pub(crate) async fn bench_soak(url: &str, args: &SoakArgs) -> anyhow::Result<()>
     };
     let mut next_kill = pause(&mut rng);
     let mut next_enqueue = Instant::now();
-    // Set once every profile got a run queued after the last order reached its shop: when
-    // those end, every order was read.
-    let mut last_round = false;
+    // Per profile: a run was queued after the last order reached its shop. Once every
+    // profile has one and the runs have ended, every order was read.
+    let mut closed = [false; PROFILES];
     let span = Duration::from_secs(args.seconds.max(1));
     loop {
         let due =
@@ -241,10 +241,12 @@ pub(crate) async fn bench_soak(url: &str, args: &SoakArgs) -> anyhow::Result<()>
                 .with_shop(|s| s.add_order(&bench_order(fed)));
             fed += 1;
         }
-        if Instant::now() >= next_enqueue && !last_round {
+        if Instant::now() >= next_enqueue && !closed.iter().all(|c| *c) {
             let all_fed = fed == f.orders;
-            let mut complete = true;
-            for p in &f.profiles {
+            for (i, p) in f.profiles.iter().enumerate() {
+                if closed[i] {
+                    continue;
+                }
                 let id = RunId::from_uuid(uuid::Uuid::now_v7());
                 let out = f
                     .app
@@ -261,14 +263,13 @@ pub(crate) async fn bench_soak(url: &str, args: &SoakArgs) -> anyhow::Result<()>
                     })
                     .await?;
                 match out {
-                    EnqueueOutcome::Enqueued(r) => runs.push(r),
+                    EnqueueOutcome::Enqueued(r) => {
+                        runs.push(r);
+                        closed[i] = all_fed;
+                    }
                     // This profile's import is still going: it is queued again later.
-                    EnqueueOutcome::AlreadyActive(_) => complete = false,
+                    EnqueueOutcome::AlreadyActive(_) => {}
                 }
-            }
-            // The closing round is one where every profile got a run after the last order.
-            if all_fed && complete {
-                last_round = true;
             }
             next_enqueue = Instant::now() + Duration::from_secs(2);
         }
@@ -281,7 +282,7 @@ pub(crate) async fn bench_soak(url: &str, args: &SoakArgs) -> anyhow::Result<()>
             kills += 1;
             next_kill = pause(&mut rng);
         }
-        if last_round && f.active().await? == 0 {
+        if closed.iter().all(|c| *c) && f.active().await? == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
