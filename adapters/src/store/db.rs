@@ -244,20 +244,22 @@ impl Db {
         }
     }
 
-    /// Begins a transaction.
+    /// Begins a transaction. Cancel-safe: a caller dropped while this waits never leaves a
+    /// pooled connection inside the transaction (see [`pg_begin`]).
     pub async fn begin(&self) -> DbResult<Tx> {
         Ok(match self {
-            Db::Pg(p) => Tx::Pg(p.begin().await?),
+            Db::Pg(p) => Tx::Pg(pg_begin(p).await?),
             Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
         })
     }
 
     /// Begins a transaction that will write: on SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so it waits for other writers (busy timeout) instead of failing
-    /// with `SQLITE_BUSY_SNAPSHOT` when its first read upgrades to a write.
+    /// with `SQLITE_BUSY_SNAPSHOT` when its first read upgrades to a write. Cancel-safe like
+    /// [`Db::begin`].
     pub async fn begin_write(&self) -> DbResult<Tx> {
         Ok(match self {
-            Db::Pg(p) => Tx::Pg(p.begin().await?),
+            Db::Pg(p) => Tx::Pg(pg_begin(p).await?),
             Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
@@ -319,6 +321,32 @@ impl Db {
             Db::Pg(p) => p.close().await,
             Db::Sqlite(p) => p.close().await,
         }
+    }
+}
+
+/// Opens a PostgreSQL transaction on a task of its own, so that dropping the caller cannot
+/// cancel it halfway.
+///
+/// sqlx 0.8.6 raises a connection's transaction depth only after the `BEGIN` round trip
+/// (`PgTransactionManager::begin`), and its drop guards roll back only when that depth is
+/// above zero; `return_to_pool` pings the connection but does not look at the server's
+/// transaction status. A `begin()` dropped while `BEGIN` is in flight (an aborted task, a
+/// `select!`, a timeout, an HTTP handler whose client went away) therefore returns the
+/// connection to the pool *inside* a transaction nobody will end: the next borrowers'
+/// statements run in it, their DDL stays invisible to other sessions (`relation
+/// "rebuild_…" does not exist`) and their row locks are held (`canceling statement due to
+/// lock timeout` on other connections). Reported upstream as sqlx issues #4385 and #4393
+/// (fixed by pull request #4394, not in a 0.8 release). Here the `BEGIN` always runs to its
+/// end: if the caller is gone, the task's output — a live `Transaction` — is dropped, which
+/// queues a `ROLLBACK` that the pool flushes before reusing the connection. Test:
+/// `adapters/tests/store_cancel.rs`.
+async fn pg_begin(pool: &sqlx::PgPool) -> DbResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { pool.begin().await }).await {
+        Ok(tx) => tx,
+        Err(e) => Err(sqlx::Error::Protocol(format!(
+            "ouverture de transaction interrompue : {e}"
+        ))),
     }
 }
 

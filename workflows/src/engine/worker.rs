@@ -279,7 +279,12 @@ impl Worker {
             return RunStatus::Running;
         }
 
-        // Heartbeat: keeps the lease while a long step runs; notices a lost lease.
+        // Heartbeat: keeps the lease while a long step runs; notices a lost lease. It is
+        // stopped by a signal checked only *between* beats, and awaited: a beat is a fenced
+        // transaction on the queue row, and cancelling it (it used to be `abort()`ed) could
+        // drop it while it opened that transaction, which returned a PostgreSQL connection
+        // to the pool inside it (see `adapters::store::db::pg_begin`).
+        let (stop_hb, mut hb_stopped) = tokio::sync::oneshot::channel::<()>();
         let hb = {
             let store = self.store.clone();
             let fence = fence.clone();
@@ -288,7 +293,11 @@ impl Worker {
             let lost = lease_lost.clone();
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(period).await;
+                    tokio::select! {
+                        biased;
+                        _ = &mut hb_stopped => break,
+                        _ = tokio::time::sleep(period) => {}
+                    }
                     match store.heartbeat(&fence, clock.now(), lease).await {
                         Ok(_) => metrics::counter!("passerelle_lease_renewals_total").increment(1),
                         Err(StoreError::LeaseLost(_)) => {
@@ -309,7 +318,13 @@ impl Worker {
             ))),
         };
         let outcome = self.notify(&ctx, action, outcome).await;
-        hb.abort();
+        // Stop the heartbeat and wait for a beat in flight to end before closing the run
+        // (the close takes the same queue row). A send error only means the task already
+        // ended (lease lost); a join error means it panicked, which the close survives.
+        let _ = stop_hb.send(());
+        if let Err(e) = hb.await {
+            warn!(error = %e, "heartbeat task ended abnormally");
+        }
         self.close(&ctx, outcome).await
     }
 
