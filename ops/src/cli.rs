@@ -209,11 +209,132 @@ pub enum Command {
         /// Profile id.
         profile: String,
     },
+    /// Accounts (tenants) of the hosted service.
+    Account {
+        /// What to do.
+        #[command(subcommand)]
+        op: AccountOp,
+    },
+    /// Users of the account (--account) and their roles.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        op: UserOp,
+    },
+    /// API tokens of the account (--account): shown once, stored hashed.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        op: TokenOp,
+    },
     /// Rebuilds every projection from the event log; --verify compares without replacing.
     Replay {
         /// Compare rebuilt and live projections; exit 1 on any difference.
         #[arg(long)]
         verify: bool,
+    },
+}
+
+/// Account operations.
+#[derive(Debug, Subcommand)]
+pub enum AccountOp {
+    /// Creates an account (tenant).
+    Create {
+        /// Account id (1–64 of a-z A-Z 0-9 . _ -).
+        id: String,
+        /// Display name (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Time zone of its schedules.
+        #[arg(long, default_value = "Europe/Paris")]
+        time_zone: String,
+    },
+    /// Lists the accounts.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The security log of the account (--account): logins, token changes, support actions.
+    Log {
+        /// Entries shown, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// User operations.
+#[derive(Debug, Subcommand)]
+pub enum UserOp {
+    /// Adds a user. The password is read from standard input with --password-stdin,
+    /// else generated and printed once.
+    Add {
+        /// E-mail (login).
+        email: String,
+        /// Roles, comma-separated: admin, operator, auditor, support.
+        #[arg(long)]
+        roles: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Removes a user (their sessions end).
+    Remove {
+        /// E-mail.
+        email: String,
+    },
+    /// Replaces a user's roles.
+    Roles {
+        /// E-mail.
+        email: String,
+        /// Roles, comma-separated.
+        #[arg(long)]
+        roles: String,
+    },
+    /// Sets a new password (every session of the user ends).
+    Passwd {
+        /// E-mail.
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lists the users.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Token operations.
+#[derive(Debug, Subcommand)]
+pub enum TokenOp {
+    /// Creates a token and prints it once.
+    Create {
+        /// Label.
+        #[arg(long)]
+        name: String,
+        /// Roles, comma-separated: admin, operator, auditor, support.
+        #[arg(long)]
+        roles: String,
+        /// Valid for this many days (default 90; 0 = no expiry).
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
+    /// Lists the tokens (never their secret).
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revokes a token: requests carrying it get 401 at once.
+    Revoke {
+        /// Token id.
+        id: String,
     },
 }
 

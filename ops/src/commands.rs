@@ -140,6 +140,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     profile: profile.clone(),
                     manual_only: *manual,
                     limit: None,
+                    offset: 0,
                 },
             )
             .await?;
@@ -333,6 +334,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::Account { op } => crate::access_cmd::account(&cli.database_url, &acc, op).await,
+        Command::User { op } => crate::access_cmd::user(&cli.database_url, &acc, op).await,
+        Command::Token { op } => crate::access_cmd::token(&cli.database_url, &acc, op).await,
         Command::Replay { verify } => {
             let app = App::connect(&cli.database_url).await?;
             let report = rebuild(&app.projector, *verify).await?;

@@ -1,7 +1,9 @@
 //! The `passerelle` binary's library: CLI parsing, wiring and commands, kept in a library
 //! so integration tests and benchmarks call the same code.
 
+pub mod access_cmd;
 pub mod app;
+pub mod auth;
 pub mod catalog_connectors;
 pub mod cli;
 pub mod commands;
