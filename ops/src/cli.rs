@@ -151,7 +151,7 @@ pub enum Command {
         /// No workers (API and scheduler only).
         #[arg(long)]
         no_workers: bool,
-        /// HTTP listen address.
+        /// HTTP listen address (a non-loopback one needs TLS or --behind-proxy).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
         /// Base URL of the demo-engine backend.
@@ -161,6 +161,25 @@ pub enum Command {
             default_value = "http://127.0.0.1:8089"
         )]
         demo_backend_url: String,
+        /// TLS certificate chain (PEM); with --tls-key, serves HTTPS (rustls).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<String>,
+        /// TLS private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<String>,
+        /// A TLS-terminating reverse proxy is in front (client address from X-Forwarded-For).
+        #[arg(long)]
+        behind_proxy: bool,
+        /// Let outbound connections reach loopback, private and link-local addresses (the
+        /// demo, tests, a shop on the operator's own network).
+        #[arg(long)]
+        allow_private_targets: bool,
+        /// Requests per second per client address and per API token (0 = no limit).
+        #[arg(long, default_value_t = 50)]
+        rate_limit: u32,
+        /// Demo: simulators, a profile and an admin user printed at start.
+        #[arg(long)]
+        demo: bool,
     },
     /// Profiles: import/export as TOML, list, test the connections, refresh the shop and
     /// ERP configuration, log in to EBP.

@@ -1,16 +1,9 @@
-//! `passerelle serve`: workers, the scheduler and a small HTTP API in one process.
-//!
-//! The API is read-only for now and scoped to the account given on the command line
-//! (`GET /health`, `/api/journal`, `/api/schedules`, `/api/quota`,
-//! `/api/profiles/{id}/transferred`); it binds to loopback by default. The console and the
-//! authenticated multi-account API come later.
+//! `passerelle serve`: workers, the scheduler and the hosted service's HTTP side (API
+//! `/api/v1`, console, `/health`; see [`crate::hosting`]) in one process.
 
 use crate::app::App;
-use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use crate::hosting::{self, ServeOptions, TlsListener};
 use passerelle_domain::AccountId;
-use passerelle_projections::{journal, schedules};
 use passerelle_workflows::engine::{Worker, WorkerConfig};
 use passerelle_workflows::ports::SystemClock;
 use std::process::ExitCode;
@@ -18,95 +11,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Clone)]
-struct ApiState {
-    app: Arc<App>,
-    account: AccountId,
-}
-
-async fn health() -> &'static str {
-    "ok"
-}
-
-type ApiError = (axum::http::StatusCode, String);
-
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    (axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-}
-
-async fn api_journal(
-    State(s): State<ApiState>,
-) -> Result<Json<Vec<journal::JournalRun>>, ApiError> {
-    s.app.projector.catch_up().await.map_err(unavailable)?;
-    let filter = journal::JournalFilter::default();
-    let runs = journal::list(&s.app.db, s.account.as_str(), &filter).await;
-    runs.map(Json).map_err(unavailable)
-}
-
-async fn api_schedules(
-    State(s): State<ApiState>,
-) -> Result<Json<Vec<schedules::ScheduleRow>>, ApiError> {
-    s.app.projector.catch_up().await.map_err(unavailable)?;
-    let rows = schedules::list(&s.app.db, s.account.as_str()).await;
-    rows.map(Json).map_err(unavailable)
-}
-
-async fn api_quota(State(s): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
-    s.app.projector.catch_up().await.map_err(unavailable)?;
-    let (counters, suspended, daily) = passerelle_projections::orders::quota_view(
-        &s.app.db,
-        s.account.as_str(),
-        chrono::Utc::now(),
-    )
-    .await
-    .map_err(unavailable)?;
-    Ok(Json(serde_json::json!({
-        "account": s.account.as_str(),
-        "suspended": suspended,
-        "counters": counters,
-        "daily": daily,
-    })))
-}
-
-async fn api_transferred(
-    State(s): State<ApiState>,
-    Path(profile): Path<String>,
-) -> Result<Json<Vec<passerelle_projections::orders::TransferredOrder>>, ApiError> {
-    let profile = passerelle_domain::ProfileId::parse(&profile)
-        .map_err(|e| (axum::http::StatusCode::BAD_REQUEST, e.to_string()))?;
-    s.app.projector.catch_up().await.map_err(unavailable)?;
-    passerelle_projections::orders::transferred_orders(
-        &s.app.db,
-        s.account.as_str(),
-        profile.as_str(),
-    )
-    .await
-    .map(Json)
-    .map_err(unavailable)
-}
-
-/// The read-only API of one account.
-pub fn router(app: Arc<App>, account: AccountId) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/api/journal", get(api_journal))
-        .route("/api/schedules", get(api_schedules))
-        .route("/api/quota", get(api_quota))
-        .route("/api/profiles/{id}/transferred", get(api_transferred))
-        .with_state(ApiState { app, account })
-}
-
 /// Runs everything until Ctrl-C.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     url: &str,
     account: &AccountId,
     workers: usize,
-    listen: &str,
     demo_backend_url: &str,
     worker_id: fn(usize) -> String,
     cfg: WorkerConfig,
+    opts: ServeOptions,
+    demo: bool,
 ) -> anyhow::Result<ExitCode> {
+    passerelle_adapters::http::set_allow_private_targets(opts.allow_private_targets);
+    let tls = match &opts.tls {
+        Some((c, k)) => Some(hosting::tls_acceptor(c, k)?),
+        None => None,
+    };
     let app = Arc::new(App::connect(url).await?);
+    // The demo's simulators live as long as the server.
+    let _world = if demo {
+        Some(crate::demo_hosted::prepare(&app, account).await?)
+    } else {
+        None
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let reg = Arc::new(app.registry(demo_backend_url)?);
     let mut tasks = Vec::new();
@@ -131,19 +59,31 @@ pub async fn serve(
             crate::scheduling::run_scheduler(&app, stop, Duration::from_secs(1)).await
         }));
     }
-    let router = router(app.clone(), account.clone());
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let router = hosting::router(hosting::state(app.clone(), &opts), &opts)
+        .into_make_service_with_connect_info::<crate::api::PeerAddr>();
+    let listener = tokio::net::TcpListener::bind(&opts.listen).await?;
+    let addr = listener.local_addr()?;
     eprintln!(
-        "Passerelle sur http://{} ({workers} worker(s), planificateur) ; Ctrl-C pour arrêter.",
-        listener.local_addr()?
+        "Passerelle sur {}://{addr} ({workers} worker(s), planificateur) ; Ctrl-C pour arrêter.",
+        if tls.is_some() { "https" } else { "http" }
     );
     let stop2 = stop.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            stop2.store(true, Ordering::SeqCst);
-        })
-        .await?;
+    let shutdown = async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop2.store(true, Ordering::SeqCst);
+    };
+    match tls {
+        Some(acceptor) => {
+            axum::serve(TlsListener::new(listener, acceptor), router)
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+    }
     for f in &flags {
         f.store(true, Ordering::SeqCst);
     }
