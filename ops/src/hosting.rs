@@ -163,7 +163,7 @@ pub fn router(state: ApiState, o: &ServeOptions) -> Router {
     let headers: [(&str, &str); 6] = [
         ("content-security-policy", CSP),
         ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
+        ("referrer-policy", "same-origin"),
         ("x-frame-options", "DENY"),
         ("cross-origin-opener-policy", "same-origin"),
         (

@@ -325,7 +325,7 @@ async fn console_pages_are_french_accessible_and_guarded(kind: Kind) {
     assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
     assert!(!csp.contains("unsafe-inline"));
     assert_eq!(login.headers["x-content-type-options"], "nosniff");
-    assert_eq!(login.headers["referrer-policy"], "no-referrer");
+    assert_eq!(login.headers["referrer-policy"], "same-origin");
     assert!(!login.body.contains("<script>"), "no inline script");
 
     let cookie = console_login(&h, "acme", "admin@acme.fr").await;
