@@ -11,6 +11,7 @@
 //! * runs/s with 1 and 2 workers on PostgreSQL;
 //! * projection rebuild rate over a generated log on PostgreSQL.
 
+mod api;
 mod export;
 mod import;
 mod updates;
@@ -49,7 +50,7 @@ struct Args {
     #[arg(long, default_value_t = 5_000)]
     articles_batch1: usize,
     /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `export`, `updates`, `import` or
-    /// `import-limited` (EBP's real 1 call/s only) or `import-memory` (the engine's peak RSS
+    /// `import-limited` (EBP's real 1 call/s only), `api` (the hosted API: 200 clients, 500 SSE watchers) or `import-memory` (the engine's peak RSS
     /// in its own process; needs the release `passerelle` binary).
     #[arg(long)]
     only: Option<String>,
@@ -59,6 +60,9 @@ struct Args {
     /// Orders per page in the import benchmark.
     #[arg(long, default_value_t = 250)]
     page: u32,
+    /// Orders of each import of the API benchmark (`--only api`).
+    #[arg(long, default_value_t = 500)]
+    api_orders: usize,
     /// Orders of the import run with EBP's real 1 call/s limit on (0: skip).
     #[arg(long, default_value_t = 1000)]
     limited_orders: usize,
@@ -461,6 +465,10 @@ async fn main() -> anyhow::Result<()> {
             args.articles_batch1,
         )
         .await?;
+    }
+    if args.only.as_deref() == Some("api") {
+        std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
+        api::bench_api(&fresh_pg(&args.pg).await?, args.api_orders, 200, 500).await?;
     }
     if part("rebuild") {
         rebuild_pg(&fresh_pg(&args.pg).await?, args.events).await?;

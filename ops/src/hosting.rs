@@ -130,7 +130,7 @@ async fn rate_limit(State(s): State<LimitState>, req: Request, next: Next) -> Re
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer pst."))
-        .and_then(|v| v.rsplitn(2, '.').nth(1))
+        .and_then(|v| v.rsplit_once('.').map(|x| x.0))
         .map(str::to_string);
     let mut verdict = s.limiter.take(&format!("ip:{ip}"));
     if let (Ok(()), Some(t)) = (&verdict, token) {
