@@ -87,7 +87,7 @@ async fn execute(app: &App) -> anyhow::Result<f64> {
         app.run_store(),
         Arc::new(app.registry("http://127.0.0.1:9")?),
         Arc::new(SystemClock),
-        passerelle::commands::config(),
+        app.settings.worker_config(),
     );
     let started = Instant::now();
     w.drain().await?;

@@ -241,7 +241,7 @@ pub(crate) async fn engine_action(
         app.run_store(),
         Arc::new(app.registry("http://127.0.0.1:9")?),
         Arc::new(SystemClock),
-        passerelle::commands::config(),
+        app.settings.worker_config(),
     );
     // Drain until the run ends: a 429 parks it (status Waiting) until its retry is due.
     let status = loop {

@@ -253,14 +253,14 @@ pub const AVAILABLE: [SyncAction; 5] = [
 
 /// `passerelle last-transfer PROFILE [--set FLOW DATE]`.
 pub async fn last_transfer_cmd(
-    url: &str,
+    settings: &crate::settings::Settings,
     acc: &AccountId,
     profile: &str,
     set: &Option<Vec<String>>,
 ) -> anyhow::Result<std::process::ExitCode> {
     use crate::commands::{t, usage};
     let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
-    let app = crate::app::App::connect(url).await?;
+    let app = crate::app::App::open(settings).await?;
     app.projector.catch_up().await?;
     if Profiles::new(app.db.clone())
         .get(acc, &profile)

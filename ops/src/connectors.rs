@@ -28,24 +28,30 @@ pub struct DbConnectors {
 }
 
 /// The EBP limits in force: 1 call/s and 10,000 calls/day unless the operator says
-/// otherwise (`PASSERELLE_EBP_MIN_INTERVAL_MS`, `PASSERELLE_EBP_DAILY_BUDGET`; tests and
-/// benchmarks lower them).
-pub fn ebp_limits() -> (Duration, u32) {
-    let ms = std::env::var("PASSERELLE_EBP_MIN_INTERVAL_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let budget = std::env::var("PASSERELLE_EBP_DAILY_BUDGET")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    (Duration::from_millis(ms), budget)
+/// otherwise (settings `ebp.min_interval_ms`, `ebp.daily_budget`; tests and benchmarks lower
+/// them).
+#[derive(Debug, Clone, Copy)]
+pub struct EbpLimits {
+    /// Minimum spacing of calls per subscription.
+    pub min_interval: Duration,
+    /// Calls per subscription and UTC day.
+    pub daily_budget: u32,
+}
+
+impl EbpLimits {
+    /// The limits of `settings`.
+    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
+        Self {
+            min_interval: Duration::from_millis(settings.ebp_min_interval_ms),
+            daily_budget: u32::try_from(settings.ebp_daily_budget).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 impl DbConnectors {
-    /// Connections over `db`, with the EBP limits of [`ebp_limits`].
-    pub fn new(db: Db, secrets: Arc<SecretBox>, clock: Arc<dyn Clock>) -> Self {
-        let (interval, budget) = ebp_limits();
+    /// Connections over `db`, with the EBP `limits`.
+    pub fn new(db: Db, secrets: Arc<SecretBox>, clock: Arc<dyn Clock>, limits: EbpLimits) -> Self {
+        let (interval, budget) = (limits.min_interval, limits.daily_budget);
         // The gate spaces the *sends*; EBP measures *arrivals*. A first request that opens
         // its connection arrives later than the next one, so keep a margin for that jitter.
         let interval = if interval.is_zero() {

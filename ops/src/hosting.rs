@@ -17,7 +17,6 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -142,11 +141,7 @@ async fn rate_limit(State(s): State<LimitState>, req: Request, next: Next) -> Re
     }
 }
 
-async fn health() -> &'static str {
-    "ok"
-}
-
-/// The whole router: `/health`, `/api/v1`, the console and its assets, with the security
+/// The hosted service's router: `/api/v1`, the console and its assets, with the security
 /// headers, the body limit and the rate limits.
 pub fn router(state: ApiState, o: &ServeOptions) -> Router {
     let limits = LimitState {
@@ -154,7 +149,6 @@ pub fn router(state: ApiState, o: &ServeOptions) -> Router {
         behind_proxy: o.behind_proxy,
     };
     let mut r = Router::new()
-        .route("/health", get(health))
         .merge(api::router())
         .merge(crate::console::router())
         .with_state(state)

@@ -74,7 +74,11 @@ pub fn run_files(events: &[RecordedEvent]) -> Vec<(String, String)> {
 }
 
 /// `passerelle demo`.
-pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
+pub async fn demo(
+    settings: &crate::settings::Settings,
+    acc: &AccountId,
+) -> anyhow::Result<ExitCode> {
+    let url = &settings.database_url;
     println!(
         "{} ({} : {})",
         t(
@@ -84,7 +88,7 @@ pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
         t("base", "database"),
         passerelle_adapters::store::redact(url)
     );
-    let app = App::connect(url).await?;
+    let app = App::open(settings).await?;
     // The simulated EBP keeps its real limit: 1 call per second.
     let world = DemoWorld::start(60, EbpSimConfig::default()).await?;
     println!(

@@ -1,10 +1,12 @@
-//! `passerelle serve`: workers, the scheduler and the hosted service's HTTP side (API
-//! `/api/v1`, console, `/health`; see [`crate::hosting`]) in one process.
+//! `passerelle serve`: workers, the scheduler, the projections follower and the hosted
+//! service's HTTP side (API `/api/v1`, console: [`crate::hosting`]) merged with the
+//! operations router (`/health`, `/ready`, `/metrics`: [`crate::health`]), in one process.
 
 use crate::app::App;
 use crate::hosting::{self, ServeOptions, TlsListener};
+use crate::settings::Settings;
 use passerelle_domain::AccountId;
-use passerelle_workflows::engine::{Worker, WorkerConfig};
+use passerelle_workflows::engine::Worker;
 use passerelle_workflows::ports::SystemClock;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,14 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs everything until Ctrl-C.
-#[allow(clippy::too_many_arguments)]
 pub async fn serve(
-    url: &str,
+    settings: &Settings,
     account: &AccountId,
     workers: usize,
     demo_backend_url: &str,
     worker_id: fn(usize) -> String,
-    cfg: WorkerConfig,
     opts: ServeOptions,
     demo: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -28,13 +28,16 @@ pub async fn serve(
         Some((c, k)) => Some(hosting::tls_acceptor(c, k)?),
         None => None,
     };
-    let app = Arc::new(App::connect(url).await?);
+    // Before any worker starts, so no step or call goes unrecorded.
+    crate::metrics::install();
+    let app = Arc::new(App::open(settings).await?);
     // The demo's simulators live as long as the server.
     let _world = if demo {
         Some(crate::demo_hosted::prepare(&app, account).await?)
     } else {
         None
     };
+    let cfg = settings.worker_config();
     let stop = Arc::new(AtomicBool::new(false));
     let reg = Arc::new(app.registry(demo_backend_url)?);
     let mut tasks = Vec::new();
@@ -59,7 +62,22 @@ pub async fn serve(
             crate::scheduling::run_scheduler(&app, stop, Duration::from_secs(1)).await
         }));
     }
+    {
+        // The projections follow the log here, so the journal, `/ready`'s lag and the fleet
+        // metrics stay current even when no API call comes.
+        let (app, stop) = (app.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                if let Err(e) = app.projector.catch_up().await {
+                    tracing::warn!(error = %e, "projections: rattrapage en échec, nouvel essai");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Ok(())
+        }));
+    }
     let router = hosting::router(hosting::state(app.clone(), &opts), &opts)
+        .merge(crate::health::Ops::new(app.clone(), true).router())
         .into_make_service_with_connect_info::<crate::api::PeerAddr>();
     let listener = tokio::net::TcpListener::bind(&opts.listen).await?;
     let addr = listener.local_addr()?;

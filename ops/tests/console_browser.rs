@@ -183,7 +183,7 @@ async fn browser_scenario() {
         app.run_store(),
         Arc::new(app.registry("http://127.0.0.1:9").unwrap()),
         Arc::new(SystemClock),
-        passerelle::commands::config(),
+        app.settings.worker_config(),
     );
     let stop = w.shutdown_flag();
     let worker = tokio::spawn(async move { w.run_until_shutdown().await });

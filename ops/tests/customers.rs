@@ -981,6 +981,7 @@ async fn query_filter(kind: Kind) {
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"))
             .args(["run", &profile, "export-customers"])
+            .env("PASSERELLE_TEST_RETRY_INITIAL_MS", "300")
             .env("DATABASE_URL", &url)
             .env("PASSERELLE_ACCOUNT", "acme")
             .output()

@@ -149,6 +149,25 @@ where
     Ok(out)
 }
 
+/// How to open the store (from the binary's settings: `database.pg_pool`,
+/// `database.sqlite_synchronous`).
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// PostgreSQL connections per process.
+    pub pg_pool: u32,
+    /// SQLite `synchronous=FULL` instead of `NORMAL`.
+    pub sqlite_full_sync: bool,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            pg_pool: 16,
+            sqlite_full_sync: false,
+        }
+    }
+}
+
 /// The database error type (sqlx's, which keeps the unique-violation classification).
 pub type DbError = sqlx::Error;
 
@@ -156,15 +175,19 @@ pub type DbError = sqlx::Error;
 pub type DbResult<T> = Result<T, DbError>;
 
 impl Db {
+    /// Connects to `url` with the default [`DbOptions`] (see [`Db::connect_with`]).
+    pub async fn connect(url: &str) -> DbResult<Db> {
+        Self::connect_with(url, &DbOptions::default()).await
+    }
+
     /// Connects to `url` (`postgres://…` or `sqlite://…`), creating a SQLite file on first
     /// use, and runs the migrations.
     ///
     /// SQLite runs in WAL mode with `synchronous=NORMAL` by default: a committed step
     /// survives a crash of the process (the case the engine must handle), and may be lost
     /// only on power failure, where every external step is idempotent anyway (rule 3).
-    /// `PASSERELLE_SQLITE_SYNCHRONOUS=full` trades ~40× commit throughput for power-loss
-    /// durability.
-    pub async fn connect(url: &str) -> DbResult<Db> {
+    /// `sqlite_full_sync` trades ~15× commit throughput for power-loss durability.
+    pub async fn connect_with(url: &str, options: &DbOptions) -> DbResult<Db> {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // A lock is never waited for without end, and a session left inside a
             // transaction (a task dropped between BEGIN and COMMIT) is closed by the server,
@@ -173,15 +196,10 @@ impl Db {
                 ("lock_timeout", "30s"),
                 ("idle_in_transaction_session_timeout", "60s"),
             ]);
-            // `PASSERELLE_PG_POOL` bounds each process's connections (default 16): the test
-            // suite runs many processes and pools against one server of 100 connections.
-            let max = std::env::var("PASSERELLE_PG_POOL")
-                .ok()
-                .and_then(|v| v.parse::<u32>().ok())
-                .filter(|n| *n > 0)
-                .unwrap_or(16);
+            // The pool bounds each process's connections: the test suite runs many
+            // processes and pools against one server.
             let pool = PgPoolOptions::new()
-                .max_connections(max)
+                .max_connections(options.pg_pool.max(1))
                 .idle_timeout(Duration::from_secs(30))
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
@@ -189,13 +207,10 @@ impl Db {
             sqlx::migrate!("../migrations/postgres").run(&pool).await?;
             Db::Pg(pool)
         } else if url.starts_with("sqlite:") {
-            let sync = match std::env::var("PASSERELLE_SQLITE_SYNCHRONOUS")
-                .unwrap_or_default()
-                .to_ascii_lowercase()
-                .as_str()
-            {
-                "full" => SqliteSynchronous::Full,
-                _ => SqliteSynchronous::Normal,
+            let sync = if options.sqlite_full_sync {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
             };
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
