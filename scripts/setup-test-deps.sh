@@ -6,11 +6,15 @@
 #   adapters/tests/mail.rs.
 # * vsftpd and openssl (Debian): the real local FTP/FTPS server of ops/tests/images.rs
 #   (started per test from a generated config; the tests fail without it).
+# * chromium and chromium-driver (Debian): the headless browser of the console tests
+#   (ops/tests/console_browser.rs drives it over WebDriver).
 set -euo pipefail
 
 missing=()
 command -v vsftpd >/dev/null 2>&1 || [ -x /usr/sbin/vsftpd ] || missing+=(vsftpd)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

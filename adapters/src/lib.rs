@@ -10,6 +10,7 @@
 pub mod cms;
 pub mod demo_backend;
 pub mod ebp;
+pub mod http;
 pub mod mail;
 pub mod secrets;
 pub mod storage;

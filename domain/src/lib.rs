@@ -4,6 +4,7 @@
 //! identifiers are passed in by the caller, so every rule can be tested as
 //! given / when / then and replayed deterministically.
 
+pub mod access;
 pub mod action;
 pub mod catalog;
 pub mod customer_export;

@@ -13,6 +13,7 @@
 //!   soak of 4 worker processes (`soak`, see `scale.rs`);
 //! * projection rebuild rate over a generated log on PostgreSQL.
 
+mod api;
 mod export;
 mod import;
 mod scale;
@@ -53,7 +54,8 @@ struct Args {
     articles_batch1: usize,
     /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `export`, `updates`, `import`,
     /// `scale` (orders/s with 1, 2 and 4 workers over 4 profiles), `soak` (4 worker processes
-    /// killed at random; needs the release `passerelle` binary; never part of a full run) or
+    /// killed at random; needs the release `passerelle` binary; never part of a full run),
+    /// `api` (the hosted API: 200 clients, 500 SSE watchers) or
     /// `import-limited` (EBP's real 1 call/s only) or `import-memory` (the engine's peak RSS
     /// in its own process; needs the release `passerelle` binary).
     #[arg(long)]
@@ -64,6 +66,9 @@ struct Args {
     /// Orders per page in the import benchmark.
     #[arg(long, default_value_t = 250)]
     page: u32,
+    /// Orders of each import of the API benchmark (`--only api`).
+    #[arg(long, default_value_t = 500)]
+    api_orders: usize,
     /// Orders of the import run with EBP's real 1 call/s limit on (0: skip).
     #[arg(long, default_value_t = 1000)]
     limited_orders: usize,
@@ -518,6 +523,10 @@ async fn main() -> anyhow::Result<()> {
             args.articles_batch1,
         )
         .await?;
+    }
+    if args.only.as_deref() == Some("api") {
+        std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
+        api::bench_api(&fresh_pg(&args.pg).await?, args.api_orders, 200, 500).await?;
     }
     if part("rebuild") {
         rebuild_pg(&fresh_pg(&args.pg).await?, args.events).await?;

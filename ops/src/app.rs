@@ -173,6 +173,12 @@ impl App {
         )
     }
 
+    /// The SSRF guard for user-supplied addresses (policy of this process, see
+    /// `passerelle_adapters::http`).
+    pub fn target_guard(&self) -> passerelle_adapters::http::TargetGuard {
+        passerelle_adapters::http::TargetGuard::current()
+    }
+
     /// The store as the engine's port.
     pub fn run_store(&self) -> Arc<dyn RunStore> {
         self.store.clone()

@@ -186,13 +186,33 @@ pub enum Command {
         /// No workers (API and scheduler only).
         #[arg(long)]
         no_workers: bool,
-        /// HTTP listen address (default 127.0.0.1:8080). [http.listen]
+        /// HTTP listen address (default 127.0.0.1:8080; a non-loopback one needs TLS or
+        /// --behind-proxy). [http.listen]
         #[arg(long)]
         listen: Option<String>,
         /// Base URL of the demo-engine backend (test knob PASSERELLE_DEMO_BACKEND_URL;
         /// default http://127.0.0.1:8089).
         #[arg(long)]
         demo_backend_url: Option<String>,
+        /// TLS certificate chain (PEM); with --tls-key, serves HTTPS (rustls).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<String>,
+        /// TLS private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<String>,
+        /// A TLS-terminating reverse proxy is in front (client address from X-Forwarded-For).
+        #[arg(long)]
+        behind_proxy: bool,
+        /// Let outbound connections reach loopback, private and link-local addresses (the
+        /// demo, tests, a shop on the operator's own network).
+        #[arg(long)]
+        allow_private_targets: bool,
+        /// Requests per second per client address and per API token (0 = no limit).
+        #[arg(long, default_value_t = 50)]
+        rate_limit: u32,
+        /// Demo: simulators, a profile and an admin user printed at start.
+        #[arg(long)]
+        demo: bool,
     },
     /// SQLite store: writes a consistent copy to FILE while the services run (PostgreSQL:
     /// use pg_dump, see docs/OPERATIONS.md). The key file is not in it: back it up apart.
@@ -262,6 +282,24 @@ pub enum Command {
         /// Profile id.
         profile: String,
     },
+    /// Accounts (tenants) of the hosted service.
+    Account {
+        /// What to do.
+        #[command(subcommand)]
+        op: AccountOp,
+    },
+    /// Users of the account (--account) and their roles.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        op: UserOp,
+    },
+    /// API tokens of the account (--account): shown once, stored hashed.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        op: TokenOp,
+    },
     /// Rebuilds every projection from the event log; --verify compares without replacing.
     Replay {
         /// Compare rebuilt and live projections; exit 1 on any difference.
@@ -296,6 +334,109 @@ pub enum ConfigOp {
     },
     /// Prints the documented sample file (every key with its default).
     Sample,
+}
+
+/// Account operations.
+#[derive(Debug, Subcommand)]
+pub enum AccountOp {
+    /// Creates an account (tenant).
+    Create {
+        /// Account id (1–64 of a-z A-Z 0-9 . _ -).
+        id: String,
+        /// Display name (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Time zone of its schedules.
+        #[arg(long, default_value = "Europe/Paris")]
+        time_zone: String,
+    },
+    /// Lists the accounts.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The security log of the account (--account): logins, token changes, support actions.
+    Log {
+        /// Entries shown, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// User operations.
+#[derive(Debug, Subcommand)]
+pub enum UserOp {
+    /// Adds a user. The password is read from standard input with --password-stdin,
+    /// else generated and printed once.
+    Add {
+        /// E-mail (login).
+        email: String,
+        /// Roles, comma-separated: admin, operator, auditor, support.
+        #[arg(long)]
+        roles: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Removes a user (their sessions end).
+    Remove {
+        /// E-mail.
+        email: String,
+    },
+    /// Replaces a user's roles.
+    Roles {
+        /// E-mail.
+        email: String,
+        /// Roles, comma-separated.
+        #[arg(long)]
+        roles: String,
+    },
+    /// Sets a new password (every session of the user ends).
+    Passwd {
+        /// E-mail.
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lists the users.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Token operations.
+#[derive(Debug, Subcommand)]
+pub enum TokenOp {
+    /// Creates a token and prints it once.
+    Create {
+        /// Label.
+        #[arg(long)]
+        name: String,
+        /// Roles, comma-separated: admin, operator, auditor, support.
+        #[arg(long)]
+        roles: String,
+        /// Valid for this many days (default 90; 0 = no expiry).
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
+    /// Lists the tokens (never their secret).
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revokes a token: requests carrying it get 401 at once.
+    Revoke {
+        /// Token id.
+        id: String,
+    },
 }
 
 /// Profile operations.

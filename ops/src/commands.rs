@@ -184,6 +184,7 @@ pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> 
                     profile: profile.clone(),
                     manual_only: *manual,
                     limit: None,
+                    offset: 0,
                 },
             )
             .await?;
@@ -371,17 +372,39 @@ pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> 
             workers,
             no_workers,
             demo_backend_url,
+            tls_cert,
+            tls_key,
+            behind_proxy,
+            allow_private_targets,
+            rate_limit,
+            demo,
             ..
         } => {
+            let opts = crate::hosting::ServeOptions {
+                listen: settings.http_listen.clone(),
+                tls: tls_cert.clone().zip(tls_key.clone()),
+                behind_proxy: *behind_proxy,
+                allow_private_targets: *allow_private_targets || *demo,
+                rate_limit: *rate_limit,
+            };
+            // Refused before anything opens: a public bind without TLS exits 2 at once.
+            crate::hosting::check_listen(&opts)?;
             crate::serve::serve(
                 settings,
                 &acc,
                 if *no_workers { 0 } else { *workers },
                 &demo_backend(settings, demo_backend_url),
                 worker_id,
+                opts,
+                *demo,
             )
             .await
         }
+        Command::Account { op } => {
+            crate::access_cmd::account(&settings.database_url, &acc, op).await
+        }
+        Command::User { op } => crate::access_cmd::user(&settings.database_url, &acc, op).await,
+        Command::Token { op } => crate::access_cmd::token(&settings.database_url, &acc, op).await,
         Command::Config { op } => crate::config_cmd::config(settings, op),
         Command::Backup { to } => {
             if to.exists() {
@@ -839,6 +862,19 @@ async fn enqueue(
     }
 }
 
+/// The actions this version can run (the others are refused with exit 2 / HTTP 400).
+pub fn action_available(action: SyncAction) -> bool {
+    matches!(
+        action,
+        SyncAction::DemoEngine
+            | SyncAction::ImportOrders
+            | SyncAction::ImportQuotes
+            | SyncAction::UpdateOrderStatuses
+            | SyncAction::SendInvoices
+    ) || crate::catalog_connectors::AVAILABLE.contains(&action)
+        || crate::customer_connectors::AVAILABLE.contains(&action)
+}
+
 async fn run_now(
     settings: &Settings,
     acc: &AccountId,
@@ -848,16 +884,7 @@ async fn run_now(
     backend: Option<String>,
     full: bool,
 ) -> anyhow::Result<ExitCode> {
-    if !matches!(
-        action,
-        SyncAction::DemoEngine
-            | SyncAction::ImportOrders
-            | SyncAction::ImportQuotes
-            | SyncAction::UpdateOrderStatuses
-            | SyncAction::SendInvoices
-    ) && !crate::catalog_connectors::AVAILABLE.contains(&action)
-        && !crate::customer_connectors::AVAILABLE.contains(&action)
-    {
+    if !action_available(action) {
         return Err(usage(format!(
             "l'action {action} n'est pas encore disponible dans cette version (import-orders, import-quotes, update-order-statuses, send-invoices, export-articles, export-new-articles, update-prices, update-stock, activate-articles, export-customers, export-new-customers, deactivate-customers, export-customer-groups, import-prospects, demo-engine)"
         )));

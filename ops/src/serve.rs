@@ -1,97 +1,17 @@
-//! `passerelle serve`: workers, the scheduler and a small HTTP API in one process.
-//!
-//! The API is read-only for now and scoped to the account given on the command line
-//! (`GET /api/journal`, `/api/schedules`, `/api/quota`, `/api/profiles/{id}/transferred`),
-//! merged with the operations router (`/health`, `/ready`, `/metrics`: [`crate::health`]);
-//! it binds to loopback by default (`http.listen`). The console and the
-//! authenticated multi-account API come later.
+//! `passerelle serve`: workers, the scheduler, the projections follower and the hosted
+//! service's HTTP side (API `/api/v1`, console: [`crate::hosting`]) merged with the
+//! operations router (`/health`, `/ready`, `/metrics`: [`crate::health`]), in one process.
 
 use crate::app::App;
+use crate::hosting::{self, ServeOptions, TlsListener};
 use crate::settings::Settings;
-use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use passerelle_domain::AccountId;
-use passerelle_projections::{journal, schedules};
 use passerelle_workflows::engine::Worker;
 use passerelle_workflows::ports::SystemClock;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Clone)]
-struct ApiState {
-    app: Arc<App>,
-    account: AccountId,
-}
-
-type ApiError = (axum::http::StatusCode, String);
-
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    (axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-}
-
-async fn api_journal(
-    State(s): State<ApiState>,
-) -> Result<Json<Vec<journal::JournalRun>>, ApiError> {
-    s.app.projector.catch_up().await.map_err(unavailable)?;
-    let filter = journal::JournalFilter::default();
-    let runs = journal::list(&s.app.db, s.account.as_str(), &filter).await;
-    runs.map(Json).map_err(unavailable)
-}
-
-async fn api_schedules(
-    State(s): State<ApiState>,
-) -> Result<Json<Vec<schedules::ScheduleRow>>, ApiError> {
-    s.app.projector.catch_up().await.map_err(unavailable)?;
-    let rows = schedules::list(&s.app.db, s.account.as_str()).await;
-    rows.map(Json).map_err(unavailable)
-}
-
-async fn api_quota(State(s): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
-    s.app.projector.catch_up().await.map_err(unavailable)?;
-    let (counters, suspended, daily) = passerelle_projections::orders::quota_view(
-        &s.app.db,
-        s.account.as_str(),
-        chrono::Utc::now(),
-    )
-    .await
-    .map_err(unavailable)?;
-    Ok(Json(serde_json::json!({
-        "account": s.account.as_str(),
-        "suspended": suspended,
-        "counters": counters,
-        "daily": daily,
-    })))
-}
-
-async fn api_transferred(
-    State(s): State<ApiState>,
-    Path(profile): Path<String>,
-) -> Result<Json<Vec<passerelle_projections::orders::TransferredOrder>>, ApiError> {
-    let profile = passerelle_domain::ProfileId::parse(&profile)
-        .map_err(|e| (axum::http::StatusCode::BAD_REQUEST, e.to_string()))?;
-    s.app.projector.catch_up().await.map_err(unavailable)?;
-    passerelle_projections::orders::transferred_orders(
-        &s.app.db,
-        s.account.as_str(),
-        profile.as_str(),
-    )
-    .await
-    .map(Json)
-    .map_err(unavailable)
-}
-
-/// The read-only API of one account.
-pub fn router(app: Arc<App>, account: AccountId) -> Router {
-    Router::new()
-        .route("/api/journal", get(api_journal))
-        .route("/api/schedules", get(api_schedules))
-        .route("/api/quota", get(api_quota))
-        .route("/api/profiles/{id}/transferred", get(api_transferred))
-        .with_state(ApiState { app, account })
-}
 
 /// Runs everything until Ctrl-C.
 pub async fn serve(
@@ -100,12 +20,24 @@ pub async fn serve(
     workers: usize,
     demo_backend_url: &str,
     worker_id: fn(usize) -> String,
+    opts: ServeOptions,
+    demo: bool,
 ) -> anyhow::Result<ExitCode> {
+    passerelle_adapters::http::set_allow_private_targets(opts.allow_private_targets);
+    let tls = match &opts.tls {
+        Some((c, k)) => Some(hosting::tls_acceptor(c, k)?),
+        None => None,
+    };
     // Before any worker starts, so no step or call goes unrecorded.
     crate::metrics::install();
     let app = Arc::new(App::open(settings).await?);
+    // The demo's simulators live as long as the server.
+    let _world = if demo {
+        Some(crate::demo_hosted::prepare(&app, account).await?)
+    } else {
+        None
+    };
     let cfg = settings.worker_config();
-    let listen = settings.http_listen.as_str();
     let stop = Arc::new(AtomicBool::new(false));
     let reg = Arc::new(app.registry(demo_backend_url)?);
     let mut tasks = Vec::new();
@@ -144,20 +76,32 @@ pub async fn serve(
             Ok(())
         }));
     }
-    let router = router(app.clone(), account.clone())
-        .merge(crate::health::Ops::new(app.clone(), true).router());
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let router = hosting::router(hosting::state(app.clone(), &opts), &opts)
+        .merge(crate::health::Ops::new(app.clone(), true).router())
+        .into_make_service_with_connect_info::<crate::api::PeerAddr>();
+    let listener = tokio::net::TcpListener::bind(&opts.listen).await?;
+    let addr = listener.local_addr()?;
     eprintln!(
-        "Passerelle sur http://{} ({workers} worker(s), planificateur) ; Ctrl-C pour arrêter.",
-        listener.local_addr()?
+        "Passerelle sur {}://{addr} ({workers} worker(s), planificateur) ; Ctrl-C pour arrêter.",
+        if tls.is_some() { "https" } else { "http" }
     );
     let stop2 = stop.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            stop2.store(true, Ordering::SeqCst);
-        })
-        .await?;
+    let shutdown = async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop2.store(true, Ordering::SeqCst);
+    };
+    match tls {
+        Some(acceptor) => {
+            axum::serve(TlsListener::new(listener, acceptor), router)
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+    }
     for f in &flags {
         f.store(true, Ordering::SeqCst);
     }

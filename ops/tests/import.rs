@@ -810,19 +810,51 @@ async fn the_api_serves_quota_and_transferred_orders_of_its_account_only() {
     let s = setup(Kind::Sqlite, 8, fast_ebp(), 100).await;
     let (_, _, c) = import(&s).await;
     let app = Arc::new(s.app);
-    let serve = |acc: &str| {
-        let router = passerelle::serve::router(app.clone(), account(acc));
+    let access = passerelle::auth::Access::new(app.db.clone());
+    let mut tokens = std::collections::HashMap::new();
+    for acc in ["acme", "other"] {
+        let a = account(acc);
+        if access.account(&a).await.unwrap().is_none() {
+            access
+                .create_account(&a, acc, "Europe/Paris", &Actor::Cli)
+                .await
+                .unwrap();
+        }
+        let t = access
+            .create_token(
+                &a,
+                "test",
+                vec![passerelle_domain::access::Role::Auditor],
+                None,
+                &Actor::Cli,
+            )
+            .await
+            .unwrap();
+        tokens.insert(acc, format!("Bearer {}", t.token));
+    }
+    let opts = passerelle::hosting::ServeOptions {
+        listen: "127.0.0.1:0".into(),
+        ..Default::default()
+    };
+    let router = passerelle::hosting::router(passerelle::hosting::state(app.clone(), &opts), &opts)
+        .into_make_service_with_connect_info::<passerelle::api::PeerAddr>();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, router).await });
+    let http = reqwest::Client::new();
+    let get = |path: String, acc: &'static str| {
+        let (http, auth) = (http.clone(), tokens[acc].clone());
+        let url = format!("{base}{path}");
         async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = l.local_addr().unwrap();
-            tokio::spawn(async move { axum::serve(l, router).await });
-            format!("http://{addr}")
+            http.get(url)
+                .header("authorization", auth)
+                .send()
+                .await
+                .unwrap()
         }
     };
-    let base = serve("acme").await;
-    let q: serde_json::Value = reqwest::get(format!("{base}/api/quota"))
+    let q: serde_json::Value = get("/api/v1/quota".into(), "acme")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -835,31 +867,26 @@ async fn the_api_serves_quota_and_transferred_orders_of_its_account_only() {
         .clone();
     assert_eq!(import["used"], c.succeeded);
     assert_eq!(import["bought"], 100);
-    let t: serde_json::Value =
-        reqwest::get(format!("{base}/api/profiles/{}/transferred", s.profile))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let t: serde_json::Value = get(
+        format!("/api/v1/profiles/{}/transferred?limit=500", s.profile),
+        "acme",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(t.as_array().unwrap().len() as i64, c.succeeded);
-    let bad = reqwest::get(format!("{base}/api/profiles/NOT%20AN%20ID/transferred"))
+    let bad = get("/api/v1/profiles/NOT%20AN%20ID/transferred".into(), "acme").await;
+    assert_eq!(bad.status(), 404);
+    // Another account's API sees none of it: the profile is not found there.
+    let t = get(
+        format!("/api/v1/profiles/{}/transferred", s.profile),
+        "other",
+    )
+    .await;
+    assert_eq!(t.status(), 404);
+    let q: serde_json::Value = get("/api/v1/quota".into(), "other")
         .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
-    // Another account's API sees none of it.
-    let other = serve("other").await;
-    let t: serde_json::Value =
-        reqwest::get(format!("{other}/api/profiles/{}/transferred", s.profile))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    assert!(t.as_array().unwrap().is_empty());
-    let q: serde_json::Value = reqwest::get(format!("{other}/api/quota"))
-        .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -343,6 +343,8 @@ pub struct JournalFilter {
     pub manual_only: bool,
     /// At most this many runs.
     pub limit: Option<i64>,
+    /// Runs skipped first (pagination of the API and the console).
+    pub offset: i64,
 }
 
 /// The runs of `account`, newest first.
@@ -354,7 +356,7 @@ pub async fn list(
     let sql = format!(
         "SELECT {COLUMNS} FROM journal_runs WHERE account_id = $1 \
            AND ($2::text IS NULL OR profile_id = $2) AND ($3 = 0 OR run_trigger = 'manual') \
-         ORDER BY requested_at DESC, run_id DESC LIMIT $4"
+         ORDER BY requested_at DESC, run_id DESC LIMIT $4 OFFSET $5"
     );
     let rows = db
         .fetch(
@@ -364,6 +366,7 @@ pub async fn list(
                 Val::Text(f.profile.clone()),
                 Val::int(i64::from(f.manual_only)),
                 Val::int(f.limit.unwrap_or(1000)),
+                Val::int(f.offset.max(0)),
             ],
         )
         .await?;

@@ -6,6 +6,7 @@
 //! [`rebuild`] replays every event into fresh tables and compares them row by row with the
 //! live ones.
 
+pub mod access;
 pub mod journal;
 pub mod orders;
 mod projector;
@@ -22,5 +23,6 @@ pub fn all() -> Vec<Box<dyn Projection>> {
         Box::new(orders::TransferredOrdersProjection),
         Box::new(orders::QuotasProjection),
         Box::new(orders::LastTransferProjection),
+        Box::new(access::AccessProjection),
     ]
 }

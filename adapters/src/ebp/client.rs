@@ -393,10 +393,7 @@ impl EbpClient {
         gate: Arc<dyn CallGate>,
         tokens: Arc<dyn TokenStore>,
     ) -> Result<Self, StepError> {
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("passerelle/", env!("CARGO_PKG_VERSION")))
+        let http = crate::http::builder(cfg.timeout)
             .build()
             .map_err(|e| StepError::permanent(format!("client HTTP : {e}")))?;
         Ok(Self {

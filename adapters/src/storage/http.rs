@@ -11,8 +11,7 @@ pub(crate) const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A client with the storage timeouts.
 pub(crate) fn client() -> Result<reqwest::Client, StepError> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+    crate::http::builder(Duration::from_secs(60))
         .connect_timeout(Duration::from_secs(15))
         .build()
         .map_err(|e| StepError::permanent(format!("client HTTP : {e}")))

@@ -115,8 +115,22 @@ impl AggregateStore {
         cmd: A::Command,
         origin: &Origin,
     ) -> Result<Vec<A::Event>, AggregateError<A::Refusal>> {
+        self.execute_with::<A>(account, id, cmd, origin, &[]).await
+    }
+
+    /// Runs one command and, when it records events, the `extra` statements in the same
+    /// transaction (a row that must change exactly when the events are recorded, such as a
+    /// password hash kept outside the log).
+    pub async fn execute_with<A: Decider>(
+        &self,
+        account: &AccountId,
+        id: &str,
+        cmd: A::Command,
+        origin: &Origin,
+        extra: &[(&str, Vec<Val>)],
+    ) -> Result<Vec<A::Event>, AggregateError<A::Refusal>> {
         let mut out = self
-            .execute_many::<A>(account, vec![(id.to_string(), cmd)], origin)
+            .run_many::<A>(account, vec![(id.to_string(), cmd)], origin, extra)
             .await?;
         match out.pop() {
             Some(Ok(ev)) => Ok(ev),
@@ -133,11 +147,31 @@ impl AggregateStore {
         cmds: Vec<(String, A::Command)>,
         origin: &Origin,
     ) -> Result<Vec<Result<Vec<A::Event>, A::Refusal>>, AggregateError<A::Refusal>> {
+        self.run_many::<A>(account, cmds, origin, &[]).await
+    }
+
+    async fn run_many<A: Decider>(
+        &self,
+        account: &AccountId,
+        cmds: Vec<(String, A::Command)>,
+        origin: &Origin,
+        extra: &[(&str, Vec<Val>)],
+    ) -> Result<Vec<Result<Vec<A::Event>, A::Refusal>>, AggregateError<A::Refusal>> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut tx = self.db.begin_write().await?;
-            match self.try_many::<A>(&mut tx, account, &cmds, origin).await {
+            let mut res = self.try_many::<A>(&mut tx, account, &cmds, origin).await;
+            if matches!(&res, Ok(out) if out.iter().any(|r| matches!(r, Ok(ev) if !ev.is_empty())))
+            {
+                for (sql, args) in extra {
+                    if let Err(e) = tx.execute(sql, args).await {
+                        res = Err(AggregateError::Db(e));
+                        break;
+                    }
+                }
+            }
+            match res {
                 Ok(out) => {
                     tx.commit().await?;
                     return Ok(out);

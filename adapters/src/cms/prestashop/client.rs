@@ -103,10 +103,7 @@ impl PrestaShopClient {
     }
 
     fn http(timeout: Duration) -> Result<reqwest::Client, StepError> {
-        reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("passerelle/", env!("CARGO_PKG_VERSION")))
+        crate::http::builder(timeout)
             .build()
             .map_err(|e| StepError::permanent(format!("client HTTP : {e}")))
     }
