@@ -89,6 +89,7 @@ fn order(web: &str, customer: &str, lines: &[(&str, &str, &str, &str)]) -> ErpDo
         shipping_id: Some("COLI".into()),
         shipping_amount_tax_excl: dec("4.90"),
         shipping_vat_code: Some("TN".into()),
+        shipping_vat_rate: Decimal::ZERO,
         delivery_date: None,
         tax_inclusive: false,
         erp_state: None,

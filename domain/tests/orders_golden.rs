@@ -190,6 +190,7 @@ fn settings() -> OrderSettings {
         push_stock: false,
         lot_numbers: false,
         gap_line: true,
+        vat_rounding: VatRounding::PerRate,
         special: SpecialArticles {
             misc: "DIVERS".into(),
             gap: "ECART".into(),
@@ -405,12 +406,13 @@ fn price_precision_two_vs_four_half_up() {
         line("MUG-01", "Mug", dec!(1), dec!(2.345), dec!(20)),
     ];
     let mut s = settings();
-    s.gap_line = false;
+    // The amount paid is the baseline's 48.00: a gap line closes it; only product lines here.
     let units = |s: &OrderSettings| -> Vec<Decimal> {
         build(&o, s)
             .unwrap()
             .lines
             .iter()
+            .filter(|l| l.kind == LineKind::Product)
             .map(|l| l.unit_price)
             .collect()
     };
@@ -516,7 +518,6 @@ fn tax_mapping_named_rule_default_and_unknown_rate() {
         "taux de TVA inconnu 7.7 % (TVA CH) (unknown tax rate)"
     );
     s.default_vat_code = Some("TVADEF".into());
-    s.gap_line = false;
     assert_eq!(build(&o, &s).unwrap().lines[1].vat_code, "TVADEF");
 }
 
@@ -862,10 +863,13 @@ fn gap_line_when_totals_differ() {
         (dec!(0.60), "EXO", dec!(0))
     );
 
+    // Without the gap line the document would total 48.00 for 48.60 paid: the order fails
+    // with the reason instead of a document that silently differs.
     s.gap_line = false;
-    let doc = build(&o, &s).unwrap();
-    assert_eq!(doc.lines.len(), 2);
-    assert_eq!(doc.expected_total_tax_incl, dec!(48.60));
+    assert_eq!(
+        build(&o, &s).unwrap_err().0,
+        "le total du document (48 € TTC) diffère du montant payé (48.6 € TTC) et la ligne d'écart est désactivée dans le profil (document total differs from the amount paid)"
+    );
 
     o.totals.paid_tax_incl = dec!(48.004);
     s.gap_line = true;
@@ -1049,7 +1053,7 @@ fn validation_reasons() {
     o.billing.address1 = "x".repeat(10_001);
     assert_eq!(
         validate_order(&o).unwrap_err().0,
-        "prix négatif (-1.5) pour la référence TSHIRT-BL (negative price) ; \
+        "prix unitaire négatif (-1.5) pour la référence TSHIRT-BL (negative unit price) ; \
          taux de TVA invalide (120 %) pour la référence MUG-01 (invalid tax rate) ; \
          total négatif : payé TTC = -3 (negative total) ; \
          e-mail du client absent (missing customer e-mail) ; \
@@ -1314,4 +1318,182 @@ fn existing_customer_address_updates() {
     assert_eq!(rec.delivery, o.delivery);
     assert_eq!(rec.billing, Address::default(), "billing not updated");
     assert_eq!(rec.accounting_account, None);
+}
+
+// ------------------------------------------------------------------------------------------
+// Totals exact to the cent under both VAT rounding rules (issue 18)
+// ------------------------------------------------------------------------------------------
+
+/// The order's lines replaced, no shipping, and the amount the shop charged.
+fn cart(lines: Vec<OrderLine>, paid: Decimal) -> ShopOrder {
+    let mut o = order();
+    let excl: Decimal = lines.iter().map(|l| l.total_tax_excl).sum();
+    o.lines = lines;
+    o.shipping.amount_tax_excl = Decimal::ZERO;
+    o.shipping.amount_tax_incl = Decimal::ZERO;
+    o.totals = OrderTotals {
+        products_tax_excl: excl,
+        products_tax_incl: paid,
+        paid_tax_excl: excl,
+        paid_tax_incl: paid,
+    };
+    o
+}
+
+fn with_rule(rule: VatRounding) -> OrderSettings {
+    let mut s = settings();
+    s.vat_rounding = rule;
+    s
+}
+
+/// (kind, unit price) of each line, and the document's total incl. tax under its rule.
+fn lines_and_total(doc: &ErpDocument, rule: VatRounding) -> (Vec<(LineKind, Decimal)>, Decimal) {
+    let lines = doc.lines.iter().map(|l| (l.kind, l.unit_price)).collect();
+    let total = totals::document_totals(&doc.lines, None, doc.tax_inclusive, rule).tax_incl;
+    (lines, total)
+}
+
+#[test]
+fn seven_thirds_paid_2_80_close_exactly_under_both_rules() {
+    // 7 × 0.333333 € excl. tax at 20 %, 2.80 € paid. The line is 7 × 0.33 = 2.31 € excl.
+    // tax: 2.77 € incl. tax, 0.03 € short. The old gap line (0.03 / 1.2 = 0.025 → 0.03 excl.
+    // tax → 0.04 incl.) made the document 2.81 €.
+    let o = cart(
+        vec![line("MUG-01", "Mug", dec!(7), dec!(0.333333), dec!(20))],
+        dec!(2.80),
+    );
+    // Per rate: the gap joins the 20 % base: 2.33 + round(0.466) = 2.80.
+    let doc = build(&o, &with_rule(VatRounding::PerRate)).unwrap();
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerRate),
+        (
+            vec![(LineKind::Product, dec!(0.33)), (LineKind::Gap, dec!(0.02))],
+            dec!(2.80)
+        )
+    );
+    // Per line: no amount x has x + round(0.2 x) = 0.03 (0.02 → 0.02, 0.03 → 0.04), so the
+    // gap is 0.02 and a second gap line carries the last cent (its VAT rounds to 0).
+    let doc = build(&o, &with_rule(VatRounding::PerLine)).unwrap();
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerLine),
+        (
+            vec![
+                (LineKind::Product, dec!(0.33)),
+                (LineKind::Gap, dec!(0.02)),
+                (LineKind::Gap, dec!(0.01))
+            ],
+            dec!(2.80)
+        )
+    );
+    assert!(doc.lines[1..].iter().all(|l| l.vat_code == "TVA20"));
+    // A tax-inclusive document states the amounts incl. tax: 7 × 0.40 = 2.80, no gap.
+    let mut s = with_rule(VatRounding::PerRate);
+    s.tax_inclusive = true;
+    let doc = build(&o, &s).unwrap();
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerRate),
+        (vec![(LineKind::Product, dec!(0.40))], dec!(2.80))
+    );
+}
+
+#[test]
+fn per_rate_without_a_zero_rate_code_fails_the_order_when_the_cent_cannot_be_reached() {
+    // At 20 %, x + round(0.2 x) skips totals: 0.07 → 0.08, 0.08 → 0.10. A 0.05 € line paid
+    // 0.09 € needs a base of 0.075 €: no amount in cents closes it at 20 % per rate.
+    let o = cart(
+        vec![line("MUG-01", "Mug", dec!(1), dec!(0.05), dec!(20))],
+        dec!(0.09),
+    );
+    let mut s = with_rule(VatRounding::PerRate);
+    s.taxes.retain(|t| !t.rate.is_zero());
+    let err = build(&o, &s).unwrap_err().0;
+    assert!(
+        err.starts_with("l'écart de 0.03 € entre le montant payé (0.09 €)"),
+        "{err}"
+    );
+    // With a 0 % code in the tax mapping, the last cent goes on a 0 % gap line.
+    s.taxes.push(TaxRule {
+        name: None,
+        rate: dec!(0),
+        vat_code: "EXO".into(),
+    });
+    let doc = build(&o, &s).unwrap();
+    let gaps: Vec<(Decimal, &str)> = doc
+        .lines
+        .iter()
+        .filter(|l| l.kind == LineKind::Gap)
+        .map(|l| (l.unit_price, l.vat_code.as_str()))
+        .collect();
+    assert_eq!(gaps, vec![(dec!(0.02), "TVA20"), (dec!(0.01), "EXO")]);
+    assert_eq!(lines_and_total(&doc, VatRounding::PerRate).1, dec!(0.09));
+}
+
+#[test]
+fn three_thirds_give_1_20_per_line_and_1_19_per_rate() {
+    let thirds = || {
+        vec![
+            line("TSHIRT-BL", "T-shirt", dec!(1), dec!(0.333333), dec!(20)),
+            line("MUG-01", "Mug", dec!(1), dec!(0.333333), dec!(20)),
+            line("TSHIRT-BL", "T-shirt", dec!(1), dec!(0.333333), dec!(20)),
+        ]
+    };
+    let products = vec![(LineKind::Product, dec!(0.33)); 3];
+    // Paid 1.20 (the shop rounded per line): nothing to close per line; per rate the
+    // document is 0.99 + 0.20 = 1.19 and a 0.01 € gap (0.01 + round(0.2 × 1.00) − 0.99 − 0.20)
+    // brings it to 1.20.
+    let o = cart(thirds(), dec!(1.20));
+    let doc = build(&o, &with_rule(VatRounding::PerLine)).unwrap();
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerLine),
+        (products.clone(), dec!(1.20))
+    );
+    let doc = build(&o, &with_rule(VatRounding::PerRate)).unwrap();
+    let mut with_gap = products.clone();
+    with_gap.push((LineKind::Gap, dec!(0.01)));
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerRate),
+        (with_gap, dec!(1.20))
+    );
+    // Paid 1.19 (the shop rounded per rate): the other way round, a −0.01 € gap per line.
+    let o = cart(thirds(), dec!(1.19));
+    let doc = build(&o, &with_rule(VatRounding::PerRate)).unwrap();
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerRate),
+        (products.clone(), dec!(1.19))
+    );
+    let doc = build(&o, &with_rule(VatRounding::PerLine)).unwrap();
+    let mut with_gap = products;
+    with_gap.push((LineKind::Gap, dec!(-0.01)));
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerLine),
+        (with_gap, dec!(1.19))
+    );
+}
+
+#[test]
+fn vat_rounding_defaults_to_per_rate_in_a_profile() {
+    let mut value = serde_json::to_value(settings()).unwrap();
+    value.as_object_mut().unwrap().remove("vat_rounding");
+    let read: OrderSettings = serde_json::from_value(value).unwrap();
+    assert_eq!(read.vat_rounding, VatRounding::PerRate);
+    let per_line: VatRounding = serde_json::from_str("\"per-line\"").unwrap();
+    assert_eq!(per_line, VatRounding::PerLine);
+}
+
+#[test]
+fn a_negative_quantity_is_not_called_a_negative_price() {
+    let mut o = order();
+    o.lines[1] = line("MUG-01", "Mug", dec!(-2), dec!(15.00), dec!(20));
+    let err = validate_order(&o).unwrap_err().0;
+    assert!(
+        err.contains("quantité négative ou nulle (-2) pour la référence MUG-01"),
+        "{err}"
+    );
+    assert!(!err.contains("prix"), "{err}");
+    o.lines[1] = line("MUG-01", "Mug", dec!(1), dec!(-15.00), dec!(20));
+    let err = validate_order(&o).unwrap_err().0;
+    assert!(
+        err.contains("prix unitaire négatif (-15) pour la référence MUG-01"),
+        "{err}"
+    );
 }

@@ -9,6 +9,7 @@ pub mod document;
 pub mod grouping;
 pub mod model;
 pub mod settings;
+pub mod totals;
 pub mod updates;
 
 pub use document::{
@@ -24,3 +25,4 @@ pub use settings::{
     CountryMapping, CustomerSettings, DocumentDateChoice, DocumentKind, OrderSettings,
     PaymentAmountMode, PaymentDateChoice, PaymentRule, SpecialArticles, StatusRule, TaxRule,
 };
+pub use totals::VatRounding;

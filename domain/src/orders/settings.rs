@@ -274,6 +274,12 @@ pub struct OrderSettings {
     /// Add a gap line when the shop total incl. tax differs from the computed one.
     #[serde(default = "yes")]
     pub gap_line: bool,
+    /// How the ERP rounds VAT on documents: `per-rate` (default: the VAT of each rate's base
+    /// rounded once, as French invoice footers and, most likely, EBP's per-rate breakdown do)
+    /// or `per-line`. The document totals, and so the gap line, are computed with this rule;
+    /// see [`super::totals`] and `adapters/src/ebp/assumptions.rs`.
+    #[serde(default)]
+    pub vat_rounding: super::totals::VatRounding,
     /// Special articles.
     pub special: SpecialArticles,
     /// Create the order's payments.

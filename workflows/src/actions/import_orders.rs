@@ -709,6 +709,7 @@ impl Io {
             .collect();
         let groups = grouping::group_documents(
             &g,
+            &self.config.settings,
             grouped
                 .into_iter()
                 .map(|o| (o.id, o.day, o.document))
@@ -732,9 +733,21 @@ impl Io {
         let mut room = r.granted as usize;
         let mut to_write = Vec::new();
         for grp in groups {
+            let document = match &grp.document {
+                Ok(d) => d.clone(),
+                Err(why) => {
+                    for o in &grp.orders {
+                        outcome.insert(
+                            o.clone(),
+                            Planned::Failed(format!("document du jour refusé : {why}")),
+                        );
+                    }
+                    continue;
+                }
+            };
             if grp.orders.len() <= room {
                 room -= grp.orders.len();
-                to_write.push(grp);
+                to_write.push((grp, document));
             } else {
                 let why = r
                     .limited_by
@@ -749,7 +762,7 @@ impl Io {
         if !to_write.is_empty() {
             let batch = ImportBatch {
                 customers: Vec::new(),
-                documents: to_write.iter().map(|x| x.document.clone()).collect(),
+                documents: to_write.iter().map(|(_, d)| d.clone()).collect(),
             };
             let (erp, check) = (self.erp.clone(), self.config.settings.check_existing);
             let written: ImportOutcome = self
@@ -766,8 +779,8 @@ impl Io {
                 .chain(written.report.created.iter())
                 .map(|d| (d.atoosync_order.clone(), d.clone()))
                 .collect();
-            for grp in &to_write {
-                let key = &grp.document.atoosync_order;
+            for (grp, document) in &to_write {
+                let key = &document.atoosync_order;
                 match by_key.get(key) {
                     Some(d) => {
                         for o in &grp.orders {
