@@ -1497,3 +1497,59 @@ fn a_negative_quantity_is_not_called_a_negative_price() {
         "{err}"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Shared accounts are never a customer's own (issue 18)
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_registered_customer_whose_note_names_the_guest_account_gets_their_own_account() {
+    let mut s = settings();
+    s.customers.guest_account = Some("WEBGUEST".into());
+    // The same shop customer ordered as a guest before; an older version wrote the guest
+    // account into their note. Now registered, their order must not follow that note.
+    let mut o = order();
+    o.customer.erp_code = Some("WEBGUEST".into());
+    assert_eq!(
+        found_by(&resolve_customer(&o, &s, &[])),
+        ("WEB00029", "new")
+    );
+    // Case and spaces do not hide it.
+    o.customer.erp_code = Some(" webguest ".into());
+    assert_eq!(
+        found_by(&resolve_customer(&o, &s, &[])),
+        ("WEB00029", "new")
+    );
+    // Their own account in the note is still followed.
+    o.customer.erp_code = Some("CL00004".into());
+    assert_eq!(
+        found_by(&resolve_customer(&o, &s, &[])),
+        ("CL00004", "shop-link")
+    );
+}
+
+#[test]
+fn shared_accounts_are_never_written_back_to_a_shop_customer() {
+    use passerelle_domain::orders::customer::code_to_write_back;
+    let mut s = settings();
+    s.customers.guest_account = Some("WEBGUEST".into());
+    let mut amazon = pay_rule("amazon", None, "AMZ");
+    amazon.forced_customer = Some("WEBAMAZON".into());
+    s.payments.push(amazon);
+    let mut guest = order();
+    guest.customer.is_guest = true;
+    assert_eq!(code_to_write_back(&guest, &s, "WEBGUEST"), None);
+    let o = order();
+    assert_eq!(code_to_write_back(&o, &s, "WEBAMAZON"), None);
+    assert_eq!(
+        code_to_write_back(&o, &s, "WEB00029"),
+        Some("WEB00029".into())
+    );
+    let mut linked = order();
+    linked.customer.erp_code = Some("WEB00029".into());
+    assert_eq!(code_to_write_back(&linked, &s, "WEB00029"), None, "held");
+    s.customers.numbering = AccountNumbering::Single {
+        code: "WEBCLIENTS".into(),
+    };
+    assert_eq!(code_to_write_back(&o, &s, "WEBCLIENTS"), None);
+}

@@ -538,9 +538,11 @@ impl Io {
             let mut coded: BTreeSet<&str> = BTreeSet::new();
             for (doc, _, order, set_state) in &docs {
                 if let Some(d) = report_by_order.get(order.id.as_str()) {
-                    let send_code = order.customer.erp_code.as_deref()
-                        != Some(doc.customer_code.as_str())
-                        && coded.insert(order.customer.id.as_str());
+                    // Never a shared account (the guest account above all): see
+                    // `customer::code_to_write_back`.
+                    let send_code =
+                        customer::code_to_write_back(order, settings, &doc.customer_code).is_some()
+                            && coded.insert(order.customer.id.as_str());
                     transfers.push(Transferred {
                         order_id: order.id.clone(),
                         order_reference: order.reference.clone(),
