@@ -729,7 +729,7 @@ async fn client_errors_are_permanent_with_ebp_message() {
     assert_eq!(sim.token_grants(), grants, "no refresh for a key problem");
 
     let conf = c.read_configuration().await.expect("configuration");
-    assert_eq!(conf.vat_codes.len(), 4);
+    assert_eq!(conf.vat_codes.len(), 9);
     assert!(
         conf.accounting_categories.is_empty(),
         "table refused → empty"

@@ -69,6 +69,94 @@ fn rate_factor(rate: Decimal) -> Decimal {
     rate / Decimal::ONE_HUNDRED
 }
 
+/// The amounts of one VAT code: their sum, and the sum of their VAT rounded one by one
+/// (what the per-line rule adds up). Enough to total a document under either rule, and to
+/// try a gap amount without re-reading every line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    sum: Decimal,
+    per_line_vat: Decimal,
+}
+
+/// A document's amounts per (VAT code, rate), each amount to the cent; excl. tax or incl.
+/// tax per the document's mode.
+#[derive(Debug, Clone, Default)]
+struct Buckets {
+    tax_inclusive: bool,
+    by_code: BTreeMap<(String, Decimal), Bucket>,
+}
+
+impl Buckets {
+    fn new(lines: &[DocumentLine], tax_inclusive: bool) -> Self {
+        let mut b = Buckets {
+            tax_inclusive,
+            by_code: BTreeMap::new(),
+        };
+        for l in lines {
+            b.add(&l.vat_code, l.vat_rate, cents(l.net_amount()));
+        }
+        b
+    }
+
+    /// The VAT of one amount (incl. tax in a tax-inclusive document).
+    fn vat_of(&self, amount: Decimal, rate: Decimal) -> Decimal {
+        if self.tax_inclusive {
+            amount - cents(amount / (Decimal::ONE + rate_factor(rate)))
+        } else {
+            cents(amount * rate_factor(rate))
+        }
+    }
+
+    fn add(&mut self, code: &str, rate: Decimal, amount: Decimal) {
+        let vat = self.vat_of(amount, rate);
+        let b = self.by_code.entry((code.to_string(), rate)).or_default();
+        b.sum += amount;
+        b.per_line_vat += vat;
+    }
+
+    fn totals(&self, shipping: Option<&FooterShipping>, rule: VatRounding) -> DocumentTotals {
+        let mut this = self.clone();
+        let shipping_excl = shipping.map_or(Decimal::ZERO, |s| cents(s.amount_tax_excl));
+        // Shipping is given excl. tax: in a tax-exclusive document it joins its code's base;
+        // in a tax-inclusive one it is taxed on its own.
+        let mut own_shipping = (Decimal::ZERO, Decimal::ZERO);
+        if let Some(s) = shipping {
+            if self.tax_inclusive {
+                own_shipping = (
+                    shipping_excl,
+                    cents(shipping_excl * rate_factor(s.vat_rate)),
+                );
+            } else {
+                this.add(&s.vat_code, s.vat_rate, shipping_excl);
+            }
+        }
+        let sum: Decimal = this.by_code.values().map(|b| b.sum).sum();
+        let lines_vat: Decimal = match rule {
+            VatRounding::PerLine => this.by_code.values().map(|b| b.per_line_vat).sum(),
+            VatRounding::PerRate => this
+                .by_code
+                .iter()
+                .map(|((_, rate), b)| this.vat_of(b.sum, *rate))
+                .sum(),
+        };
+        let vat = lines_vat + own_shipping.1;
+        if self.tax_inclusive {
+            let tax_incl = sum + own_shipping.0 + own_shipping.1;
+            DocumentTotals {
+                tax_excl: tax_incl - vat,
+                vat,
+                tax_incl,
+            }
+        } else {
+            DocumentTotals {
+                tax_excl: sum,
+                vat,
+                tax_incl: sum + vat,
+            }
+        }
+    }
+}
+
 /// The totals of a document under `rule`.
 pub fn document_totals(
     lines: &[DocumentLine],
@@ -76,63 +164,7 @@ pub fn document_totals(
     tax_inclusive: bool,
     rule: VatRounding,
 ) -> DocumentTotals {
-    // (VAT code, rate) → amounts of that code, each already to the cent.
-    let mut buckets: BTreeMap<(&str, Decimal), Vec<Decimal>> = BTreeMap::new();
-    for l in lines {
-        buckets
-            .entry((l.vat_code.as_str(), l.vat_rate))
-            .or_default()
-            .push(cents(l.net_amount()));
-    }
-    let shipping_excl = shipping.map_or(Decimal::ZERO, |s| cents(s.amount_tax_excl));
-    if tax_inclusive {
-        let lines_incl: Decimal = buckets.values().flatten().sum();
-        let vat_of = |amount: Decimal, rate: Decimal| {
-            amount - cents(amount / (Decimal::ONE + rate_factor(rate)))
-        };
-        let lines_vat: Decimal = match rule {
-            VatRounding::PerLine => buckets
-                .iter()
-                .flat_map(|((_, rate), v)| v.iter().map(move |a| vat_of(*a, *rate)))
-                .sum(),
-            VatRounding::PerRate => buckets
-                .iter()
-                .map(|((_, rate), v)| vat_of(v.iter().sum(), *rate))
-                .sum(),
-        };
-        let shipping_vat = shipping.map_or(Decimal::ZERO, |s| {
-            cents(shipping_excl * rate_factor(s.vat_rate))
-        });
-        let tax_incl = lines_incl + shipping_excl + shipping_vat;
-        let vat = lines_vat + shipping_vat;
-        return DocumentTotals {
-            tax_excl: tax_incl - vat,
-            vat,
-            tax_incl,
-        };
-    }
-    if let Some(s) = shipping {
-        buckets
-            .entry((s.vat_code.as_str(), s.vat_rate))
-            .or_default()
-            .push(shipping_excl);
-    }
-    let tax_excl: Decimal = buckets.values().flatten().sum();
-    let vat: Decimal = match rule {
-        VatRounding::PerLine => buckets
-            .iter()
-            .flat_map(|((_, rate), v)| v.iter().map(move |a| cents(*a * rate_factor(*rate))))
-            .sum(),
-        VatRounding::PerRate => buckets
-            .iter()
-            .map(|((_, rate), v)| cents(v.iter().sum::<Decimal>() * rate_factor(*rate)))
-            .sum(),
-    };
-    DocumentTotals {
-        tax_excl,
-        vat,
-        tax_incl: tax_excl + vat,
-    }
+    Buckets::new(lines, tax_inclusive).totals(shipping, rule)
 }
 
 /// Why no gap line can close a document's total (French first; the order fails with it).
@@ -187,10 +219,13 @@ pub fn gap_lines(
     cx: &GapContext<'_>,
 ) -> Result<Vec<DocumentLine>, GapError> {
     let s = cx.settings;
+    let base = Buckets::new(lines, s.tax_inclusive);
     let total = |extra: &[DocumentLine]| {
-        let mut all = lines.to_vec();
-        all.extend_from_slice(extra);
-        document_totals(&all, cx.shipping, s.tax_inclusive, s.vat_rounding).tax_incl
+        let mut with = base.clone();
+        for l in extra {
+            with.add(&l.vat_code, l.vat_rate, cents(l.net_amount()));
+        }
+        with.totals(cx.shipping, s.vat_rounding).tax_incl
     };
     let difference = expected - total(&[]);
     if difference.is_zero() {
