@@ -410,6 +410,7 @@ async fn bad_input(kind: Kind) {
 both!(bad_shop_data_fails_that_order_only_with_a_reason, bad_input);
 
 async fn flaky(kind: Kind) {
+    let logs = capture_logs();
     env(50, 10_000);
     let ebp = EbpSimConfig {
         server_error_rate: 0.2,
@@ -450,6 +451,15 @@ async fn flaky(kind: Kind) {
         })
         .count();
     assert!(retries > 0, "faults were injected and retried");
+    // Retried failures are warnings; ERROR is for a step that fails for good, and none did.
+    if let Some(logs) = logs {
+        let warnings = logs.at(tracing::Level::WARN);
+        assert!(
+            warnings.iter().any(|w| w.contains("erreur passagère")),
+            "{warnings:?}"
+        );
+        assert_eq!(logs.at(tracing::Level::ERROR), Vec::<String>::new());
+    }
     let docs = docs_per_order(&s);
     assert_eq!(docs.len() as i64, c.succeeded);
     assert!(
