@@ -178,7 +178,6 @@ fn settings() -> OrderSettings {
         default_shipping_id: None,
         currencies: BTreeMap::new(),
         shop_default_currency: "EUR".into(),
-        check_existing: true,
         foreign_currency_documents: false,
         misc_for_unknown: true,
         shop_number_as_document_number: false,
@@ -1552,4 +1551,335 @@ fn shared_accounts_are_never_written_back_to_a_shop_customer() {
         code: "WEBCLIENTS".into(),
     };
     assert_eq!(code_to_write_back(&o, &s, "WEBCLIENTS"), None);
+}
+
+// ------------------------------------------------------------------------------------------
+// The import plan (domain::orders::plan) as given / when / then
+// ------------------------------------------------------------------------------------------
+
+mod plan_given_when_then {
+    use super::*;
+    use passerelle_domain::orders::grouping::{GroupScope, GroupingSettings};
+    use passerelle_domain::orders::plan::*;
+    use std::collections::BTreeSet;
+
+    fn today() -> chrono::NaiveDate {
+        day(TODAY.0, TODAY.1, TODAY.2)
+    }
+
+    fn order_of(id: &str, customer: &str) -> ShopOrder {
+        let mut o = order();
+        o.id = id.into();
+        o.reference = format!("REF{id}");
+        o.customer.id = customer.into();
+        o
+    }
+
+    fn cx<'a>(s: &'a OrderSettings, items: &'a BTreeMap<String, ErpItem>) -> PlanContext<'a> {
+        PlanContext {
+            settings: s,
+            items,
+            customers: &[],
+            today: today(),
+            send_customer_code: true,
+        }
+    }
+
+    fn ignored(why: &str) -> OrderOutcome {
+        OrderOutcome::Ignored(why.into())
+    }
+
+    #[test]
+    fn given_a_page_when_triaged_then_orders_that_cannot_go_on_have_their_outcome() {
+        // Given: an unreadable order, one already transferred, one in a status not selected, one
+        // without lines, and two good ones.
+        let transferred_one = order_of("2", "29");
+        let mut other_status = order_of("3", "29");
+        other_status.state_id = "9".into();
+        let mut no_lines = order_of("4", "29");
+        no_lines.lines.clear();
+        let (good_a, good_b) = (order_of("5", "29"), order_of("6", "30"));
+        let page = [
+            PageOrder::Unreadable {
+                id: "1",
+                reason: "commande 1 : données illisibles",
+            },
+            PageOrder::Read(&transferred_one),
+            PageOrder::Read(&other_status),
+            PageOrder::Read(&no_lines),
+            PageOrder::Read(&good_a),
+            PageOrder::Read(&good_b),
+        ];
+        let transferred = BTreeSet::from(["2".to_string()]);
+        // When
+        let t = triage(&page, &transferred, &settings());
+        // Then
+        let candidates: Vec<&str> = t.candidates.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(candidates, vec!["5", "6"]);
+        assert_eq!(
+            t.outcomes,
+            BTreeMap::from([
+                (
+                    "1".to_string(),
+                    OrderOutcome::Failed("commande 1 : données illisibles".into())
+                ),
+                (
+                    "2".to_string(),
+                    ignored("déjà transférée (already transferred)")
+                ),
+                (
+                    "3".to_string(),
+                    ignored("statut 9 non sélectionné (status not selected)")
+                ),
+                (
+                    "4".to_string(),
+                    OrderOutcome::Failed("commande sans ligne (order without lines)".into())
+                ),
+            ])
+        );
+        // The items of the page are every order, in page order, labelled by reference.
+        let items: Vec<(String, String)> = page_items(&page, &t.outcomes)
+            .into_iter()
+            .map(|i| (i.id, i.label))
+            .collect();
+        assert_eq!(items[0], ("1".into(), "1".into()), "unreadable: its id");
+        assert_eq!(items[5], ("6".into(), "REF6".into()));
+    }
+
+    #[test]
+    fn given_candidates_when_planned_then_documents_customers_and_day_orders() {
+        // Given: two orders of one new customer, an order with an unknown reference (misc. off),
+        // and guest orders grouped per day — one of a past day, one of today.
+        let mut s = settings();
+        s.misc_for_unknown = false;
+        s.grouping = Some(GroupingSettings {
+            scope: GroupScope::Guests,
+            account: "VENTESWEB".into(),
+            account_name: "VENTES WEB".into(),
+            group_lines: false,
+            group_payments: false,
+        });
+        let (a, b) = (order_of("10", "29"), order_of("11", "29"));
+        let mut unknown = order_of("12", "31");
+        unknown.lines[0].reference = "NOPE".into();
+        let mut past_guest = order_of("13", "40");
+        past_guest.customer.is_guest = true;
+        let mut today_guest = order_of("14", "41");
+        today_guest.customer.is_guest = true;
+        today_guest.created_at =
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 10, 1, 9, 0, 0).unwrap();
+        let page = [&a, &b, &unknown, &past_guest, &today_guest].map(PageOrder::Read);
+        let items = items();
+        // When
+        let plan = plan_documents(triage(&page, &BTreeSet::new(), &s), &cx(&s, &items));
+        // Then: two documents to write, one customer record for both (created once).
+        let written: Vec<(&str, &str, Option<&str>)> = plan
+            .to_write
+            .iter()
+            .map(|d| {
+                (
+                    d.order.id.as_str(),
+                    d.document.customer_code.as_str(),
+                    d.code_back.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            written,
+            vec![
+                ("10", "WEB00029", Some("WEB00029")),
+                ("11", "WEB00029", Some("WEB00029"))
+            ]
+        );
+        let (customers, documents) = plan.batch();
+        assert_eq!(customers.len(), 1);
+        assert_eq!(customers[0].code, "WEB00029");
+        assert_eq!(documents.len(), 2);
+        // The past guest order waits for its day document; today's is not grouped yet.
+        assert_eq!(plan.grouped.len(), 1);
+        assert_eq!(plan.grouped[0].id, "13");
+        assert_eq!(plan.outcomes["13"], OrderOutcome::Grouped);
+        assert_eq!(
+            plan.outcomes["14"],
+            ignored("regroupement par jour : la journée du 01/10/2024 n'est pas terminée, commande reprise demain (day not ended yet)")
+        );
+        assert_eq!(
+            plan.outcomes["12"],
+            OrderOutcome::Failed("référence inconnue dans l'ERP : NOPE (unknown reference)".into())
+        );
+        // Orders kept for a day document are not items of the page.
+        let ids: Vec<String> = page_items(&page, &plan.outcomes)
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(ids, vec!["10", "11", "12", "14"]);
+    }
+
+    #[test]
+    fn given_a_grant_short_of_the_page_when_granted_then_the_rest_is_ignored_with_why() {
+        let s = settings();
+        let orders = [
+            order_of("1", "29"),
+            order_of("2", "30"),
+            order_of("3", "31"),
+        ];
+        let page: Vec<PageOrder<'_>> = orders.iter().map(PageOrder::Read).collect();
+        let items = items();
+        let mut plan = plan_documents(triage(&page, &BTreeSet::new(), &s), &cx(&s, &items));
+        assert_eq!(plan.units_wanted(), 3);
+        // When: one unit granted, no reason given by the quotas.
+        plan.grant(1, None);
+        // Then
+        assert_eq!(plan.to_write.len(), 1);
+        assert_eq!(
+            plan.outcomes["2"],
+            ignored("quota épuisé (quota exhausted)")
+        );
+        assert_eq!(
+            plan.outcomes["3"],
+            ignored("quota épuisé (quota exhausted)")
+        );
+        // A reason from the quotas is kept as given.
+        plan.grant(0, Some("abonnement suspendu".into()));
+        assert_eq!(plan.outcomes["1"], ignored("abonnement suspendu"));
+    }
+
+    #[test]
+    fn given_the_erp_answer_when_settled_then_links_write_backs_and_refusals() {
+        // Given: three orders, two of one customer; the ERP already held the first, created the
+        // second and refused the third.
+        let mut s = settings();
+        let orders = [
+            order_of("1", "29"),
+            order_of("2", "29"),
+            order_of("3", "30"),
+        ];
+        s.statuses[0].set_shop_state = Some("3".into());
+        let page: Vec<PageOrder<'_>> = orders.iter().map(PageOrder::Read).collect();
+        let items = items();
+        let plan = plan_documents(triage(&page, &BTreeSet::new(), &s), &cx(&s, &items));
+        let doc = |web: &str, number: &str| LinkedDocument {
+            web_order: web.into(),
+            number: number.into(),
+            kind: DocumentKind::Order,
+        };
+        let result = ImportResult {
+            documents: vec![doc("1", "CM00007"), doc("2", "CM00008")],
+            already_there: BTreeSet::from(["1".to_string()]),
+            rejected: BTreeMap::from([("3".to_string(), "Client inconnu : WEB00030".to_string())]),
+        };
+        // When
+        let settled = plan.settle(&result);
+        // Then: the two documents are linked, the write-backs planned, the refusal explained.
+        let links: Vec<(&str, &str)> = settled
+            .links
+            .iter()
+            .map(|l| (l.order_id.as_str(), l.document_number.as_str()))
+            .collect();
+        assert_eq!(links, vec![("1", "CM00007"), ("2", "CM00008")]);
+        let OrderOutcome::Written(first) = &settled.outcomes["1"] else {
+            panic!("{:?}", settled.outcomes["1"])
+        };
+        assert_eq!(
+            first.message("1"),
+            "commande 1 → document CM00007 (WEB00029) — déjà présent dans l'ERP, relié sans doublon"
+        );
+        assert_eq!(first.set_state.as_deref(), Some("3"));
+        assert_eq!(
+            first.code_back,
+            Some(CustomerCodeBack {
+                shop_customer_id: "29".into(),
+                code: "WEB00029".into()
+            })
+        );
+        let OrderOutcome::Written(second) = &settled.outcomes["2"] else {
+            panic!("{:?}", settled.outcomes["2"])
+        };
+        assert_eq!(
+            second.message("2"),
+            "commande 2 → document CM00008 (WEB00029)"
+        );
+        assert_eq!(
+            second.code_back, None,
+            "the account number goes back once per customer"
+        );
+        assert_eq!(
+            settled.outcomes["3"],
+            OrderOutcome::Failed("refusée par l'ERP : Client inconnu : WEB00030".into())
+        );
+        // The stock of the written orders' articles goes back to the shop.
+        let known = KnownItems {
+            items: items.clone(),
+            unknown: BTreeSet::new(),
+        };
+        assert_eq!(
+            stock_references(&page, &settled.outcomes, &known),
+            BTreeSet::from(["MUG-01".to_string(), "TSHIRT-BL".to_string()])
+        );
+    }
+
+    #[test]
+    fn given_day_orders_when_grouped_granted_and_settled_then_one_document_per_day() {
+        // Given: guest orders of two past days kept aside by the pages.
+        let mut s = settings();
+        s.grouping = Some(GroupingSettings {
+            scope: GroupScope::Guests,
+            account: "VENTESWEB".into(),
+            account_name: "VENTES WEB".into(),
+            group_lines: true,
+            group_payments: true,
+        });
+        let mut orders = Vec::new();
+        for (id, d) in [("21", 9), ("20", 9), ("30", 10)] {
+            let mut o = order_of(id, "40");
+            o.customer.is_guest = true;
+            o.created_at =
+                chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 9, d, 12, 0, 0).unwrap();
+            orders.push(o);
+        }
+        let page: Vec<PageOrder<'_>> = orders.iter().map(PageOrder::Read).collect();
+        let items = items();
+        let kept = plan_documents(triage(&page, &BTreeSet::new(), &s), &cx(&s, &items)).grouped;
+        // When: room for the first day only.
+        let mut groups = GroupPlan::new(kept, &s).unwrap();
+        assert_eq!(groups.units_wanted(), 3);
+        groups.grant(2, None);
+        let documents = groups.documents();
+        assert_eq!(documents.len(), 1);
+        assert_eq!(documents[0].atoosync_order, "J20240909-20");
+        assert_eq!(documents[0].customer_code, "VENTESWEB");
+        assert_eq!(
+            documents[0].expected_total_tax_incl,
+            rust_decimal_macros::dec!(96.00)
+        );
+        let settled = groups.settle(&ImportResult {
+            documents: vec![LinkedDocument {
+                web_order: "J20240909-20".into(),
+                number: "CM00042".into(),
+                kind: DocumentKind::Order,
+            }],
+            ..ImportResult::default()
+        });
+        // Then: both orders of the day are linked to its document; the other day waits.
+        let links: Vec<(&str, &str)> = settled
+            .links
+            .iter()
+            .map(|l| (l.order_id.as_str(), l.document_number.as_str()))
+            .collect();
+        assert_eq!(links, vec![("20", "CM00042"), ("21", "CM00042")]);
+        let OrderOutcome::Written(wb) = &settled.outcomes["20"] else {
+            panic!("{:?}", settled.outcomes["20"])
+        };
+        assert_eq!(
+            wb.message("20"),
+            "commande 20 → document du jour CM00042 (VENTESWEB)"
+        );
+        assert_eq!(wb.code_back, None, "a shared account is never written back");
+        assert_eq!(
+            settled.outcomes["30"],
+            ignored("quota épuisé (quota exhausted)")
+        );
+        let items: Vec<&str> = settled.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(items, vec!["20", "21", "30"], "every kept order, by number");
+    }
 }

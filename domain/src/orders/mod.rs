@@ -8,6 +8,7 @@ pub mod customer;
 pub mod document;
 pub mod grouping;
 pub mod model;
+pub mod plan;
 pub mod settings;
 pub mod totals;
 pub mod updates;

@@ -234,9 +234,6 @@ pub struct OrderSettings {
     /// The shop's default currency (read-only in the console).
     #[serde(default = "eur")]
     pub shop_default_currency: String,
-    /// Look the order up in the ERP (`atoosync_order`) before writing it.
-    #[serde(default = "yes")]
-    pub check_existing: bool,
     /// Create documents in foreign currency with the order's conversion rate; otherwise
     /// amounts are converted back to the default currency.
     #[serde(default)]
