@@ -85,15 +85,25 @@ impl SecretBox {
         }
     }
 
-    /// The key from `PASSERELLE_MASTER_KEY` when set (and not empty), otherwise from the key
-    /// file at `path`, which is created (mode 0600, 32 random bytes in base64) when missing.
-    pub fn from_env_or_file(path: impl AsRef<Path>) -> Result<Self, SecretError> {
-        let env = std::env::var(MASTER_KEY_ENV).ok();
-        Self::from_sources(env.as_deref(), path.as_ref())
+    /// The key `key` when given (and not empty: the binary's `secrets.master_key`, from
+    /// `PASSERELLE_MASTER_KEY`), otherwise from the key file at `path`, which is created
+    /// (mode 0600, 32 random bytes in base64) when missing.
+    pub fn from_key_or_file(key: Option<&str>, path: &Path) -> Result<Self, SecretError> {
+        Self::from_sources(key, path)
     }
 
-    /// [`Self::from_env_or_file`] with the variable's value passed in (testable without
-    /// touching the process environment).
+    /// A box over a key given as text (64 hex digits or base64), e.g. a rotation's new key.
+    pub fn from_text(text: &str, source_name: &str) -> Result<Self, SecretError> {
+        parse_key(text, source_name).map(Self::from_key)
+    }
+
+    /// A new random key, as the text a key file holds (base64 of 32 bytes).
+    pub fn generate_key_text() -> String {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        B64.encode(key)
+    }
+
     fn from_sources(env: Option<&str>, path: &Path) -> Result<Self, SecretError> {
         if let Some(text) = env.filter(|t| !t.trim().is_empty()) {
             return parse_key(text, MASTER_KEY_ENV).map(Self::from_key);

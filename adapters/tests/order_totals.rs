@@ -17,9 +17,9 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use passerelle_adapters::ebp::files;
-use passerelle_adapters::ebp::sim::sale_totals;
 use passerelle_domain::orders::build::{build_document, BuildContext};
 use passerelle_domain::orders::*;
+use passerelle_simulators::ebp::sale_totals;
 use passerelle_workflows::ports::ImportBatch;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

@@ -5,11 +5,12 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use passerelle_adapters::cms::prestashop::{
-    normalise_shop_url, Corruption, Fault, FaultConfig, NewAddress, NewCartRule, NewCustomer,
-    NewGift, NewLine, NewOrder, PrestaShopClient, PrestaShopSim, SimShop, DEMO_KEY,
-};
+use passerelle_adapters::cms::prestashop::{normalise_shop_url, PrestaShopClient};
 use passerelle_domain::orders::ShopOrder;
+use passerelle_simulators::prestashop::{
+    Corruption, Fault, FaultConfig, NewAddress, NewCartRule, NewCustomer, NewGift, NewLine,
+    NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
+};
 use passerelle_workflows::engine::StepError;
 use passerelle_workflows::ports::{DateField, OrderQuery, Shop, ShopOrderRead};
 use rust_decimal::Decimal;

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod lang;
 pub mod metadata;
 pub mod orders;
+pub mod platform;
 pub mod profile;
 pub mod schedule;
 pub mod scheduling;
@@ -24,6 +25,7 @@ pub use action::SyncAction;
 pub use ids::{AccountId, ProfileId, RunId};
 pub use lang::Lang;
 pub use metadata::{Actor, EventMetadata};
+pub use platform::{Capabilities, Capability, Platform};
 pub use sync_run::{
     ItemOutcome, ItemRef, RunCommand, RunError as RunDomainError, RunEvent, RunStatus, StepKey,
     SyncRun, Trigger,

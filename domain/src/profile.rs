@@ -74,8 +74,9 @@ fn yes() -> bool {
 /// The shop side of a connection (public part).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShopConnection {
-    /// Platform (`prestashop`).
-    pub platform: String,
+    /// Platform. Stored as its lowercase name (`"prestashop"`), the same string the
+    /// free-text field of earlier versions held, so their events read unchanged.
+    pub platform: crate::platform::Platform,
     /// Shop URL, normalised with a trailing slash.
     pub url: String,
     /// Fingerprint of the stored credential (first hex digits of its SHA-256), to show
@@ -317,6 +318,19 @@ mod tests {
         let mut p = Profile::default();
         p.apply_event(&ProfileEvent::ProfileCreated { name: "P".into() });
         p
+    }
+
+    #[test]
+    fn a_stored_v1_shop_connection_with_a_free_text_platform_still_reads() {
+        // The payload as version 1 wrote it, when `platform` was a free string.
+        let stored = r#"{"ShopConnectionSet":{"platform":"prestashop","url":"https://shop.example/","credential_fingerprint":"a1b2c3d4e5f6"}}"#;
+        let ev: ProfileEvent = serde_json::from_str(stored).expect("v1 payload reads");
+        let mut p = created();
+        p.apply_event(&ev);
+        let shop = p.shop.expect("connection set");
+        assert_eq!(shop.platform, crate::platform::Platform::PrestaShop);
+        // Written back the same way: no rewrite, no new version needed.
+        assert_eq!(serde_json::to_string(&ev).expect("write"), stored);
     }
 
     #[test]

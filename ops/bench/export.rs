@@ -6,8 +6,8 @@
 use passerelle::app::App;
 use passerelle::demo::DemoWorld;
 use passerelle::export_demo::ensure_export_plan;
-use passerelle_adapters::ebp::sim::{EbpSimConfig, SimArticle, MAIN_WAREHOUSE};
 use passerelle_domain::{AccountId, ProfileId, RunStatus, SyncAction};
+use passerelle_simulators::ebp::{EbpSimConfig, SimArticle, MAIN_WAREHOUSE};
 use rust_decimal::Decimal;
 
 /// A world whose EBP folder holds `n` published, stock-tracked articles.

@@ -5,15 +5,15 @@
 
 use passerelle::app::App;
 use passerelle::demo::{ensure_import_plan, DemoWorld};
-use passerelle_adapters::cms::prestashop::{NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY};
-use passerelle_adapters::ebp::sim::EbpSimConfig;
 use passerelle_domain::orders::build::{self, BuildContext};
 use passerelle_domain::orders::customer;
 use passerelle_domain::orders::{CustomerResolution, ErpItem};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunStatus, SyncAction, Trigger};
+use passerelle_simulators::ebp::EbpSimConfig;
+use passerelle_simulators::prestashop::{NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY};
 use passerelle_workflows::actions::import_orders::{customer_keys, import_missing};
 use passerelle_workflows::engine::{NewRun, RunStore, Worker};
-use passerelle_workflows::ports::{Erp, ImportBatch, Shop, ShopOrderRead, SystemClock};
+use passerelle_workflows::ports::{Erp, ImportBatch, ShopOrderRead, SystemClock};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -32,33 +32,49 @@ pub(crate) fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// A shop of `n` orders of 3 lines each (customers of the demo shop), plus the ERP.
-pub(crate) async fn world(n: usize, limit: bool) -> anyhow::Result<DemoWorld> {
-    let mut shop = SimShop::seed_demo(0);
+/// The `i`-th order of the benchmarks: 3 lines, one of the demo shop's 3 customers.
+pub(crate) fn bench_order(i: usize) -> NewOrder {
     let refs = [
         ("TAPI-Gris-Pla", "Tapis gris plat 160x230", 18900),
         ("COUS-Lin-40", "Coussin lin 40x40", 2490),
         ("RIDEAU-Voile", "Rideau voile blanc", 3450),
     ];
+    let lines = refs
+        .iter()
+        .map(|(r, name, cents)| {
+            NewLine::new(
+                r,
+                name,
+                1 + (i % 3) as i64,
+                Decimal::new(*cents, 2),
+                Some(1),
+            )
+        })
+        .collect();
+    let c = 1 + (i % 3) as u64;
+    NewOrder::new(c, c, lines)
+}
+
+/// A shop of `n` orders of 3 lines each (customers of the demo shop), plus the ERP.
+pub(crate) async fn world(n: usize, limit: bool) -> anyhow::Result<DemoWorld> {
+    world_on(n, limit, &EbpSimConfig::default().subscription_key).await
+}
+
+/// [`world`] whose ERP answers to the EBP subscription `subscription` (the call gate keeps
+/// one row per subscription: separate keys never share a gate).
+pub(crate) async fn world_on(
+    n: usize,
+    limit: bool,
+    subscription: &str,
+) -> anyhow::Result<DemoWorld> {
+    let mut shop = SimShop::seed_demo(0);
     for i in 0..n {
-        let lines = refs
-            .iter()
-            .map(|(r, name, cents)| {
-                NewLine::new(
-                    r,
-                    name,
-                    1 + (i % 3) as i64,
-                    Decimal::new(*cents, 2),
-                    Some(1),
-                )
-            })
-            .collect();
-        let c = 1 + (i % 3) as u64;
-        shop.add_order(&NewOrder::new(c, c, lines));
+        shop.add_order(&bench_order(i));
     }
     let cfg = EbpSimConfig {
         rate_limit: limit,
         daily_budget: None,
+        subscription_key: subscription.to_string(),
         ..EbpSimConfig::default()
     };
     let mut w = DemoWorld::start(0, cfg).await?;
@@ -241,7 +257,7 @@ pub(crate) async fn engine_action(
         app.run_store(),
         Arc::new(app.registry("http://127.0.0.1:9")?),
         Arc::new(SystemClock),
-        passerelle::commands::config(),
+        app.settings.worker_config(),
     );
     // Drain until the run ends: a 429 parks it (status Waiting) until its retry is due.
     let status = loop {

@@ -9,10 +9,13 @@
 //! * per-step overhead of a journaled step vs a raw single-row INSERT+COMMIT (same DB);
 //! * N runs × 5 no-op steps through the engine vs a plain loop making the same commits;
 //! * runs/s with 1 and 2 workers on PostgreSQL;
+//! * import orders/s with 1, 2 and 4 workers over 4 profiles (`scale`), and the kill -9
+//!   soak of 4 worker processes (`soak`, see `scale.rs`);
 //! * projection rebuild rate over a generated log on PostgreSQL.
 
 mod export;
 mod import;
+mod scale;
 mod updates;
 mod variants;
 
@@ -48,7 +51,9 @@ struct Args {
     /// Articles of the export run at batch size 1 (slow by design).
     #[arg(long, default_value_t = 5_000)]
     articles_batch1: usize,
-    /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `export`, `updates`, `import` or
+    /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `export`, `updates`, `import`,
+    /// `scale` (orders/s with 1, 2 and 4 workers over 4 profiles), `soak` (4 worker processes
+    /// killed at random; needs the release `passerelle` binary; never part of a full run) or
     /// `import-limited` (EBP's real 1 call/s only) or `import-memory` (the engine's peak RSS
     /// in its own process; needs the release `passerelle` binary).
     #[arg(long)]
@@ -62,6 +67,28 @@ struct Args {
     /// Orders of the import run with EBP's real 1 call/s limit on (0: skip).
     #[arg(long, default_value_t = 1000)]
     limited_orders: usize,
+    /// Orders of the scale-out part (`--only scale`), over 4 profiles.
+    #[arg(long, default_value_t = 10_000)]
+    scale_orders: usize,
+    /// Orders of the soak (`--only soak`), over 4 profiles and 4 worker processes.
+    #[arg(long, default_value_t = 10_000)]
+    soak_orders: usize,
+    /// Kills (SIGKILL) of a random worker process during the soak, at most.
+    #[arg(long, default_value_t = 100)]
+    soak_kills: usize,
+    /// Shortest pause between two kills (ms).
+    #[arg(long, default_value_t = 2_000)]
+    soak_min_ms: u64,
+    /// Longest pause between two kills (ms).
+    #[arg(long, default_value_t = 10_000)]
+    soak_max_ms: u64,
+    /// Lease of the soak's worker processes (ms): a killed worker's run is taken over after it.
+    #[arg(long, default_value_t = 3_000)]
+    soak_lease_ms: u64,
+    /// The soak's orders reach the shops evenly over this many seconds (100 kills at 2–10 s
+    /// take about 600 s).
+    #[arg(long, default_value_t = 600)]
+    soak_seconds: u64,
 }
 
 /// A workflow of `n` sequential no-op steps (input `{"steps": n}`).
@@ -435,6 +462,36 @@ async fn main() -> anyhow::Result<()> {
     {
         import::bench_import_limited(&fresh_pg(&args.pg).await?, args.limited_orders, args.page)
             .await?;
+    }
+    if part("scale") {
+        std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
+        let pg = args.pg.clone();
+        scale::bench_scale_out(
+            || {
+                let pg = pg.clone();
+                async move { fresh_pg(&pg).await }
+            },
+            args.scale_orders,
+            args.page,
+        )
+        .await?;
+    }
+    if args.only.as_deref() == Some("soak") {
+        // The worker processes read the same key file to decrypt the profiles' credentials.
+        std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));
+        scale::bench_soak(
+            &fresh_pg(&args.pg).await?,
+            &scale::SoakArgs {
+                orders: args.soak_orders,
+                kills: args.soak_kills,
+                min_ms: args.soak_min_ms,
+                max_ms: args.soak_max_ms,
+                page: args.page,
+                lease_ms: args.soak_lease_ms,
+                seconds: args.soak_seconds,
+            },
+        )
+        .await?;
     }
     if part("updates") {
         std::env::set_var("PASSERELLE_KEY_FILE", dir.join("bench.key"));

@@ -5,9 +5,9 @@
 use crate::import::{engine_action, install, world};
 use passerelle::app::App;
 use passerelle::demo::ensure_import_plan;
-use passerelle_adapters::ebp::sim::TRACKING_COLUMN;
 use passerelle_domain::orders::DocumentKind;
 use passerelle_domain::{AccountId, SyncAction};
+use passerelle_simulators::ebp::TRACKING_COLUMN;
 use std::time::Instant;
 
 /// Imports `orders` orders, runs a first (full) status update, moves 5 % of the ERP orders

@@ -6,9 +6,9 @@
 
 use passerelle::demo::DemoWorld;
 use passerelle::export_demo::ensure_export_plan;
-use passerelle_adapters::ebp::sim::{EbpSimConfig, SimArticle};
 use passerelle_domain::catalog::{AttributeFields, VariantSettings};
 use passerelle_domain::{AccountId, RunStatus, SyncAction};
+use passerelle_simulators::ebp::{EbpSimConfig, SimArticle};
 use rust_decimal::Decimal;
 use serde_json::json;
 

@@ -1,6 +1,7 @@
 //! Wiring: the one place where adapters are plugged into ports (STYLE §8).
 
 use crate::connectors::DbConnectors;
+use crate::settings::Settings;
 use anyhow::Context;
 use passerelle_adapters::demo_backend::HttpDemoBackend;
 use passerelle_adapters::secrets::SecretBox;
@@ -26,35 +27,45 @@ pub struct App {
     pub store: Arc<SqlRunStore>,
     /// Projector over every projection.
     pub projector: Projector,
+    /// The settings this process was started with.
+    pub settings: Arc<Settings>,
     secrets: std::sync::OnceLock<Arc<SecretBox>>,
 }
 
-/// Where the master key comes from: `PASSERELLE_MASTER_KEY`, else the key file
-/// `PASSERELLE_KEY_FILE` (default `passerelle.key` in the working directory, created with
-/// mode 0600 on first use).
-pub fn key_file() -> std::path::PathBuf {
-    std::env::var_os("PASSERELLE_KEY_FILE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from("passerelle.key"))
-}
-
 impl App {
-    /// Connects to the database (running migrations) and builds the projector.
-    pub async fn connect(url: &str) -> anyhow::Result<App> {
-        let db = Db::connect(url).await.with_context(|| {
-            format!(
-                "connexion à la base impossible ({})",
-                passerelle_adapters::store::redact(url)
-            )
-        })?;
+    /// Connects to the settings' database (running migrations) and builds the projector.
+    pub async fn open(settings: &Settings) -> anyhow::Result<App> {
+        let url = &settings.database_url;
+        let db = Db::connect_with(url, &settings.db_options())
+            .await
+            .with_context(|| {
+                format!(
+                    "connexion à la base impossible ({})",
+                    passerelle_adapters::store::redact(url)
+                )
+            })?;
         let store = Arc::new(SqlRunStore::new(db.clone()));
         let projector = Projector::new(db.clone(), passerelle_projections::all()).await?;
         Ok(App {
             db,
             store,
             projector,
+            settings: Arc::new(settings.clone()),
             secrets: std::sync::OnceLock::new(),
         })
+    }
+
+    /// [`App::open`] with the settings of defaults and the process environment and `url` as
+    /// the database: for tests and benchmarks that call the library directly.
+    pub async fn connect(url: &str) -> anyhow::Result<App> {
+        let settings =
+            crate::settings::Settings::for_url(url).map_err(crate::commands::usage_of)?;
+        Self::open(&settings).await
+    }
+
+    /// The key file used when no master key is set (`secrets.key_file`).
+    pub fn key_file(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(&self.settings.key_file)
     }
 
     /// The credential cipher, loaded on first use (commands that never touch a credential
@@ -63,8 +74,9 @@ impl App {
         if let Some(s) = self.secrets.get() {
             return Ok(s.clone());
         }
-        let path = key_file();
-        let b = SecretBox::from_env_or_file(&path)
+        let path = self.key_file();
+        let key = self.settings.master_key.as_ref().map(|k| k.expose());
+        let b = SecretBox::from_key_or_file(key, &path)
             .with_context(|| format!("clé maître illisible ({})", path.display()))?;
         Ok(self.secrets.get_or_init(|| Arc::new(b)).clone())
     }
@@ -75,6 +87,7 @@ impl App {
             self.db.clone(),
             self.secrets()?,
             Arc::new(SystemClock),
+            crate::connectors::EbpLimits::from_settings(&self.settings),
         )))
     }
 
@@ -154,10 +167,10 @@ impl App {
 
     /// The e-mail notifier, for workers.
     pub fn notifier(&self) -> Arc<dyn passerelle_workflows::ports::Notifier> {
-        Arc::new(crate::notify::MailNotifier::new(
-            self.db.clone(),
-            self.store.clone(),
-        ))
+        Arc::new(
+            crate::notify::MailNotifier::new(self.db.clone(), self.store.clone())
+                .with_smtp_password(self.settings.smtp_password.clone()),
+        )
     }
 
     /// The store as the engine's port.
@@ -177,19 +190,12 @@ pub fn registry(demo_backend_url: &str) -> anyhow::Result<Registry> {
     Ok(r)
 }
 
-/// Reads `PASSERELLE_FAULT=abort-after:<step>:<n>`: abort the process right after the n-th
-/// successful effect of `<step>` and before its result is journaled. A test hook for the
-/// crash tests (DESIGN §4 rule 3); harmless otherwise, and never set in production units.
-pub fn fault_from_env() -> Option<FaultHook> {
-    let spec = std::env::var("PASSERELLE_FAULT").ok()?;
-    let mut parts = spec.splitn(3, ':');
-    let (Some("abort-after"), Some(step), Some(n)) = (parts.next(), parts.next(), parts.next())
-    else {
-        eprintln!("PASSERELLE_FAULT ignoré (forme attendue abort-after:<étape>:<n>) : {spec}");
-        return None;
-    };
-    let step = step.to_string();
-    let n: u32 = n.parse().ok()?;
+/// The fault hook of the test knob `PASSERELLE_FAULT=abort-after:<step>:<n>`: abort the
+/// process right after the n-th successful effect of `<step>` and before its result is
+/// journaled. A test hook for the crash tests (DESIGN §4 rule 3); a test-only layer
+/// ([`crate::settings::TestKnobs`]), never set in production units.
+pub fn fault_hook(knobs: &crate::settings::TestKnobs) -> Option<FaultHook> {
+    let (step, n) = knobs.fault.clone()?;
     let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     Some(Arc::new(move |key: &StepKey| {
         if key.name != step {

@@ -9,10 +9,10 @@ use crate::profiles::Profiles;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use passerelle_adapters::cms::prestashop::PrestaShopCatalog;
 use passerelle_adapters::ebp::client::EbpPricing;
 use passerelle_adapters::store::{AggregateError, AggregateStore, Db, Origin};
 use passerelle_domain::catalog::parse_query_filter;
+use passerelle_domain::platform::Capability;
 use passerelle_domain::profile::{Profile, ProfileCommand};
 use passerelle_domain::{AccountId, Actor, ProfileId, SyncAction};
 use passerelle_workflows::actions::catalog::{CatalogConfig, CatalogConnectors};
@@ -86,7 +86,7 @@ impl CatalogConnectors for DbCatalogConnectors {
         action: SyncAction,
     ) -> Result<CatalogConfig, StepError> {
         let p = self.profile(account, profile).await?;
-        let settings = p.export.clone().ok_or_else(|| {
+        let mut settings = p.export.clone().ok_or_else(|| {
             StepError::permanent(
                 "le profil n'a pas d'options d'export d'articles ([export]) (profile export options missing)",
             )
@@ -102,10 +102,21 @@ impl CatalogConnectors for DbCatalogConnectors {
         } else {
             None
         };
+        // What the platform cannot do is switched off here, once, and noted by the run.
+        let (caps, platform_notes) = crate::platforms::partial(&p, action);
+        let u = &mut settings.update;
+        u.specific_prices &= caps.has(Capability::SpecificPrices);
+        u.packs &= caps.has(Capability::Packs);
+        u.images &= caps.has(Capability::Images);
+        u.documents &= caps.has(Capability::Documents);
+        u.category &= caps.has(Capability::Categories);
+        u.quantity &= caps.has(Capability::Stock);
+        settings.create_categories &= caps.has(Capability::Categories);
         Ok(CatalogConfig {
             settings,
             filter,
             since,
+            platform_notes,
         })
     }
 
@@ -114,10 +125,10 @@ impl CatalogConnectors for DbCatalogConnectors {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<Arc<dyn CatalogShop>, StepError> {
-        let p = self.profile(account, profile).await?;
-        let languages = p.export.map(|e| e.languages).unwrap_or_default();
-        let client = self.inner.shop_client(account, profile).await?;
-        Ok(Arc::new(PrestaShopCatalog::new(client, languages)))
+        self.inner
+            .shop_connection(account, profile)
+            .await?
+            .catalog()
     }
 
     async fn catalog_erp(
@@ -133,14 +144,9 @@ impl CatalogConnectors for DbCatalogConnectors {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<(Arc<dyn SpecificPricesErp>, Arc<dyn SpecificPricesShop>), StepError> {
-        let p = self.profile(account, profile).await?;
-        let languages = p.export.map(|e| e.languages).unwrap_or_default();
-        let shop = self.inner.shop_client(account, profile).await?;
+        let shop = self.inner.shop_connection(account, profile).await?;
         let erp = self.inner.ebp_client(account, profile).await?;
-        Ok((
-            Arc::new(EbpPricing::new(erp)),
-            Arc::new(PrestaShopCatalog::new(shop, languages)),
-        ))
+        Ok((Arc::new(EbpPricing::new(erp)), shop.specific_prices()?))
     }
 
     async fn links(
@@ -148,14 +154,9 @@ impl CatalogConnectors for DbCatalogConnectors {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<(Arc<dyn LinksErp>, Arc<dyn LinksShop>), StepError> {
-        let p = self.profile(account, profile).await?;
-        let languages = p.export.map(|e| e.languages).unwrap_or_default();
-        let shop = self.inner.shop_client(account, profile).await?;
+        let shop = self.inner.shop_connection(account, profile).await?;
         let erp = self.inner.ebp_client(account, profile).await?;
-        Ok((
-            Arc::new(erp),
-            Arc::new(PrestaShopCatalog::new(shop, languages)),
-        ))
+        Ok((Arc::new(erp), shop.links()?))
     }
 
     async fn catalog_media(
@@ -253,14 +254,14 @@ pub const AVAILABLE: [SyncAction; 5] = [
 
 /// `passerelle last-transfer PROFILE [--set FLOW DATE]`.
 pub async fn last_transfer_cmd(
-    url: &str,
+    settings: &crate::settings::Settings,
     acc: &AccountId,
     profile: &str,
     set: &Option<Vec<String>>,
 ) -> anyhow::Result<std::process::ExitCode> {
     use crate::commands::{t, usage};
     let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
-    let app = crate::app::App::connect(url).await?;
+    let app = crate::app::App::open(settings).await?;
     app.projector.catch_up().await?;
     if Profiles::new(app.db.clone())
         .get(acc, &profile)

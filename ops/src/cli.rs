@@ -7,25 +7,28 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "passerelle", version, about)]
 pub struct Cli {
-    /// Database URL: sqlite://FILE (embedded, default) or postgres://…
-    #[arg(
-        long,
-        global = true,
-        env = "DATABASE_URL",
-        default_value = "sqlite://passerelle.db"
-    )]
-    pub database_url: String,
-    /// Language of the console: fr (default) or en.
-    #[arg(long, global = true, env = "PASSERELLE_LANG", default_value = "fr")]
-    pub lang: String,
-    /// Account (tenant) the command works for.
-    #[arg(
-        long,
-        global = true,
-        env = "PASSERELLE_ACCOUNT",
-        default_value = "demo"
-    )]
-    pub account: String,
+    /// Settings file (TOML; default /etc/passerelle/passerelle.toml when present).
+    #[arg(long, global = true, env = "PASSERELLE_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// Database URL: sqlite://FILE (embedded, default) or postgres://… [DATABASE_URL]
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// Language of the console: fr (default) or en. [PASSERELLE_LANG]
+    #[arg(long, global = true)]
+    pub lang: Option<String>,
+    /// Account (tenant) the command works for (default demo). [PASSERELLE_ACCOUNT]
+    #[arg(long, global = true)]
+    pub account: Option<String>,
+    /// Log filter (default warn). [PASSERELLE_LOG]
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    /// Log format: text (default) or json. [PASSERELLE_LOG_FORMAT]
+    #[arg(long, global = true)]
+    pub log_format: Option<String>,
+    /// Any setting, KEY=VALUE (e.g. --set engine.lease_ms=5000); repeatable. See
+    /// `passerelle config sample`.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -35,19 +38,46 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the demo: simulators + embedded store, a run of the engine, then the journal.
-    Demo,
+    Demo {
+        /// The shop platform to simulate (prestashop, woocommerce, shopify… see
+        /// docs/PLATFORMS.md).
+        #[arg(long, default_value = "prestashop")]
+        shop: String,
+    },
+    /// Runs one simulator standalone (prestashop, ebp, ftp, dropbox, pcloud, cloudinary)
+    /// and prints its URL and credentials, then serves until Ctrl-C or SIGTERM.
+    Sim {
+        /// What to simulate.
+        platform: String,
+        /// Address to listen on (port 0: a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Demo data in the neutral seed format (JSON, or TOML for a `.toml` file; see
+        /// docs/PLATFORMS.md). Default: the demo's seed.
+        #[arg(long)]
+        seed: Option<std::path::PathBuf>,
+        /// One JSON object on the first line: {"platform","url","credentials":{…}}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The shop platforms and what each can do (the capability matrix).
+    Platforms {
+        /// The Markdown matrix of docs/PLATFORMS.md.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Runs workers until Ctrl-C (graceful: the current step finishes, the run is released).
     Worker {
         /// Number of workers in this process.
         #[arg(long, default_value_t = 1)]
         workers: usize,
-        /// Base URL of the demo-engine backend.
-        #[arg(
-            long,
-            env = "PASSERELLE_DEMO_BACKEND_URL",
-            default_value = "http://127.0.0.1:8089"
-        )]
-        demo_backend_url: String,
+        /// Base URL of the demo-engine backend (test knob PASSERELLE_DEMO_BACKEND_URL;
+        /// default http://127.0.0.1:8089).
+        #[arg(long)]
+        demo_backend_url: Option<String>,
+        /// Listen address of /metrics, /health, /ready, or off. [metrics.worker_listen]
+        #[arg(long)]
+        metrics_listen: Option<String>,
         /// Stop when nothing is due instead of waiting for more work.
         #[arg(long)]
         drain: bool,
@@ -65,8 +95,9 @@ pub enum Command {
         /// Only queue it (a worker will execute it).
         #[arg(long)]
         enqueue_only: bool,
-        /// Base URL of the demo-engine backend (default: an in-process simulator).
-        #[arg(long, env = "PASSERELLE_DEMO_BACKEND_URL")]
+        /// Base URL of the demo-engine backend (default: an in-process simulator; test
+        /// knob PASSERELLE_DEMO_BACKEND_URL).
+        #[arg(long)]
         demo_backend_url: Option<String>,
         /// update-order-statuses / send-invoices: read every document chain, not only what
         /// changed in the ERP since the last run.
@@ -142,7 +173,11 @@ pub enum Command {
         op: NotificationsOp,
     },
     /// Runs the scheduler alone until Ctrl-C (several may run on one PostgreSQL).
-    Scheduler,
+    Scheduler {
+        /// Listen address of /metrics, /health, /ready, or off. [metrics.scheduler_listen]
+        #[arg(long)]
+        metrics_listen: Option<String>,
+    },
     /// Runs workers, the scheduler and the HTTP API until Ctrl-C.
     Serve {
         /// Workers in this process.
@@ -151,16 +186,34 @@ pub enum Command {
         /// No workers (API and scheduler only).
         #[arg(long)]
         no_workers: bool,
-        /// HTTP listen address.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// Base URL of the demo-engine backend.
-        #[arg(
-            long,
-            env = "PASSERELLE_DEMO_BACKEND_URL",
-            default_value = "http://127.0.0.1:8089"
-        )]
-        demo_backend_url: String,
+        /// HTTP listen address (default 127.0.0.1:8080). [http.listen]
+        #[arg(long)]
+        listen: Option<String>,
+        /// Base URL of the demo-engine backend (test knob PASSERELLE_DEMO_BACKEND_URL;
+        /// default http://127.0.0.1:8089).
+        #[arg(long)]
+        demo_backend_url: Option<String>,
+    },
+    /// SQLite store: writes a consistent copy to FILE while the services run (PostgreSQL:
+    /// use pg_dump, see docs/OPERATIONS.md). The key file is not in it: back it up apart.
+    Backup {
+        /// Destination (must not exist).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// The credentials' master key: generate one, or rotate (re-encrypt every stored
+    /// credential and EBP token pair under a new key; stop the services first).
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        op: KeysOp,
+    },
+    /// Settings: the effective values and where each came from (secrets masked), or the
+    /// documented sample file.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        op: ConfigOp,
     },
     /// Profiles: import/export as TOML, list, test the connections, refresh the shop and
     /// ERP configuration, log in to EBP.
@@ -215,6 +268,34 @@ pub enum Command {
         #[arg(long)]
         verify: bool,
     },
+}
+
+/// Master-key operations.
+#[derive(Debug, Subcommand)]
+pub enum KeysOp {
+    /// Prints a new random key (base64 of 32 bytes).
+    Generate,
+    /// Re-encrypts every stored secret under a new key, in one transaction.
+    Rotate {
+        /// The new key (from `keys generate`); required when the key in force comes from
+        /// PASSERELLE_MASTER_KEY; otherwise a new key replaces the key file.
+        #[arg(long)]
+        new_key_file: Option<std::path::PathBuf>,
+    },
+}
+
+/// Settings operations.
+#[derive(Debug, Subcommand)]
+pub enum ConfigOp {
+    /// Prints every setting, its effective value and its layer (default, file, environment
+    /// variable, flag); secrets print `***`.
+    Show {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints the documented sample file (every key with its default).
+    Sample,
 }
 
 /// Profile operations.
@@ -405,12 +486,19 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PASSERELLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let settings = match crate::settings::load(&crate::settings::Sources {
+        config: cli.config.clone(),
+        system_file: true,
+        env: &crate::settings::process_env,
+        flags: cli.flag_settings(),
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("passerelle : {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init_logs(&settings);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -421,7 +509,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(crate::commands::dispatch(cli)) {
+    match rt.block_on(crate::commands::dispatch(cli, settings)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("passerelle : {e:#}");
@@ -430,5 +518,52 @@ pub fn main() -> ExitCode {
                     .map_or(1, |_| 2),
             )
         }
+    }
+}
+
+impl Cli {
+    /// The settings given as flags: (key, value, flag as typed), in precedence order (a
+    /// dedicated flag after `--set` of the same key wins).
+    pub fn flag_settings(&self) -> Vec<(String, String, String)> {
+        let mut out: Vec<(String, String, String)> = self
+            .set
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => (
+                    k.trim().to_string(),
+                    v.to_string(),
+                    format!("--set {}", k.trim()),
+                ),
+                // `--set KEY` without a value: refused by the loader as an empty value.
+                None => (
+                    kv.trim().to_string(),
+                    String::new(),
+                    format!("--set {}", kv.trim()),
+                ),
+            })
+            .collect();
+        let mut flag = |key: &str, value: &Option<String>, name: &str| {
+            if let Some(v) = value {
+                out.push((key.to_string(), v.clone(), name.to_string()));
+            }
+        };
+        flag("database.url", &self.database_url, "--database-url");
+        flag("general.lang", &self.lang, "--lang");
+        flag("general.account", &self.account, "--account");
+        flag("log.filter", &self.log, "--log");
+        flag("log.format", &self.log_format, "--log-format");
+        match &self.command {
+            Command::Serve { listen, .. } => flag("http.listen", listen, "--listen"),
+            Command::Worker { metrics_listen, .. } => {
+                flag("metrics.worker_listen", metrics_listen, "--metrics-listen")
+            }
+            Command::Scheduler { metrics_listen } => flag(
+                "metrics.scheduler_listen",
+                metrics_listen,
+                "--metrics-listen",
+            ),
+            _ => {}
+        }
+        out
     }
 }

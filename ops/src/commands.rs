@@ -1,9 +1,9 @@
 //! The commands behind the CLI.
 
-use crate::app::{fault_from_env, App};
+use crate::app::{fault_hook, App};
 use crate::cli::{Cli, Command, NotificationsOp, ScheduleOp};
+use crate::settings::Settings;
 use anyhow::Context;
-use passerelle_adapters::demo_backend::{DemoSim, SimConfig};
 use passerelle_adapters::store::SqlScheduleStore;
 use passerelle_domain::scheduling::ScheduleCommand;
 use passerelle_domain::{
@@ -12,9 +12,8 @@ use passerelle_domain::{
 use passerelle_projections::journal::{self, JournalFilter, JournalRun};
 use passerelle_projections::rebuild::rebuild;
 use passerelle_projections::schedules;
-use passerelle_workflows::engine::{
-    CancelOutcome, EnqueueOutcome, NewRun, RunStore, Worker, WorkerConfig,
-};
+use passerelle_simulators::demo_backend::{DemoSim, SimConfig};
+use passerelle_workflows::engine::{CancelOutcome, EnqueueOutcome, NewRun, RunStore, Worker};
 use passerelle_workflows::ports::SystemClock;
 use serde_json::json;
 use std::process::ExitCode;
@@ -44,8 +43,13 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
-fn account(cli: &Cli) -> anyhow::Result<AccountId> {
-    AccountId::parse(&cli.account).map_err(|e| usage(e.to_string()))
+fn account(settings: &Settings) -> anyhow::Result<AccountId> {
+    AccountId::parse(&settings.account).map_err(|e| usage(e.to_string()))
+}
+
+/// A settings error as a usage error (exit 2).
+pub fn usage_of(e: crate::settings::SettingsError) -> anyhow::Error {
+    usage(e.to_string())
 }
 
 fn run_id(s: &str) -> anyhow::Result<RunId> {
@@ -53,23 +57,62 @@ fn run_id(s: &str) -> anyhow::Result<RunId> {
         .map_err(|_| usage(format!("identifiant de tâche invalide : {s}")))
 }
 
-/// Runs one parsed command.
-pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let chosen = Lang::parse(&cli.lang).ok_or_else(|| {
-        usage(format!(
-            "langue inconnue « {} » (fr, en) (unknown language)",
-            cli.lang
-        ))
-    })?;
-    let _ = LANG.set(chosen);
-    let acc = account(&cli)?;
+/// Runs one parsed command with the settings built at start-up.
+pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
+    let settings = &settings;
+    let _ = LANG.set(settings.language());
+    let acc = account(settings)?;
     match &cli.command {
-        Command::Demo => crate::orders_cmd::demo(&cli.database_url, &acc).await,
+        Command::Demo { shop } => {
+            let platform: passerelle_domain::Platform = shop
+                .parse()
+                .map_err(|e: passerelle_domain::platform::UnknownPlatform| usage(e.to_string()))?;
+            if !crate::simulate::has_shop_simulator(platform) {
+                return Err(usage(format!(
+                    "démo indisponible pour {} : plateforme pas encore prise en charge (prestashop seulement pour l'instant)",
+                    platform.label()
+                )));
+            }
+            crate::orders_cmd::demo(settings, &acc).await
+        }
+        Command::Sim {
+            platform,
+            listen,
+            seed,
+            json,
+        } => crate::simulate::sim_cmd(platform, listen, seed.as_deref(), *json).await,
+        Command::Platforms { markdown } => {
+            if *markdown {
+                print!("{}", crate::platforms::matrix_markdown());
+            } else {
+                for p in passerelle_domain::Platform::ALL {
+                    let caps = crate::platforms::capabilities(p);
+                    let names: Vec<&str> = caps.iter().map(|c| c.as_str()).collect();
+                    println!(
+                        "{:<12} {}",
+                        p.as_str(),
+                        if names.is_empty() {
+                            t("(pas encore prise en charge)", "(not supported yet)").to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Worker {
             workers,
             demo_backend_url,
             drain,
-        } => worker(&cli.database_url, *workers, demo_backend_url, *drain).await,
+            ..
+        } => {
+            let backend = demo_backend(settings, demo_backend_url);
+            let side = (!*drain)
+                .then(|| crate::metrics::side_listen(settings, &cli.command))
+                .flatten();
+            worker(settings, *workers, &backend, *drain, side).await
+        }
         Command::Run {
             profile,
             action,
@@ -92,22 +135,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ));
             }
             run_now(
-                &cli.database_url,
+                settings,
                 &acc,
                 profile,
                 action,
                 *enqueue_only,
-                demo_backend_url.clone(),
+                demo_backend_url
+                    .clone()
+                    .or_else(|| settings.test.demo_backend_url.clone()),
                 *full,
             )
             .await
         }
         Command::LastTransfer { profile, set } => {
-            crate::catalog_connectors::last_transfer_cmd(&cli.database_url, &acc, profile, set)
-                .await
+            crate::catalog_connectors::last_transfer_cmd(settings, &acc, profile, set).await
         }
         Command::Cancel { run } => {
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             let out = app
                 .store
                 .request_cancel(&acc, run_id(run)?, &Actor::Cli, chrono::Utc::now())
@@ -131,7 +175,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             manual,
             json,
         } => {
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             app.projector.catch_up().await?;
             let runs = journal::list(
                 &app.db,
@@ -151,14 +195,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::RunDetail { run, json, file } => {
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             app.projector.catch_up().await?;
             run_detail(&app, &acc, run_id(run)?, *json, file.as_deref()).await
         }
         Command::Profile { op } => {
             use crate::cli::ProfileOp;
             use crate::orders_cmd as oc;
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             let pid = |s: &str| ProfileId::parse(s).map_err(|e| usage(e.to_string()));
             match op {
                 ProfileOp::Import { file } => oc::profile_import(&app, &acc, file).await,
@@ -176,7 +220,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Quota { json } => {
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             crate::orders_cmd::quota(&app, &acc, *json).await
         }
         Command::Subscription { op } => {
@@ -201,11 +245,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 SubscriptionOp::PaymentRestored => SubscriptionCommand::RestorePayment,
             };
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             crate::orders_cmd::subscription(&app, &acc, cmd).await
         }
         Command::Transferred { profile, json } => {
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
             crate::orders_cmd::transferred(&app, &acc, &profile, *json).await
         }
@@ -216,13 +260,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             reason,
         } => {
             let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             crate::orders_cmd::reset_orders(&app, &acc, &profile, ids.as_deref(), *all, reason)
                 .await
         }
         Command::RepairKeys { profile } => {
             let profile = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             crate::orders_cmd::repair_keys(&app, &acc, &profile).await
         }
         Command::History {
@@ -230,12 +274,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             order: Some(order),
             json,
         } => {
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             let profile = ProfileId::parse(run).map_err(|e| usage(e.to_string()))?;
             crate::orders_cmd::order_history(&app, &acc, &profile, order, *json).await
         }
         Command::History { run, json, .. } => {
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             let events = app.store.load_run(&acc, run_id(run)?).await?;
             if *json {
                 let out: Vec<_> = events
@@ -266,7 +310,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Schedules { json } => {
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             app.projector.catch_up().await?;
             let rows = schedules::list(&app.db, acc.as_str()).await?;
             if *json {
@@ -302,10 +346,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Schedule { op } => schedule_op(&cli.database_url, &acc, op).await,
-        Command::Notifications { op } => notifications_op(&cli.database_url, &acc, op).await,
-        Command::Scheduler => {
-            let app = App::connect(&cli.database_url).await?;
+        Command::Schedule { op } => schedule_op(settings, &acc, op).await,
+        Command::Notifications { op } => notifications_op(settings, &acc, op).await,
+        Command::Scheduler { .. } => {
+            crate::metrics::install();
+            let app = Arc::new(App::open(settings).await?);
+            let (side_stop, side) =
+                side_endpoint(&app, crate::metrics::side_listen(settings, &cli.command)).await;
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let s2 = stop.clone();
             tokio::spawn(async move {
@@ -314,27 +361,57 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             eprintln!("Planificateur démarré ; Ctrl-C pour arrêter.");
             crate::scheduling::run_scheduler(&app, stop, Duration::from_secs(1)).await?;
+            let _ = side_stop.send(());
+            if let Some(h) = side {
+                let _ = h.await;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve {
             workers,
             no_workers,
-            listen,
             demo_backend_url,
+            ..
         } => {
             crate::serve::serve(
-                &cli.database_url,
+                settings,
                 &acc,
                 if *no_workers { 0 } else { *workers },
-                listen,
-                demo_backend_url,
+                &demo_backend(settings, demo_backend_url),
                 worker_id,
-                config(),
             )
             .await
         }
+        Command::Config { op } => crate::config_cmd::config(settings, op),
+        Command::Backup { to } => {
+            if to.exists() {
+                return Err(usage(format!(
+                    "{} existe déjà (already exists)",
+                    to.display()
+                )));
+            }
+            let app = App::open(settings).await?;
+            if !app.db.backup_sqlite_to(to).await? {
+                return Err(usage(
+                    "base PostgreSQL : sauvegardez avec pg_dump -Fc (docs/OPERATIONS.md)",
+                ));
+            }
+            println!(
+                "{} {}",
+                t("Copie cohérente écrite dans", "Consistent copy written to"),
+                to.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { op } => match op {
+            crate::cli::KeysOp::Generate => Ok(crate::keys_cmd::generate()),
+            crate::cli::KeysOp::Rotate { new_key_file } => {
+                let app = App::open(settings).await?;
+                crate::keys_cmd::rotate(&app, new_key_file.as_deref()).await
+            }
+        },
         Command::Replay { verify } => {
-            let app = App::connect(&cli.database_url).await?;
+            let app = App::open(settings).await?;
             let report = rebuild(&app.projector, *verify).await?;
             println!(
                 "{}",
@@ -429,8 +506,12 @@ fn describe(spec: &serde_json::Value) -> String {
     }
 }
 
-async fn schedule_op(url: &str, acc: &AccountId, op: &ScheduleOp) -> anyhow::Result<ExitCode> {
-    let app = App::connect(url).await?;
+async fn schedule_op(
+    settings: &Settings,
+    acc: &AccountId,
+    op: &ScheduleOp,
+) -> anyhow::Result<ExitCode> {
+    let app = App::open(settings).await?;
     let store = SqlScheduleStore::new(app.db.clone());
     let now = chrono::Utc::now();
     let actor = Actor::Cli;
@@ -444,6 +525,7 @@ async fn schedule_op(url: &str, acc: &AccountId, op: &ScheduleOp) -> anyhow::Res
                 .parse()
                 .map_err(|e: passerelle_domain::action::UnknownAction| usage(e.to_string()))?;
             let profile_id = ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+            ensure_platform_can(&app, acc, &profile_id, action).await?;
             let id = uuid::Uuid::now_v7().to_string();
             (
                 id,
@@ -487,12 +569,12 @@ async fn schedule_op(url: &str, acc: &AccountId, op: &ScheduleOp) -> anyhow::Res
 }
 
 async fn notifications_op(
-    url: &str,
+    settings: &Settings,
     acc: &AccountId,
     op: &NotificationsOp,
 ) -> anyhow::Result<ExitCode> {
     use passerelle_adapters::mail::{NotificationSettings, TlsMode};
-    let app = App::connect(url).await?;
+    let app = App::open(settings).await?;
     match op {
         NotificationsOp::Set {
             profile,
@@ -561,36 +643,28 @@ pub fn worker_id(n: usize) -> String {
     format!("{host}-{}-{n}", std::process::id())
 }
 
-/// Worker settings; `PASSERELLE_LEASE_MS` shortens the lease (crash tests) and
-/// `PASSERELLE_ITEM_CONCURRENCY` bounds the items of a run processed at once (default 8).
-pub fn config() -> WorkerConfig {
-    let mut cfg = WorkerConfig {
-        poll: Duration::from_millis(100),
-        ..WorkerConfig::default()
-    };
-    if let Some(ms) = std::env::var("PASSERELLE_LEASE_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        cfg.lease = Duration::from_millis(ms.max(100));
-        cfg.heartbeat = cfg.lease / 3;
-    }
-    if let Some(n) = std::env::var("PASSERELLE_ITEM_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        cfg.item_concurrency = n.max(1);
-    }
-    cfg
+/// The demo-engine backend: the flag, else the test knob, else the default local address.
+fn demo_backend(settings: &Settings, flag: &Option<String>) -> String {
+    flag.clone()
+        .or_else(|| settings.test.demo_backend_url.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:8089".into())
 }
 
-async fn worker(url: &str, workers: usize, backend: &str, drain: bool) -> anyhow::Result<ExitCode> {
+async fn worker(
+    settings: &Settings,
+    workers: usize,
+    backend: &str,
+    drain: bool,
+    metrics_listen: Option<String>,
+) -> anyhow::Result<ExitCode> {
     if workers == 0 {
         return Err(usage("--workers doit être au moins 1"));
     }
-    let app = App::connect(url).await?;
+    crate::metrics::install();
+    let app = Arc::new(App::open(settings).await?);
+    let (side_stop, side) = side_endpoint(&app, metrics_listen).await;
     let reg = Arc::new(app.registry(backend)?);
-    let fault = fault_from_env();
+    let fault = fault_hook(&settings.test);
     let mut handles = Vec::new();
     let mut flags = Vec::new();
     for n in 0..workers {
@@ -599,7 +673,7 @@ async fn worker(url: &str, workers: usize, backend: &str, drain: bool) -> anyhow
             app.run_store(),
             reg.clone(),
             Arc::new(SystemClock),
-            config(),
+            settings.worker_config(),
         )
         .with_notifier(app.notifier());
         if let Some(f) = &fault {
@@ -625,8 +699,35 @@ async fn worker(url: &str, workers: usize, backend: &str, drain: bool) -> anyhow
     for h in handles {
         h.await.context("worker")??;
     }
+    let _ = side_stop.send(());
+    if let Some(h) = side {
+        let _ = h.await;
+    }
     app.projector.catch_up().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `/metrics`, `/health`, `/ready` of `worker` / `scheduler` on `listen` (process metrics
+/// only); the sender stops it gracefully.
+async fn side_endpoint(
+    app: &Arc<App>,
+    listen: Option<String>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = match listen {
+        Some(addr) => {
+            let ops = crate::health::Ops::new(app.clone(), false);
+            crate::health::serve_side(ops, &addr, async move {
+                let _ = rx.await;
+            })
+            .await
+        }
+        None => None,
+    };
+    (tx, handle)
 }
 
 /// Executes `run` in this process until it ends, printing its log live.
@@ -680,6 +781,31 @@ async fn execute_live(
     }
 }
 
+/// Refuses (exit 2, before anything is queued) an action the profile's shop platform
+/// cannot do, with the French reason. A profile that does not exist is left to the caller's
+/// own check.
+pub async fn ensure_platform_can(
+    app: &App,
+    acc: &AccountId,
+    profile: &ProfileId,
+    action: SyncAction,
+) -> anyhow::Result<()> {
+    let Some(p) = crate::profiles::Profiles::new(app.db.clone())
+        .get(acc, profile)
+        .await?
+    else {
+        return Ok(());
+    };
+    let Some(shop) = p.shop else {
+        return Ok(());
+    };
+    let caps = crate::platforms::capabilities(shop.platform);
+    match passerelle_domain::platform::refusal(shop.platform, caps, action) {
+        Some(why) => Err(usage(why)),
+        None => Ok(()),
+    }
+}
+
 async fn enqueue(
     app: &App,
     acc: &AccountId,
@@ -687,6 +813,7 @@ async fn enqueue(
     action: SyncAction,
     input: serde_json::Value,
 ) -> anyhow::Result<RunId> {
+    ensure_platform_can(app, acc, &profile, action).await?;
     let id = RunId::from_uuid(uuid::Uuid::now_v7());
     let out = app
         .store
@@ -713,7 +840,7 @@ async fn enqueue(
 }
 
 async fn run_now(
-    url: &str,
+    settings: &Settings,
     acc: &AccountId,
     profile: ProfileId,
     action: SyncAction,
@@ -735,7 +862,7 @@ async fn run_now(
             "l'action {action} n'est pas encore disponible dans cette version (import-orders, import-quotes, update-order-statuses, send-invoices, export-articles, export-new-articles, update-prices, update-stock, activate-articles, export-customers, export-new-customers, deactivate-customers, export-customer-groups, import-prospects, demo-engine)"
         )));
     }
-    let app = App::connect(url).await?;
+    let app = App::open(settings).await?;
     if action != SyncAction::DemoEngine
         && crate::profiles::Profiles::new(app.db.clone())
             .get(acc, &profile)
@@ -760,7 +887,8 @@ async fn run_now(
         _ => None,
     };
     let url_b = backend.unwrap_or_else(|| sim.as_ref().map(DemoSim::url).unwrap_or_default());
-    let input = json!({"retry_initial_ms": 300, "full": full});
+    // Production runs keep their actions' retry policies; only the test knob shortens them.
+    let input = settings.test.run_input(json!({"full": full}));
     if enqueue_only {
         let id = enqueue(&app, acc, profile, action, input).await?;
         println!("Tâche {id} ({}) en file.", action.label_fr());
@@ -807,10 +935,10 @@ async fn run_action_with(
         app.run_store(),
         Arc::new(app.registry(demo_backend)?),
         Arc::new(SystemClock),
-        config(),
+        app.settings.worker_config(),
     )
     .with_notifier(app.notifier());
-    if let Some(f) = fault_from_env() {
+    if let Some(f) = fault_hook(&app.settings.test) {
         w = w.with_fault(f);
     }
     let status = execute_live(app, acc, id, &w).await?;

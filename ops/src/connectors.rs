@@ -5,16 +5,16 @@
 use crate::profiles::{Profiles, ERP_CLIENT_SECRET, ERP_SUBSCRIPTION_KEY, SHOP_KEY};
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, Months, NaiveDate, TimeZone, Utc};
-use passerelle_adapters::cms::prestashop::PrestaShopClient;
 use passerelle_adapters::ebp::client::{EbpClient, EbpConfig};
 use passerelle_adapters::ebp::gate::{CallGate, TokenStore};
 use passerelle_adapters::secrets::SecretBox;
 use passerelle_adapters::store::{Db, SqlCallGate, SqlTokenStore};
+use passerelle_domain::platform::Capability;
 use passerelle_domain::profile::ImportPeriod;
-use passerelle_domain::{AccountId, ProfileId};
+use passerelle_domain::{AccountId, ProfileId, SyncAction};
 use passerelle_workflows::actions::import_orders::{Connectors, ImportConfig, UpdateConfig};
 use passerelle_workflows::engine::StepError;
-use passerelle_workflows::ports::{Clock, DateField, Erp, OrderQuery, Shop};
+use passerelle_workflows::ports::{Clock, DateField, Erp, OrderQuery, Shop, ShopConnection};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,24 +28,30 @@ pub struct DbConnectors {
 }
 
 /// The EBP limits in force: 1 call/s and 10,000 calls/day unless the operator says
-/// otherwise (`PASSERELLE_EBP_MIN_INTERVAL_MS`, `PASSERELLE_EBP_DAILY_BUDGET`; tests and
-/// benchmarks lower them).
-pub fn ebp_limits() -> (Duration, u32) {
-    let ms = std::env::var("PASSERELLE_EBP_MIN_INTERVAL_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let budget = std::env::var("PASSERELLE_EBP_DAILY_BUDGET")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    (Duration::from_millis(ms), budget)
+/// otherwise (settings `ebp.min_interval_ms`, `ebp.daily_budget`; tests and benchmarks lower
+/// them).
+#[derive(Debug, Clone, Copy)]
+pub struct EbpLimits {
+    /// Minimum spacing of calls per subscription.
+    pub min_interval: Duration,
+    /// Calls per subscription and UTC day.
+    pub daily_budget: u32,
+}
+
+impl EbpLimits {
+    /// The limits of `settings`.
+    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
+        Self {
+            min_interval: Duration::from_millis(settings.ebp_min_interval_ms),
+            daily_budget: u32::try_from(settings.ebp_daily_budget).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 impl DbConnectors {
-    /// Connections over `db`, with the EBP limits of [`ebp_limits`].
-    pub fn new(db: Db, secrets: Arc<SecretBox>, clock: Arc<dyn Clock>) -> Self {
-        let (interval, budget) = ebp_limits();
+    /// Connections over `db`, with the EBP `limits`.
+    pub fn new(db: Db, secrets: Arc<SecretBox>, clock: Arc<dyn Clock>, limits: EbpLimits) -> Self {
+        let (interval, budget) = (limits.min_interval, limits.daily_budget);
         // The gate spaces the *sends*; EBP measures *arrivals*. A first request that opens
         // its connection arrives later than the next one, so keep a margin for that jitter.
         let interval = if interval.is_zero() {
@@ -80,11 +86,14 @@ impl DbConnectors {
         &self,
         account: &AccountId,
         profile: &ProfileId,
-    ) -> anyhow::Result<(ImportConfig, PrestaShopClient, EbpClient)> {
+    ) -> anyhow::Result<(ImportConfig, Arc<dyn Shop>, EbpClient)> {
         let e = |e: StepError| anyhow::anyhow!("{e}");
         Ok((
             self.import_config(account, profile).await.map_err(e)?,
-            self.shop_client(account, profile).await.map_err(e)?,
+            self.shop_connection(account, profile)
+                .await
+                .and_then(|c| c.orders())
+                .map_err(e)?,
             self.ebp_client(account, profile).await.map_err(e)?,
         ))
     }
@@ -115,18 +124,16 @@ impl DbConnectors {
         EbpClient::new(cfg, self.gate.clone(), self.tokens.clone())
     }
 
-    /// The shop client of a profile.
-    pub async fn shop_client(
+    /// The shop connection of a profile, whatever its platform (built by the one wiring
+    /// function, [`crate::platforms::connect`]).
+    pub async fn shop_connection(
         &self,
         account: &AccountId,
         profile: &ProfileId,
-    ) -> Result<PrestaShopClient, StepError> {
+    ) -> Result<ShopConnection, StepError> {
         let p = self.profile(account, profile).await?;
-        let shop = p
-            .shop
-            .ok_or_else(|| StepError::permanent("profil sans connexion boutique"))?;
         let key = self.secret(account, profile, SHOP_KEY).await?;
-        PrestaShopClient::new(&shop.url, key.expose())
+        crate::platforms::connect(&p, key.expose())
     }
 
     /// A credential of the profile, in clear (memory only).
@@ -170,9 +177,19 @@ impl Connectors for DbConnectors {
         profile: &ProfileId,
     ) -> Result<ImportConfig, StepError> {
         let p = self.profile(account, profile).await?;
-        let opts = p.import.ok_or_else(|| {
+        // What the platform cannot do is switched off here, once, and noted by the run.
+        let (caps, platform_notes) = crate::platforms::partial(&p, SyncAction::ImportOrders);
+        let mut opts = p.import.ok_or_else(|| {
             StepError::permanent("le profil n'a pas d'options d'import de commandes (profile import options missing)")
         })?;
+        if !caps.has(Capability::StatusWriteBack) {
+            for s in opts.settings.statuses.iter_mut() {
+                s.set_shop_state = None;
+            }
+        }
+        if !caps.has(Capability::Stock) {
+            opts.settings.push_stock = false;
+        }
         let now = self.clock.now();
         let to = match opts.period {
             // "Last month" / "last year" end where they end; the others run to now.
@@ -201,9 +218,10 @@ impl Connectors for DbConnectors {
             page_size: opts.page_size.clamp(1, 1000),
             today: now.with_timezone(&chrono_tz::Europe::Paris).date_naive(),
             send_customer_code: opts.send_customer_code,
-            send_document_number: opts.send_document_number,
+            send_document_number: opts.send_document_number && caps.has(Capability::DocumentNumber),
             notify_customer: opts.notify_customer,
             settings: opts.settings,
+            platform_notes,
         })
     }
 
@@ -213,14 +231,27 @@ impl Connectors for DbConnectors {
         profile: &ProfileId,
     ) -> Result<UpdateConfig, StepError> {
         let p = self.profile(account, profile).await?;
+        let (caps, platform_notes) = crate::platforms::partial(&p, SyncAction::UpdateOrderStatuses);
         let opts = p.import.ok_or_else(|| {
             StepError::permanent(
                 "le profil n'a pas d'options de commandes (profile order options missing)",
             )
         })?;
+        let mut settings = opts.updates;
+        if !caps.has(Capability::Tracking) {
+            settings.tracking_field = None;
+            settings.tracking_state = None;
+            settings.tracking_from_shop = false;
+        }
+        if !caps.has(Capability::DocumentNumber) {
+            settings.send_document_number = false;
+            settings.replace_reference = false;
+            settings.send_delivery_date = false;
+        }
         Ok(UpdateConfig {
-            settings: opts.updates,
+            settings,
             batch_size: opts.page_size.clamp(1, 100),
+            platform_notes,
         })
     }
 
@@ -229,7 +260,7 @@ impl Connectors for DbConnectors {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<Arc<dyn Shop>, StepError> {
-        Ok(Arc::new(self.shop_client(account, profile).await?))
+        self.shop_connection(account, profile).await?.orders()
     }
 
     async fn erp(

@@ -8,7 +8,6 @@ use crate::catalog_connectors::last_transfer;
 use crate::connectors::DbConnectors;
 use crate::profiles::Profiles;
 use async_trait::async_trait;
-use passerelle_adapters::cms::prestashop::PrestaShopCustomers;
 use passerelle_adapters::store::{Db, SqlQuotas};
 use passerelle_domain::catalog::parse_query_filter;
 use passerelle_domain::profile::Profile;
@@ -83,10 +82,12 @@ impl CustomerConnectors for DbCustomerConnectors {
         } else {
             None
         };
+        let (_, platform_notes) = crate::platforms::partial(&p, action);
         Ok(CustomerConfig {
             settings,
             filter,
             since,
+            platform_notes,
         })
     }
 
@@ -95,10 +96,10 @@ impl CustomerConnectors for DbCustomerConnectors {
         account: &AccountId,
         profile: &ProfileId,
     ) -> Result<Arc<dyn CustomerShop>, StepError> {
-        let p = self.profile(account, profile).await?;
-        let languages = p.export.map(|e| e.customers.languages).unwrap_or_default();
-        let client = self.inner.shop_client(account, profile).await?;
-        Ok(Arc::new(PrestaShopCustomers::new(client, languages)))
+        self.inner
+            .shop_connection(account, profile)
+            .await?
+            .customers()
     }
 
     async fn customer_erp(

@@ -4,16 +4,13 @@
 
 use crate::app::App;
 use crate::profiles::{ProfileFile, Profiles};
+use crate::simulate::DemoShop;
 use anyhow::Context;
-use passerelle_adapters::cms::prestashop::{
-    demo_catalog, Corruption, NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
-};
-use passerelle_adapters::ebp::sim::{EbpSim, EbpSimConfig, SimCustomer};
 use passerelle_adapters::store::SqlQuotas;
 use passerelle_domain::subscription::{PlanKind, QuotaCounter, SubscriptionCommand};
 use passerelle_domain::{AccountId, Actor, ProfileId};
+use passerelle_simulators::ebp::{EbpSim, EbpSimConfig, SimCustomer};
 use passerelle_workflows::ports::SystemClock;
-use rust_decimal::Decimal;
 use std::sync::Arc;
 
 /// The sample profile, with placeholders for the simulators' addresses and credentials.
@@ -28,11 +25,29 @@ pub const REDIRECT_URI: &str = "http://localhost:3333";
 /// Both simulators, seeded consistently.
 pub struct DemoWorld {
     /// The shop.
-    pub shop: PrestaShopSim,
+    pub shop: DemoShop,
     /// The ERP.
     pub ebp: EbpSim,
     /// Ids of the orders seeded broken on purpose.
     pub broken: Vec<u64>,
+}
+
+/// Seeds the ERP of the demo: the shop's catalogue as articles, the special articles, the
+/// guest account and two existing customers (found by SIRET and by e-mail).
+pub fn seed_erp(ebp: &EbpSim, seed: &passerelle_simulators::seed::Seed) {
+    let mut items: Vec<(&str, &str, i64)> = seed
+        .articles
+        .iter()
+        .map(|a| (a.reference.as_str(), a.name.as_str(), a.stock))
+        .collect();
+    items.extend(SPECIAL.iter().map(|(id, c)| (*id, *c, 0)));
+    ebp.seed_items(&items);
+    crate::export_demo::seed_articles(ebp);
+    ebp.seed_customers(&[
+        SimCustomer::new("WEBINVITE", "CLIENTS WEB INVITÉS"),
+        SimCustomer::new("CL00004", "ATELIER DUBOIS SARL").siret("40483304800022"),
+        SimCustomer::new("CL00012", "MARTIN Camille").email("camille.martin@example.fr"),
+    ]);
 }
 
 /// ERP articles besides the shop's catalog: the special articles of the profile.
@@ -53,50 +68,9 @@ impl DemoWorld {
     /// answer), and the ERP with the catalog, the special articles, the guest account and two
     /// existing customers (found by SIRET and by e-mail).
     pub async fn start(orders: usize, ebp: EbpSimConfig) -> anyhow::Result<DemoWorld> {
-        let mut shop = SimShop::seed_demo(orders);
-        let mut broken = Vec::new();
-        // A negative quantity: read fine, refused by validation.
-        let mut bad = NewOrder::new(
-            1,
-            1,
-            vec![NewLine::new(
-                "COUS-Lin-40",
-                "Coussin lin 40x40",
-                -2,
-                Decimal::new(2490, 2),
-                Some(1),
-            )],
-        );
-        bad.state_id = 2;
-        broken.push(shop.add_order(&bad));
-        // Another order whose JSON the shop will serve cut in the middle.
-        let mut cut = NewOrder::new(
-            1,
-            1,
-            vec![NewLine::new(
-                "COUS-Lin-40",
-                "Coussin lin 40x40",
-                1,
-                Decimal::new(2490, 2),
-                Some(1),
-            )],
-        );
-        cut.state_id = 2;
-        let cut_id = shop.add_order(&cut);
-        broken.push(cut_id);
-        let shop = PrestaShopSim::start(shop, DEMO_KEY).await?;
-        shop.corrupt_order(cut_id, Corruption::BrokenJson);
-
+        let (shop, broken) = crate::simulate::demo_shop(orders).await?;
         let ebp = EbpSim::start(ebp).await?;
-        let mut items: Vec<(&str, &str, i64)> = demo_catalog();
-        items.extend(SPECIAL.iter().map(|(id, c)| (*id, *c, 0)));
-        ebp.seed_items(&items);
-        crate::export_demo::seed_articles(&ebp);
-        ebp.seed_customers(&[
-            SimCustomer::new("WEBINVITE", "CLIENTS WEB INVITÉS"),
-            SimCustomer::new("CL00004", "ATELIER DUBOIS SARL").siret("40483304800022"),
-            SimCustomer::new("CL00012", "MARTIN Camille").email("camille.martin@example.fr"),
-        ]);
+        seed_erp(&ebp, &passerelle_simulators::seed::Seed::demo(0));
         Ok(DemoWorld { shop, ebp, broken })
     }
 

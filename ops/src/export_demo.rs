@@ -7,10 +7,10 @@
 use crate::app::App;
 use crate::commands::{lang, run_action, t};
 use crate::demo::DemoWorld;
-use passerelle_adapters::ebp::sim::{demo_articles, EbpSim, SimArticle};
 use passerelle_adapters::store::SqlQuotas;
 use passerelle_domain::subscription::{PlanKind, QuotaCounter, SubscriptionCommand};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunStatus, SyncAction};
+use passerelle_simulators::ebp::{demo_articles, EbpSim, SimArticle};
 use passerelle_workflows::ports::SystemClock;
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -111,12 +111,12 @@ pub async fn run_exports(
     results.push((SyncAction::UpdatePrices, s));
     world.ebp.seed_stock(
         "PLAID-Laine",
-        passerelle_adapters::ebp::sim::MAIN_WAREHOUSE,
+        passerelle_simulators::ebp::MAIN_WAREHOUSE,
         Decimal::from(7),
     );
     world.ebp.seed_stock(
         "VASE-Gres",
-        passerelle_adapters::ebp::sim::MAIN_WAREHOUSE,
+        passerelle_simulators::ebp::MAIN_WAREHOUSE,
         Decimal::from(5),
     );
     let (_, s) = run_action(app, acc, profile.clone(), SyncAction::UpdateStock, input).await?;

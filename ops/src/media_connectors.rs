@@ -38,12 +38,12 @@ pub async fn media_connections(
     } else {
         None
     };
-    let shop = inner.shop_client(account, profile).await?;
+    let shop = inner.shop_connection(account, profile).await?.media()?;
     let ledger = Arc::new(SqlLedger::new(db.clone(), Arc::new(SystemClock)));
     Ok(Some(MediaConnections {
         storage: files,
         erp,
-        shop: Arc::new(shop),
+        shop,
         memos: Arc::new(LedgerMemos::new(ledger, account.clone(), profile.clone())),
     }))
 }

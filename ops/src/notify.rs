@@ -76,6 +76,7 @@ pub struct MailNotifier {
     db: Db,
     store: Arc<SqlRunStore>,
     mailer: SmtpMailer,
+    smtp_password: Option<Secret>,
 }
 
 impl MailNotifier {
@@ -85,7 +86,15 @@ impl MailNotifier {
             db,
             store,
             mailer: SmtpMailer::new(),
+            smtp_password: None,
         }
+    }
+
+    /// The SMTP password (setting `smtp.password`) for notification settings that name an
+    /// SMTP user; it is never stored in the database.
+    pub fn with_smtp_password(mut self, password: Option<Secret>) -> Self {
+        self.smtp_password = password;
+        self
     }
 }
 
@@ -132,9 +141,7 @@ impl Notifier for MailNotifier {
             return Ok("pas de notification demandée pour cette issue".into());
         }
         if settings.smtp_user.is_some() {
-            settings.smtp_password = std::env::var("PASSERELLE_SMTP_PASSWORD")
-                .ok()
-                .map(Secret::new);
+            settings.smtp_password = self.smtp_password.clone();
         }
         let recipients = settings
             .validate()

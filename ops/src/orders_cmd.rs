@@ -6,15 +6,15 @@ use crate::commands::{lang, t, usage};
 use crate::demo::{ensure_import_plan, DemoWorld};
 use crate::profiles::{ProfileFile, Profiles};
 use anyhow::Context;
-use passerelle_adapters::ebp::sim::EbpSimConfig;
 use passerelle_adapters::store::{AggregateError, AggregateStore, Origin, SqlQuotas};
 use passerelle_domain::shop_order::{shop_order_id, ShopOrderCommand, ShopOrderState};
 use passerelle_domain::subscription::{PlanKind, QuotaCounter, SubscriptionCommand};
 use passerelle_domain::{AccountId, Actor, Lang, ProfileId, RunEvent, RunStatus, SyncAction};
 use passerelle_projections::orders::{quota_view, transferred_orders};
+use passerelle_simulators::ebp::EbpSimConfig;
 use passerelle_workflows::actions::import_orders::ImportOutcome;
 use passerelle_workflows::engine::RecordedEvent;
-use passerelle_workflows::ports::{Erp, Ledger, OrdersPage, Shop, ShopOrderRead, Transferred};
+use passerelle_workflows::ports::{Erp, Ledger, OrdersPage, ShopOrderRead, Transferred};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -74,7 +74,11 @@ pub fn run_files(events: &[RecordedEvent]) -> Vec<(String, String)> {
 }
 
 /// `passerelle demo`.
-pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
+pub async fn demo(
+    settings: &crate::settings::Settings,
+    acc: &AccountId,
+) -> anyhow::Result<ExitCode> {
+    let url = &settings.database_url;
     println!(
         "{} ({} : {})",
         t(
@@ -84,7 +88,7 @@ pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
         t("base", "database"),
         passerelle_adapters::store::redact(url)
     );
-    let app = App::connect(url).await?;
+    let app = App::open(settings).await?;
     // The simulated EBP keeps its real limit: 1 call per second.
     let world = DemoWorld::start(60, EbpSimConfig::default()).await?;
     println!(
@@ -209,8 +213,8 @@ pub async fn demo(url: &str, acc: &AccountId) -> anyhow::Result<ExitCode> {
 /// parcels, the second a delivery note then an invoice, the third an invoice directly.
 /// Returns what was done, one line each.
 fn demo_move_documents(world: &DemoWorld) -> Vec<String> {
-    use passerelle_adapters::ebp::sim::TRACKING_COLUMN;
     use passerelle_domain::orders::DocumentKind;
+    use passerelle_simulators::ebp::TRACKING_COLUMN;
     let orders: Vec<_> = world
         .ebp
         .documents()
@@ -647,7 +651,11 @@ pub async fn test_connection(
 ) -> anyhow::Result<ExitCode> {
     let conn = app.connectors()?;
     let mut ok = true;
-    match conn.shop_client(acc, id).await {
+    match conn
+        .shop_connection(acc, id)
+        .await
+        .and_then(|c| c.configuration())
+    {
         Ok(c) => match c.test_connection().await {
             Ok(()) => println!("{} : OK", t("Boutique", "Shop")),
             Err(e) => {
@@ -693,8 +701,9 @@ pub async fn refresh_config(
 ) -> anyhow::Result<ExitCode> {
     let conn = app.connectors()?;
     let shop = conn
-        .shop_client(acc, id)
+        .shop_connection(acc, id)
         .await
+        .and_then(|c| c.configuration())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let erp = conn
         .ebp_client(acc, id)

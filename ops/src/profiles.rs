@@ -11,6 +11,7 @@ use anyhow::Context;
 use chrono::Utc;
 use passerelle_adapters::secrets::SecretBox;
 use passerelle_adapters::store::{AggregateError, AggregateStore, Db, Origin, Val};
+use passerelle_domain::platform::{Platform, UnknownPlatform};
 use passerelle_domain::profile::{
     ErpConnection, ImportOptions, Profile, ProfileCommand, ShopConnection,
 };
@@ -21,7 +22,8 @@ use sha2::{Digest, Sha256};
 /// The shop section of a profile file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShopSection {
-    /// Platform (`prestashop`).
+    /// Platform (`prestashop`, `woocommerce`, `shopify`… see `docs/PLATFORMS.md`); read
+    /// as text so an unknown name gets our own one-line message, not a TOML error.
     pub platform: String,
     /// Shop URL.
     pub url: String,
@@ -159,14 +161,15 @@ impl Profiles {
     ) -> anyhow::Result<Vec<String>> {
         let id = ProfileId::parse(&file.id).map_err(|e| anyhow::anyhow!("{e}"))?;
         let current = self.get(account, &id).await?;
-        let url = passerelle_adapters::cms::prestashop::normalise_shop_url(&file.shop.url)
-            .map_err(|e| anyhow::anyhow!("URL de boutique invalide : {e}"))?;
-        if file.shop.platform != "prestashop" {
-            anyhow::bail!(
-                "plateforme « {} » pas encore prise en charge (prestashop seulement)",
-                file.shop.platform
-            );
-        }
+        // Parsed once, here: from now on the platform is a closed enum. An unknown name is a
+        // configuration error (exit 2) listing the valid ones.
+        let platform: Platform = file
+            .shop
+            .platform
+            .parse()
+            .map_err(|e: UnknownPlatform| crate::commands::usage(e.to_string()))?;
+        let url = crate::platforms::normalise_url(platform, &file.shop.url)
+            .map_err(|e| crate::commands::usage(format!("URL de boutique invalide : {e}")))?;
         let shop_fp = match &file.shop.key {
             Some(k) => {
                 self.put_secret(account, &id, SHOP_KEY, k, secrets).await?;
@@ -203,7 +206,7 @@ impl Profiles {
         let cmd = ProfileCommand::Apply {
             name: file.name,
             shop: Some(ShopConnection {
-                platform: file.shop.platform,
+                platform,
                 url,
                 credential_fingerprint: shop_fp,
             }),
@@ -260,7 +263,7 @@ impl Profiles {
             id: id.to_string(),
             name: p.name,
             shop: ShopSection {
-                platform: shop.platform,
+                platform: shop.platform.as_str().to_string(),
                 url: shop.url,
                 key: None,
             },

@@ -1,17 +1,19 @@
 //! `passerelle serve`: workers, the scheduler and a small HTTP API in one process.
 //!
 //! The API is read-only for now and scoped to the account given on the command line
-//! (`GET /health`, `/api/journal`, `/api/schedules`, `/api/quota`,
-//! `/api/profiles/{id}/transferred`); it binds to loopback by default. The console and the
+//! (`GET /api/journal`, `/api/schedules`, `/api/quota`, `/api/profiles/{id}/transferred`),
+//! merged with the operations router (`/health`, `/ready`, `/metrics`: [`crate::health`]);
+//! it binds to loopback by default (`http.listen`). The console and the
 //! authenticated multi-account API come later.
 
 use crate::app::App;
+use crate::settings::Settings;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use passerelle_domain::AccountId;
 use passerelle_projections::{journal, schedules};
-use passerelle_workflows::engine::{Worker, WorkerConfig};
+use passerelle_workflows::engine::Worker;
 use passerelle_workflows::ports::SystemClock;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,10 +24,6 @@ use std::time::Duration;
 struct ApiState {
     app: Arc<App>,
     account: AccountId,
-}
-
-async fn health() -> &'static str {
-    "ok"
 }
 
 type ApiError = (axum::http::StatusCode, String);
@@ -88,7 +86,6 @@ async fn api_transferred(
 /// The read-only API of one account.
 pub fn router(app: Arc<App>, account: AccountId) -> Router {
     Router::new()
-        .route("/health", get(health))
         .route("/api/journal", get(api_journal))
         .route("/api/schedules", get(api_schedules))
         .route("/api/quota", get(api_quota))
@@ -98,15 +95,17 @@ pub fn router(app: Arc<App>, account: AccountId) -> Router {
 
 /// Runs everything until Ctrl-C.
 pub async fn serve(
-    url: &str,
+    settings: &Settings,
     account: &AccountId,
     workers: usize,
-    listen: &str,
     demo_backend_url: &str,
     worker_id: fn(usize) -> String,
-    cfg: WorkerConfig,
 ) -> anyhow::Result<ExitCode> {
-    let app = Arc::new(App::connect(url).await?);
+    // Before any worker starts, so no step or call goes unrecorded.
+    crate::metrics::install();
+    let app = Arc::new(App::open(settings).await?);
+    let cfg = settings.worker_config();
+    let listen = settings.http_listen.as_str();
     let stop = Arc::new(AtomicBool::new(false));
     let reg = Arc::new(app.registry(demo_backend_url)?);
     let mut tasks = Vec::new();
@@ -131,7 +130,22 @@ pub async fn serve(
             crate::scheduling::run_scheduler(&app, stop, Duration::from_secs(1)).await
         }));
     }
-    let router = router(app.clone(), account.clone());
+    {
+        // The projections follow the log here, so the journal, `/ready`'s lag and the fleet
+        // metrics stay current even when no API call comes.
+        let (app, stop) = (app.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                if let Err(e) = app.projector.catch_up().await {
+                    tracing::warn!(error = %e, "projections: rattrapage en échec, nouvel essai");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Ok(())
+        }));
+    }
+    let router = router(app.clone(), account.clone())
+        .merge(crate::health::Ops::new(app.clone(), true).router());
     let listener = tokio::net::TcpListener::bind(listen).await?;
     eprintln!(
         "Passerelle sur http://{} ({workers} worker(s), planificateur) ; Ctrl-C pour arrêter.",

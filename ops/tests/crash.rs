@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
-use passerelle_adapters::demo_backend::{DemoSim, SimConfig};
 use passerelle_domain::RunEvent;
 use passerelle_projections::journal;
+use passerelle_simulators::demo_backend::{DemoSim, SimConfig};
 use std::process::Command;
 
 fn worker_process(url: &str, backend: &str, fault: Option<&str>) -> std::process::ExitStatus {

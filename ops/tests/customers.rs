@@ -14,12 +14,12 @@ use passerelle::catalog_connectors::set_last_transfer;
 use passerelle::demo::DemoWorld;
 use passerelle::export_demo::ensure_export_plan;
 use passerelle::profiles::Profiles;
-use passerelle_adapters::ebp::sim::{EbpSimConfig, SimCustomer};
 use passerelle_domain::customer_export::{CustomerExportSettings, GroupSource};
 use passerelle_domain::orders::Address;
 use passerelle_domain::{AccountId, Actor, ProfileId, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_projections::rebuild::rebuild;
+use passerelle_simulators::ebp::{EbpSimConfig, SimCustomer};
 use passerelle_workflows::engine::RunStore;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -981,6 +981,7 @@ async fn query_filter(kind: Kind) {
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"))
             .args(["run", &profile, "export-customers"])
+            .env("PASSERELLE_TEST_RETRY_INITIAL_MS", "300")
             .env("DATABASE_URL", &url)
             .env("PASSERELLE_ACCOUNT", "acme")
             .output()

@@ -684,3 +684,208 @@ both!(
     graceful_shutdown,
     shutdown_releases_the_run_after_the_current_step
 );
+
+/// A run store whose heartbeats are slow (a database under load) and counted, to see what
+/// the worker does with a heartbeat in flight when its run ends.
+struct SlowBeats {
+    inner: Arc<dyn passerelle_workflows::engine::RunStore>,
+    started: std::sync::atomic::AtomicU32,
+    finished: std::sync::atomic::AtomicU32,
+    beat_started: tokio::sync::Notify,
+    /// (started, finished) heartbeats when the run's closing append arrived.
+    at_close: std::sync::Mutex<Option<(u32, u32)>>,
+}
+
+#[async_trait::async_trait]
+impl passerelle_workflows::engine::RunStore for SlowBeats {
+    async fn enqueue(
+        &self,
+        run: passerelle_workflows::engine::NewRun,
+    ) -> Result<EnqueueOutcome, StoreError> {
+        self.inner.enqueue(run).await
+    }
+    async fn claim(
+        &self,
+        worker: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: Duration,
+    ) -> Result<Option<passerelle_workflows::engine::Claim>, StoreError> {
+        self.inner.claim(worker, now, lease).await
+    }
+    async fn append(
+        &self,
+        fence: &passerelle_workflows::engine::Fence,
+        first_sequence: i64,
+        events: &[NewEvent],
+        change: QueueChange,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: Duration,
+    ) -> Result<passerelle_workflows::engine::AppendAck, StoreError> {
+        if change == QueueChange::Finish {
+            *self.at_close.lock().unwrap() = Some((
+                self.started.load(Ordering::SeqCst),
+                self.finished.load(Ordering::SeqCst),
+            ));
+        }
+        self.inner
+            .append(fence, first_sequence, events, change, now, lease)
+            .await
+    }
+    async fn heartbeat(
+        &self,
+        fence: &passerelle_workflows::engine::Fence,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: Duration,
+    ) -> Result<passerelle_workflows::engine::AppendAck, StoreError> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        self.beat_started.notify_one();
+        // The round trip of a loaded database: long enough for the run to end meanwhile.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let ack = self.inner.heartbeat(fence, now, lease).await;
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        ack
+    }
+    async fn request_cancel(
+        &self,
+        account: &passerelle_domain::AccountId,
+        run: passerelle_domain::RunId,
+        actor: &Actor,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<CancelOutcome, StoreError> {
+        self.inner.request_cancel(account, run, actor, now).await
+    }
+    async fn load_run(
+        &self,
+        account: &passerelle_domain::AccountId,
+        run: passerelle_domain::RunId,
+    ) -> Result<Vec<passerelle_workflows::engine::RecordedEvent>, StoreError> {
+        self.inner.load_run(account, run).await
+    }
+    async fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.inner.next_due().await
+    }
+}
+
+/// A heartbeat is a fenced transaction on the run's queue row: the worker must let the one
+/// in flight finish before it closes the run, never cancel it (a heartbeat cancelled while
+/// it opens its transaction left a pooled PostgreSQL connection inside it, holding the
+/// queue row's lock). The run's first effect waits until a heartbeat has started, so one is
+/// always in flight when the run ends; at the closing append every started heartbeat must
+/// have finished, and none may start after the worker returns.
+async fn heartbeat_in_flight_ends_before_the_run_closes(kind: Kind) {
+    let tdb = fresh(kind).await;
+    let app = tdb.app().await;
+    let acc = account("acme");
+    let (_clock, c) = manual_clock();
+    let store = Arc::new(SlowBeats {
+        inner: app.run_store(),
+        started: Default::default(),
+        finished: Default::default(),
+        beat_started: tokio::sync::Notify::new(),
+        at_close: std::sync::Mutex::new(None),
+    });
+    let backend = Arc::new(MemBackend::with_items(3, None));
+    let run = enqueue(store.as_ref(), &acc, "p1", c.now()).await;
+    let s = store.clone();
+    *backend.on_apply.lock().unwrap() = Some(Arc::new(move |n| {
+        let s = s.clone();
+        Box::pin(async move {
+            if n == 1 {
+                s.beat_started.notified().await;
+            }
+        })
+    }));
+    let mut config = cfg(1);
+    config.heartbeat = Duration::from_millis(5);
+    let w = passerelle_workflows::engine::Worker::new(
+        "w1",
+        store.clone(),
+        registry(backend.clone()),
+        c.clone(),
+        config,
+    );
+    assert_eq!(
+        w.try_execute_next().await.unwrap(),
+        Execution::Completed {
+            run_id: run,
+            status: RunStatus::Succeeded
+        }
+    );
+    let (started, finished) = store.at_close.lock().unwrap().unwrap();
+    assert!(started >= 1, "a heartbeat ran during the run");
+    assert_eq!(
+        started, finished,
+        "a heartbeat was still in flight (or cancelled) when the run closed"
+    );
+    assert_eq!(
+        store.started.load(Ordering::SeqCst),
+        started,
+        "a heartbeat started after the run closed"
+    );
+}
+both!(
+    heartbeat_stops_cleanly,
+    heartbeat_in_flight_ends_before_the_run_closes
+);
+
+/// Two `replay --verify` of one database at the same time (two operators, a server and a
+/// CLI): each rebuilds into tables of its own and both find the projections identical.
+/// With one shared `rebuild_*` name, one dropped or filled the other's tables.
+async fn concurrent_rebuilds_do_not_collide(kind: Kind) {
+    let tdb = fresh(kind).await;
+    let app = tdb.app().await;
+    let acc = account("acme");
+    let (_clock, c) = manual_clock();
+    let backend = Arc::new(MemBackend::with_items(5, None));
+    for p in ["p1", "p2", "p3", "p4"] {
+        enqueue(app.run_store().as_ref(), &acc, p, c.now()).await;
+    }
+    worker(&app, "w1", registry(backend), c.clone(), 2)
+        .drain()
+        .await
+        .unwrap();
+    // A second projector (another process) on its own pool.
+    let other = tdb.app().await;
+    for round in 0..5 {
+        let (a, b) = tokio::join!(
+            rebuild(&app.projector, true),
+            rebuild(&other.projector, true)
+        );
+        for (who, r) in [("first", a), ("second", b)] {
+            let r = r.unwrap_or_else(|e| panic!("round {round}, {who} rebuild: {e}"));
+            assert!(r.diffs.is_empty(), "round {round}, {who}: {:?}", r.diffs);
+            // journal 4 runs + last_transfer_runs 4 + last_transfer 4.
+            assert_eq!(r.rows, 12, "round {round}, {who}");
+        }
+    }
+    // Nothing of either rebuild is left behind.
+    let leftovers = match kind {
+        Kind::Pg => {
+            app.db
+                .fetch(
+                    "SELECT COUNT(*) FROM pg_tables WHERE tablename LIKE 'rebuild%'",
+                    &[],
+                )
+                .await
+        }
+        Kind::Sqlite => app
+            .db
+            .fetch(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'rebuild%'",
+                &[],
+            )
+            .await,
+    }
+    .unwrap();
+    assert_eq!(leftovers[0][0].as_i64(), Some(0));
+    let ckpts = app
+        .db
+        .fetch(
+            "SELECT COUNT(*) FROM projection_checkpoints WHERE name LIKE 'rebuild%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ckpts[0][0].as_i64(), Some(0));
+}
+both!(concurrent_rebuilds, concurrent_rebuilds_do_not_collide);

@@ -8,14 +8,14 @@ mod common;
 
 use common::*;
 use passerelle::demo::{ensure_import_plan, DemoWorld};
-use passerelle_adapters::cms::prestashop::{
-    NewAddress, NewCustomer, NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
-};
-use passerelle_adapters::ebp::sim::{EbpSimConfig, SimCustomer};
 use passerelle_domain::orders::grouping::{GroupScope, GroupingSettings};
 use passerelle_domain::orders::{DocumentKind, LineKind};
 use passerelle_domain::{ProfileId, RunStatus, SyncAction};
 use passerelle_projections::journal;
+use passerelle_simulators::ebp::{EbpSimConfig, SimCustomer};
+use passerelle_simulators::prestashop::{
+    NewAddress, NewCustomer, NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
+};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -17,11 +17,11 @@ use passerelle::app::App;
 use passerelle::demo::DemoWorld;
 use passerelle::export_demo::ensure_export_plan;
 use passerelle::profiles::{Profiles, StorageSection};
-use passerelle_adapters::ebp::sim::EbpSimConfig;
 use passerelle_domain::catalog::media::{MediaSettings, StorageKind, StorageSettings};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_projections::rebuild::rebuild;
+use passerelle_simulators::ebp::EbpSimConfig;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -609,8 +609,8 @@ fn cloud_media(kind: StorageKind, url: &str) -> MediaSettings {
 /// entries so that listings go through the cursors), then their clients' error answers.
 async fn clouds(kind: Kind) {
     use passerelle_adapters::secrets::Secret;
-    use passerelle_adapters::storage::sim::{Platform, StorageSim};
     use passerelle_adapters::storage::{cloudinary, dropbox, pcloud};
+    use passerelle_simulators::storage::{Platform, StorageSim};
     use passerelle_workflows::ports::FileStorage;
     let s = setup(kind).await;
 

@@ -8,14 +8,14 @@ mod common;
 use common::*;
 use passerelle::app::App;
 use passerelle::demo::{ensure_import_plan, DemoWorld};
-use passerelle_adapters::cms::prestashop::{Corruption, FaultConfig};
-use passerelle_adapters::ebp::sim::EbpSimConfig;
 use passerelle_adapters::store::SqlQuotas;
 use passerelle_domain::subscription::{PlanKind, QuotaCounter, SubscriptionCommand};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_projections::orders::transferred_orders;
 use passerelle_projections::rebuild::rebuild;
+use passerelle_simulators::ebp::EbpSimConfig;
+use passerelle_simulators::prestashop::{Corruption, FaultConfig};
 use passerelle_workflows::engine::RunStore;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -565,9 +565,24 @@ async fn a_spent_daily_budget_stops_the_run_and_the_next_run_resumes() {
         s.world.ebp.documents().len(),
         "nothing half-written: every ERP document is recorded"
     );
-    // Next day (a larger budget here): the next run takes the rest.
+    // Next day (a larger budget here): the next run, in a process started with the new
+    // setting (settings are read once, at start-up), takes the rest.
     std::env::set_var("PASSERELLE_EBP_DAILY_BUDGET", "10000");
-    let (_, status, c2) = import(&s).await;
+    let next_day = App::connect(&s.url).await.unwrap();
+    let (id, status) = passerelle::commands::run_action(
+        &next_day,
+        &s.acc,
+        s.profile.clone(),
+        SyncAction::ImportOrders,
+        serde_json::json!({"retry_initial_ms": 50}),
+    )
+    .await
+    .unwrap();
+    let c2 = journal::get(&next_day.db, s.acc.as_str(), &id.to_string())
+        .await
+        .unwrap()
+        .unwrap()
+        .counts;
     assert_eq!(status, RunStatus::Succeeded);
     assert_eq!(c2.ignored, c1.succeeded, "{c2:?}");
     assert!(c2.succeeded > 0);
@@ -630,7 +645,9 @@ async fn crash(kind: Kind) {
         cmd.args(["run", s.profile.as_str(), "import-orders"])
             .env("DATABASE_URL", &s.url)
             .env("PASSERELLE_ACCOUNT", s.acc.as_str())
-            .env("PASSERELLE_LEASE_MS", "800");
+            .env("PASSERELLE_LEASE_MS", "800")
+            // The short first retry `run` used to put in every run's input (a test knob now).
+            .env("PASSERELLE_TEST_RETRY_INITIAL_MS", "300");
         match fault {
             Some(f) => cmd.env("PASSERELLE_FAULT", f),
             None => cmd.env_remove("PASSERELLE_FAULT"),
@@ -887,7 +904,7 @@ async fn the_api_serves_quota_and_transferred_orders_of_its_account_only() {
 /// customer's own account, and the shop customer never carries the guest account's code —
 /// not even when an older version had written it into the note.
 async fn guest_then_registered(kind: Kind) {
-    use passerelle_adapters::cms::prestashop::{NewAddress, NewCustomer, NewLine, NewOrder};
+    use passerelle_simulators::prestashop::{NewAddress, NewCustomer, NewLine, NewOrder};
     env(50, 10_000);
     let s = setup(kind, 0, fast_ebp(), 1000).await;
     let new_order = |customer: u64, address: u64| {

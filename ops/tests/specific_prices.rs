@@ -13,14 +13,14 @@ use passerelle::app::App;
 use passerelle::demo::DemoWorld;
 use passerelle::export_demo::ensure_export_plan;
 use passerelle::profiles::Profiles;
-use passerelle_adapters::cms::prestashop::NewCustomer;
-use passerelle_adapters::ebp::sim::{
-    EbpSimConfig, SimArticle, SimCustomer, SimPriceRule, SimPriceThird,
-};
 use passerelle_domain::catalog::CatalogSettings;
 use passerelle_domain::{AccountId, Actor, ProfileId, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_projections::rebuild::rebuild;
+use passerelle_simulators::ebp::{
+    EbpSimConfig, SimArticle, SimCustomer, SimPriceRule, SimPriceThird,
+};
+use passerelle_simulators::prestashop::NewCustomer;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};

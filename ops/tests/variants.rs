@@ -15,11 +15,11 @@ use passerelle::app::App;
 use passerelle::demo::DemoWorld;
 use passerelle::export_demo::ensure_export_plan;
 use passerelle::profiles::Profiles;
-use passerelle_adapters::ebp::sim::{EbpSimConfig, SimArticle, MAIN_WAREHOUSE};
 use passerelle_domain::catalog::{AttributeFields, VariantSettings};
 use passerelle_domain::{AccountId, Actor, ProfileId, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_projections::rebuild::rebuild;
+use passerelle_simulators::ebp::{EbpSimConfig, SimArticle, MAIN_WAREHOUSE};
 use passerelle_workflows::engine::RunStore;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
@@ -778,7 +778,7 @@ both!(
 /// without `group_type`; a value whose name is not `isGenericName`.
 #[tokio::test]
 async fn the_shop_simulator_validates_combinations_like_the_webservice() {
-    use passerelle_adapters::cms::prestashop::{PrestaShopSim, SimShop};
+    use passerelle_simulators::prestashop::{PrestaShopSim, SimShop};
     let sim = PrestaShopSim::start(SimShop::new(), "K").await.unwrap();
     let http = reqwest::Client::new();
     let post = |resource: &'static str, xml: String| {
@@ -861,7 +861,7 @@ async fn the_shop_simulator_validates_combinations_like_the_webservice() {
 }
 
 fn rows_of(
-    sim: &passerelle_adapters::cms::prestashop::PrestaShopSim,
+    sim: &passerelle_simulators::prestashop::PrestaShopSim,
     resource: &str,
 ) -> Vec<Map<String, Value>> {
     sim.with_shop(|shop| shop.rows(resource).into_iter().cloned().collect())

@@ -395,3 +395,53 @@ pub fn action_label_in(action: &str, lang: passerelle_domain::Lang) -> String {
         .map(|a| a.label(lang).to_string())
         .unwrap_or_else(|_| action.to_string())
 }
+
+/// Runs and items of one (account, action, status) group of the journal, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalTotal {
+    /// Account.
+    pub account: String,
+    /// Action (kebab-case).
+    pub action: String,
+    /// Run status.
+    pub status: String,
+    /// Runs that started.
+    pub started: i64,
+    /// Runs that finished.
+    pub finished: i64,
+    /// Items succeeded, failed, ignored.
+    pub items: [i64; 3],
+}
+
+/// The journal summed by account, action and status (every account: operators' view).
+pub async fn totals(db: &Db) -> Result<Vec<JournalTotal>, sqlx::Error> {
+    let rows = db
+        .fetch(
+            "SELECT account_id, action, status, COUNT(started_at), COUNT(finished_at), \
+             COALESCE(SUM(succeeded), 0)::bigint, COALESCE(SUM(failed), 0)::bigint, \
+             COALESCE(SUM(ignored), 0)::bigint \
+             FROM journal_runs GROUP BY account_id, action, status",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let t = |i: usize| {
+                r.get(i)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let n = |i: usize| r.get(i).and_then(|v| v.as_i64()).unwrap_or(0);
+            JournalTotal {
+                account: t(0),
+                action: t(1),
+                status: t(2),
+                started: n(3),
+                finished: n(4),
+                items: [n(5), n(6), n(7)],
+            }
+        })
+        .collect())
+}

@@ -204,9 +204,13 @@ pub(crate) async fn run(
                 tx_id: last.tx_id,
                 position: last.position,
             };
+            let more = full && until.is_none_or(|u| to < u);
             // Read the next batch while this one is applied: the database serves the read
             // on another connection while this task decodes and writes (two cores busy).
-            pending = read(to);
+            // Only when there is a next batch; and a read-ahead that turns out useless is
+            // detached (its handle dropped), never aborted: the read is a transaction, and
+            // cancelling it while it opened returned the connection to the pool inside it.
+            let ahead = more.then(|| read(to));
             let mut tx = db.begin().await?;
             let moved = tx
                 .execute(
@@ -223,20 +227,20 @@ pub(crate) async fn run(
             if moved == 0 {
                 // Another projector advanced first: start again from its checkpoint.
                 tx.rollback().await?;
-                pending.abort();
+                drop(ahead);
                 continue 'restart;
             }
             if let Err(e) = p.apply_batch(&mut tx, prefix, &events).await {
                 let _ = tx.rollback().await;
-                pending.abort();
+                drop(ahead);
                 return Err(e);
             }
             tx.commit().await?;
             applied += events.len() as u64;
             from = to;
-            if !full || until.is_some_and(|u| to >= u) {
-                pending.abort();
-                return Ok(applied);
+            match ahead {
+                Some(next) => pending = next,
+                None => return Ok(applied),
             }
         }
     }

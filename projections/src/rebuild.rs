@@ -30,14 +30,43 @@ pub struct RebuildReport {
     pub seconds: f64,
 }
 
-const PREFIX: &str = "rebuild_";
+/// The prefix of one rebuild's tables and checkpoints: `rebuild_<random>_`, unique per
+/// call, so two rebuilds of one database at the same time (two `replay --verify`, a test
+/// and a server) never drop or fill each other's tables.
+fn unique_prefix() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("rebuild_{}_", &id[..12])
+}
 
-/// Rebuilds every projection of `projector` into `rebuild_*` tables up to the live
-/// checkpoint, compares, then either drops the rebuilt tables (`verify_only`) or, when they
-/// differ, replaces the live rows with the rebuilt ones.
+/// Rebuilds every projection of `projector` into `rebuild_<id>_*` tables (unique to this
+/// call) up to the live checkpoint, compares, then either drops the rebuilt tables
+/// (`verify_only`) or, when they differ, replaces the live rows with the rebuilt ones. The
+/// rebuilt tables are dropped on failure too.
 pub async fn rebuild(
     projector: &Projector,
     verify_only: bool,
+) -> Result<RebuildReport, ProjectionError> {
+    let prefix = unique_prefix();
+    let out = rebuild_into(projector, verify_only, &prefix).await;
+    if out.is_err() {
+        for p in projector.projections() {
+            let _ = drop_tables(projector, p.as_ref(), &prefix).await;
+            let _ = projector
+                .db()
+                .execute(
+                    "DELETE FROM projection_checkpoints WHERE name = $1",
+                    &[Val::text(format!("{prefix}{}", p.name()))],
+                )
+                .await;
+        }
+    }
+    out
+}
+
+async fn rebuild_into(
+    projector: &Projector,
+    verify_only: bool,
+    prefix: &str,
 ) -> Result<RebuildReport, ProjectionError> {
     let db = projector.db();
     projector.catch_up().await?;
@@ -48,19 +77,18 @@ pub async fn rebuild(
     let mut report = RebuildReport::default();
     for p in projector.projections() {
         let live_ckpt = checkpoint(db, p.name()).await?;
-        let rname = format!("{PREFIX}{}", p.name());
-        drop_tables(projector, p.as_ref()).await?;
-        create_tables(db, p.as_ref(), PREFIX).await?;
+        let rname = format!("{prefix}{}", p.name());
+        create_tables(db, p.as_ref(), prefix).await?;
         db.execute(
             "DELETE FROM projection_checkpoints WHERE name = $1",
             &[Val::text(&rname)],
         )
         .await?;
         let started = std::time::Instant::now();
-        report.events += run(db, p.as_ref(), PREFIX, &rname, Some(live_ckpt), 10_000).await?;
+        report.events += run(db, p.as_ref(), prefix, &rname, Some(live_ckpt), 10_000).await?;
         report.seconds += started.elapsed().as_secs_f64();
         for t in p.tables() {
-            compare_table(db, &t, &mut report).await?;
+            compare_table(db, &t, prefix, &mut report).await?;
         }
         db.execute(
             "DELETE FROM projection_checkpoints WHERE name = $1",
@@ -72,14 +100,14 @@ pub async fn rebuild(
             for t in p.tables() {
                 tx.execute(&format!("DELETE FROM {}", t.name), &[]).await?;
                 tx.execute(
-                    &format!("INSERT INTO {} SELECT * FROM {PREFIX}{}", t.name, t.name),
+                    &format!("INSERT INTO {} SELECT * FROM {prefix}{}", t.name, t.name),
                     &[],
                 )
                 .await?;
             }
             tx.commit().await?;
         }
-        drop_tables(projector, p.as_ref()).await?;
+        drop_tables(projector, p.as_ref(), prefix).await?;
     }
     Ok(report)
 }
@@ -111,13 +139,14 @@ async fn page(
 async fn compare_table(
     db: &passerelle_adapters::store::Db,
     t: &crate::projector::TableSpec,
+    prefix: &str,
     report: &mut RebuildReport,
 ) -> Result<(), sqlx::Error> {
     let key = |r: &Vec<Val>| r.first().map(Val::display).unwrap_or_default();
     let mut after: Option<String> = None;
     loop {
         let live = page(db, t.name, t, after.as_deref()).await?;
-        let rebuilt = page(db, &format!("{PREFIX}{}", t.name), t, after.as_deref()).await?;
+        let rebuilt = page(db, &format!("{prefix}{}", t.name), t, after.as_deref()).await?;
         if live.is_empty() && rebuilt.is_empty() {
             return Ok(());
         }
@@ -146,11 +175,15 @@ async fn compare_table(
     }
 }
 
-async fn drop_tables(projector: &Projector, p: &dyn Projection) -> Result<(), sqlx::Error> {
+async fn drop_tables(
+    projector: &Projector,
+    p: &dyn Projection,
+    prefix: &str,
+) -> Result<(), sqlx::Error> {
     for t in p.tables() {
         projector
             .db()
-            .execute_script(&format!("DROP TABLE IF EXISTS {PREFIX}{}", t.name))
+            .execute_script(&format!("DROP TABLE IF EXISTS {prefix}{}", t.name))
             .await?;
     }
     Ok(())

@@ -345,7 +345,7 @@ pub const ITEM_COMPONENT_TABLE: &str = "ItemComponent";
 /// France and they differ by a cent on three lines of 0.33 € at 20 % (1.19 € per rate,
 /// 1.20 € per line), so the profile setting `vat_rounding` (default `per-rate`) says which
 /// rule the merchant's folder uses; the builder sizes the gap line with it, and the
-/// simulator computes its documents' totals with it ([`super::sim::sim_totals`]).
+/// simulator computes its documents' totals with it (`simulators/src/ebp/sim_totals.rs`).
 /// To confirm on EBP's preprod: import three lines of 0.33 € at 20 % and read
 /// `AmountVatIncluded`.
 ///

@@ -531,10 +531,17 @@ impl EbpClient {
         let mut pair = self.valid_pair().await?;
         let mut replayed = false;
         loop {
+            // Labels: the subscription's SHA-256 prefix (bounded, never the key).
+            let sub = self.subscription_id.clone();
+            let waited = std::time::Instant::now();
             self.gate
                 .acquire(&self.subscription_id)
                 .await
                 .map_err(gate_error)?;
+            metrics::histogram!("passerelle_ebp_gate_wait_seconds", "subscription" => sub.clone())
+                .record(waited.elapsed().as_secs_f64());
+            metrics::counter!("passerelle_ebp_calls_total", "subscription" => sub.clone())
+                .increment(1);
             let resp = build()
                 .bearer_auth(&pair.access_token)
                 .header("ebp-subscription-key", self.cfg.subscription_key.expose())
@@ -543,6 +550,10 @@ impl EbpClient {
                 .await
                 .map_err(transport)?;
             let status = resp.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                metrics::counter!("passerelle_ebp_rate_limited_total", "subscription" => sub)
+                    .increment(1);
+            }
             let retry_after = resp
                 .headers()
                 .get("retry-after")

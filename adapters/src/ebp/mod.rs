@@ -1,4 +1,4 @@
-//! EBP Gestion Commerciale SaaS ("Open Line" online): client, simulator and the shared
+//! EBP Gestion Commerciale SaaS ("Open Line" online): client and the shared
 //! limits (`reference/ebp-api.md`).
 //!
 //! * **Reads** use the SaaS Gestion family under
@@ -17,8 +17,8 @@
 //!   a [`gate::CallGate`] shared by every worker, before EBP answers 429.
 //!
 //! Modules: [`client`] (`EbpClient`, implements the `Erp` port), [`query`] (WhereCondition
-//! builder), [`files`] (import files writer and parser), [`sim`] (`EbpSim`, an in-process
-//! axum simulator), [`memory`] (in-memory gate and token store), [`gate`] (the traits).
+//! builder), [`files`] (import files writer and parser), [`memory`] (in-memory gate and token store), [`gate`] (the traits). The simulator
+//! (`EbpSim`) lives in the `passerelle-simulators` crate, with its own reader of the files.
 
 pub mod assumptions;
 pub mod client;
@@ -26,12 +26,8 @@ pub mod files;
 pub mod gate;
 pub mod memory;
 pub mod query;
-pub mod sim;
 
 pub use client::{ConfigEntry, EbpClient, EbpConfig, EbpConfiguration, Folder, ImportOutcome};
 pub use gate::{CallGate, GateError, RefreshFn, Refreshed, TokenPair, TokenStore};
 pub use memory::{MemoryGate, MemoryTokenStore};
 pub use query::{Operator, ValueType, Where};
-pub use sim::{
-    EbpSim, EbpSimConfig, Fault, SimArticle, SimCall, SimCustomer, SimDocument, SimImport, SimItem,
-};

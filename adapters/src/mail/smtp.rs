@@ -95,6 +95,12 @@ impl SmtpMailer {
         // Close the connection (QUIT) now rather than when the pool's idle timer fires;
         // bounded too, for the same silent server.
         let _ = tokio::time::timeout(self.timeout, transport.shutdown()).await;
+        let sent = if matches!(outcome, Ok(Ok(_))) {
+            "sent"
+        } else {
+            "failed"
+        };
+        metrics::counter!("passerelle_smtp_sends_total", "outcome" => sent).increment(1);
         match outcome {
             Ok(Ok(response)) => {
                 tracing::debug!(code = %response.code(), "notification accepted");

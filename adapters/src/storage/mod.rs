@@ -1,14 +1,13 @@
 //! Online storage of the article images and documents (FEATURES §3.1 "Images"):
 //! [`ftp::FtpStorage`] (FTP and explicit FTPS, passive mode), [`dropbox::DropboxStorage`],
-//! [`pcloud::PcloudStorage`], [`cloudinary::CloudinaryStorage`] and their simulators
-//! ([`sim`]), plus the per-product memo of what was sent ([`LedgerMemos`]).
+//! [`pcloud::PcloudStorage`], [`cloudinary::CloudinaryStorage`] (simulated in the
+//! `passerelle-simulators` crate), plus the per-product memo of what was sent ([`LedgerMemos`]).
 
 pub mod cloudinary;
 pub mod dropbox;
 pub mod ftp;
 mod http;
 pub mod pcloud;
-pub mod sim;
 
 use async_trait::async_trait;
 use passerelle_domain::{AccountId, ProfileId, RunId};

@@ -149,6 +149,25 @@ where
     Ok(out)
 }
 
+/// How to open the store (from the binary's settings: `database.pg_pool`,
+/// `database.sqlite_synchronous`).
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// PostgreSQL connections per process.
+    pub pg_pool: u32,
+    /// SQLite `synchronous=FULL` instead of `NORMAL`.
+    pub sqlite_full_sync: bool,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            pg_pool: 16,
+            sqlite_full_sync: false,
+        }
+    }
+}
+
 /// The database error type (sqlx's, which keeps the unique-violation classification).
 pub type DbError = sqlx::Error;
 
@@ -156,15 +175,19 @@ pub type DbError = sqlx::Error;
 pub type DbResult<T> = Result<T, DbError>;
 
 impl Db {
+    /// Connects to `url` with the default [`DbOptions`] (see [`Db::connect_with`]).
+    pub async fn connect(url: &str) -> DbResult<Db> {
+        Self::connect_with(url, &DbOptions::default()).await
+    }
+
     /// Connects to `url` (`postgres://…` or `sqlite://…`), creating a SQLite file on first
     /// use, and runs the migrations.
     ///
     /// SQLite runs in WAL mode with `synchronous=NORMAL` by default: a committed step
     /// survives a crash of the process (the case the engine must handle), and may be lost
     /// only on power failure, where every external step is idempotent anyway (rule 3).
-    /// `PASSERELLE_SQLITE_SYNCHRONOUS=full` trades ~40× commit throughput for power-loss
-    /// durability.
-    pub async fn connect(url: &str) -> DbResult<Db> {
+    /// `sqlite_full_sync` trades ~15× commit throughput for power-loss durability.
+    pub async fn connect_with(url: &str, options: &DbOptions) -> DbResult<Db> {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // A lock is never waited for without end, and a session left inside a
             // transaction (a task dropped between BEGIN and COMMIT) is closed by the server,
@@ -173,15 +196,10 @@ impl Db {
                 ("lock_timeout", "30s"),
                 ("idle_in_transaction_session_timeout", "60s"),
             ]);
-            // `PASSERELLE_PG_POOL` bounds each process's connections (default 16): the test
-            // suite runs many processes and pools against one server of 100 connections.
-            let max = std::env::var("PASSERELLE_PG_POOL")
-                .ok()
-                .and_then(|v| v.parse::<u32>().ok())
-                .filter(|n| *n > 0)
-                .unwrap_or(16);
+            // The pool bounds each process's connections: the test suite runs many
+            // processes and pools against one server.
             let pool = PgPoolOptions::new()
-                .max_connections(max)
+                .max_connections(options.pg_pool.max(1))
                 .idle_timeout(Duration::from_secs(30))
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
@@ -189,13 +207,10 @@ impl Db {
             sqlx::migrate!("../migrations/postgres").run(&pool).await?;
             Db::Pg(pool)
         } else if url.starts_with("sqlite:") {
-            let sync = match std::env::var("PASSERELLE_SQLITE_SYNCHRONOUS")
-                .unwrap_or_default()
-                .to_ascii_lowercase()
-                .as_str()
-            {
-                "full" => SqliteSynchronous::Full,
-                _ => SqliteSynchronous::Normal,
+            let sync = if options.sqlite_full_sync {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
             };
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -229,20 +244,22 @@ impl Db {
         }
     }
 
-    /// Begins a transaction.
+    /// Begins a transaction. Cancel-safe: a caller dropped while this waits never leaves a
+    /// pooled connection inside the transaction (see [`pg_begin`]).
     pub async fn begin(&self) -> DbResult<Tx> {
         Ok(match self {
-            Db::Pg(p) => Tx::Pg(p.begin().await?),
+            Db::Pg(p) => Tx::Pg(pg_begin(p).await?),
             Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
         })
     }
 
     /// Begins a transaction that will write: on SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so it waits for other writers (busy timeout) instead of failing
-    /// with `SQLITE_BUSY_SNAPSHOT` when its first read upgrades to a write.
+    /// with `SQLITE_BUSY_SNAPSHOT` when its first read upgrades to a write. Cancel-safe like
+    /// [`Db::begin`].
     pub async fn begin_write(&self) -> DbResult<Tx> {
         Ok(match self {
-            Db::Pg(p) => Tx::Pg(p.begin().await?),
+            Db::Pg(p) => Tx::Pg(pg_begin(p).await?),
             Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
@@ -304,6 +321,32 @@ impl Db {
             Db::Pg(p) => p.close().await,
             Db::Sqlite(p) => p.close().await,
         }
+    }
+}
+
+/// Opens a PostgreSQL transaction on a task of its own, so that dropping the caller cannot
+/// cancel it halfway.
+///
+/// sqlx 0.8.6 raises a connection's transaction depth only after the `BEGIN` round trip
+/// (`PgTransactionManager::begin`), and its drop guards roll back only when that depth is
+/// above zero; `return_to_pool` pings the connection but does not look at the server's
+/// transaction status. A `begin()` dropped while `BEGIN` is in flight (an aborted task, a
+/// `select!`, a timeout, an HTTP handler whose client went away) therefore returns the
+/// connection to the pool *inside* a transaction nobody will end: the next borrowers'
+/// statements run in it, their DDL stays invisible to other sessions (`relation
+/// "rebuild_…" does not exist`) and their row locks are held (`canceling statement due to
+/// lock timeout` on other connections). Reported upstream as sqlx issues #4385 and #4393
+/// (fixed by pull request #4394, not in a 0.8 release). Here the `BEGIN` always runs to its
+/// end: if the caller is gone, the task's output — a live `Transaction` — is dropped, which
+/// queues a `ROLLBACK` that the pool flushes before reusing the connection. Test:
+/// `adapters/tests/store_cancel.rs`.
+async fn pg_begin(pool: &sqlx::PgPool) -> DbResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { pool.begin().await }).await {
+        Ok(tx) => tx,
+        Err(e) => Err(sqlx::Error::Protocol(format!(
+            "ouverture de transaction interrompue : {e}"
+        ))),
     }
 }
 

@@ -278,8 +278,9 @@ pub struct CatalogSettings {
     pub create_products: bool,
     /// Text mapping.
     pub text: TextMapping,
-    /// Shop language ids the texts are written to (the same text in each, unless
-    /// `language_texts` maps that language to its own columns).
+    /// The shop's languages the texts are written to, as the platform identifies them (the
+    /// same text in each, unless `language_texts` maps that language to its own columns);
+    /// empty: the shop's default language, which the platform's adapter knows.
     pub languages: Vec<String>,
     /// Per shop language id, the columns of its own texts (FEATURES §3.1 "Language
     /// mapping per shop language"); an unmapped or empty column falls back to `text`.
@@ -352,7 +353,7 @@ impl Default for CatalogSettings {
         Self {
             create_products: true,
             text: TextMapping::default(),
-            languages: vec!["1".into()],
+            languages: Vec::new(),
             language_texts: BTreeMap::new(),
             manufacturer: None,
             extra_categories: None,

@@ -70,7 +70,8 @@ pub struct ErpSpecificPrice {
     pub from_quantity: Decimal,
 }
 
-/// PrestaShop's `reduction_type`.
+/// How a reduction is expressed (each platform encodes it its own way; the field keeps the
+/// name `reduction_type` that step results already journaled carry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReductionType {

@@ -174,8 +174,10 @@ pub struct CustomerExportSettings {
     pub no_addresses: bool,
     /// Where groups come from.
     pub groups_from: GroupSource,
-    /// Shop group id of customers without a (found) group; PrestaShop's "Client" is 3.
-    pub default_group: String,
+    /// Shop group of customers without a (found) group; `None`: the platform's own default
+    /// customer group (its adapter knows which). Profiles of earlier versions that name one
+    /// (`default_group = "3"`) read as `Some`.
+    pub default_group: Option<String>,
     /// ERP-side filter (`ID LIKE 'B%'`, clauses joined by AND).
     pub query_filter: Option<String>,
     /// Only customers modified since the last transfer of the action.
@@ -188,7 +190,8 @@ pub struct CustomerExportSettings {
     pub optin: bool,
     /// Update switches.
     pub update: CustomerUpdateSwitches,
-    /// Shop language ids group names are written in.
+    /// The shop's languages group names are written in, as the platform identifies them;
+    /// empty: the shop's default language (the platform's adapter knows it).
     pub languages: Vec<String>,
     /// `price_display_method` of created groups (0 tax included, 1 tax excluded).
     pub group_price_display: u8,
@@ -208,14 +211,14 @@ impl Default for CustomerExportSettings {
             copy_addresses_to_contacts: false,
             no_addresses: false,
             groups_from: GroupSource::None,
-            default_group: "3".into(),
+            default_group: None,
             query_filter: None,
             incremental: false,
             password_mode: PasswordMode::Random,
             newsletter: false,
             optin: false,
             update: CustomerUpdateSwitches::default(),
-            languages: vec!["1".into()],
+            languages: Vec::new(),
             group_price_display: 0,
             group_show_prices: true,
             prospects_since: None,
@@ -294,4 +297,22 @@ pub struct GroupDraft {
     pub price_display_method: u8,
     /// `show_prices`.
     pub show_prices: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_group_absent_means_the_platforms_own_and_an_old_profile_still_names_one() {
+        // Journaled configurations and profiles of earlier versions carry the group id.
+        let old: CustomerExportSettings =
+            serde_json::from_str(r#"{"default_group": "3", "languages": ["1"]}"#).expect("old");
+        assert_eq!(old.default_group.as_deref(), Some("3"));
+        assert_eq!(old.languages, vec!["1"]);
+        // Nothing said: no platform's id in the domain; the adapter applies its default.
+        let new: CustomerExportSettings = serde_json::from_str("{}").expect("new");
+        assert_eq!(new.default_group, None);
+        assert!(new.languages.is_empty());
+    }
 }

@@ -33,6 +33,10 @@ pub struct CatalogConfig {
     /// Start of the incremental window (the last transfer of this action, UTC as the ERP's
     /// `sysModifiedDate`); `None`: everything.
     pub since: Option<NaiveDateTime>,
+    /// Parts the shop platform cannot do (already switched off in `settings`), noted once
+    /// in the run log.
+    #[serde(default)]
+    pub platform_notes: Vec<String>,
 }
 
 impl CatalogConfig {
@@ -185,6 +189,9 @@ impl Io {
             _ => "articles modifiés",
         };
         note_since(ctx, config.since, what).await?;
+        for n in &config.platform_notes {
+            ctx.note(n.clone()).await?;
+        }
         Ok(Io {
             ctx: ctx.clone(),
             shop,

@@ -29,6 +29,9 @@ pub struct CustomerConfig {
     /// Start of the incremental window (the last transfer of this action, UTC); `None`:
     /// everything.
     pub since: Option<NaiveDateTime>,
+    /// Parts the shop platform cannot do, noted once in the run log.
+    #[serde(default)]
+    pub platform_notes: Vec<String>,
 }
 
 /// Where customer runs get their configuration and connections (the binary's wiring).
@@ -98,6 +101,9 @@ impl CustomerIo {
             _ => "clients modifiés",
         };
         note_since(ctx, config.since, what).await?;
+        for n in &config.platform_notes {
+            ctx.note(n.clone()).await?;
+        }
         Ok(CustomerIo {
             ctx: ctx.clone(),
             shop,

@@ -173,7 +173,8 @@ async fn process_page(
             }
         });
         // No (found) group: the profile's default group.
-        let group = group.or_else(|| Some(s.default_group.clone()).filter(|g| !g.is_empty()));
+        // No (found) group: the profile's default group, else the platform's own default.
+        let group = group.or_else(|| s.default_group.clone().filter(|g| !g.is_empty()));
         match customer_drafts(c, s, group) {
             DraftsOutcome::Skip(reason) => outcome[i] = Some(ItemOutcome::Ignored(reason)),
             DraftsOutcome::Write(drafts, more) => {

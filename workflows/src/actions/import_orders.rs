@@ -66,6 +66,10 @@ pub struct ImportConfig {
     pub send_document_number: bool,
     /// Ask the shop to e-mail the customer on status changes.
     pub notify_customer: bool,
+    /// Parts the shop platform cannot do (already switched off above), noted once in the
+    /// run log. Absent from configurations journaled before platforms had capabilities.
+    #[serde(default)]
+    pub platform_notes: Vec<String>,
 }
 
 /// Where an import run gets its configuration and its connections. Implemented by the
@@ -105,6 +109,10 @@ pub struct UpdateConfig {
     pub settings: passerelle_domain::orders::updates::UpdateSettings,
     /// Orders per batch (one ERP chain read and one ledger read per batch).
     pub batch_size: u32,
+    /// Parts the shop platform cannot do (already switched off in `settings`), noted once
+    /// in the run log.
+    #[serde(default)]
+    pub platform_notes: Vec<String>,
 }
 
 /// The profile's shop and ERP; a connection that cannot be made fails the run with why.
@@ -228,6 +236,9 @@ impl Workflow for ImportOrders {
                     connectors.import_config(&account, &profile)
                 })
                 .await?;
+            for n in &config.platform_notes {
+                ctx.note(n.clone()).await?;
+            }
             if quotes_only {
                 config
                     .settings

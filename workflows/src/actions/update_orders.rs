@@ -168,6 +168,11 @@ fn run_flow(
                 connectors.update_config(&account, &profile)
             })
             .await?;
+        if flow == Flow::Statuses {
+            for n in &config.platform_notes {
+                ctx.note(n.clone()).await?;
+            }
+        }
         let s = &config.settings;
         if flow == Flow::Statuses
             && s.status_by_document.is_empty()

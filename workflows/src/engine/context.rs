@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 
 /// A recorded failure of one attempt.
 #[derive(Debug, Clone)]
@@ -131,6 +132,7 @@ pub(crate) struct Shared {
     pub(crate) run_id: RunId,
     pub(crate) account_id: AccountId,
     pub(crate) profile_id: ProfileId,
+    pub(crate) action: passerelle_domain::SyncAction,
     pub(crate) journal: Journal,
     history: History,
     clock: Arc<dyn crate::ports::Clock>,
@@ -138,6 +140,8 @@ pub(crate) struct Shared {
     items_seen: AtomicU32,
     reached: Mutex<Vec<StepKey>>,
     park_until: Mutex<Option<DateTime<Utc>>>,
+    /// Why the run parks (the last retry's cause), for the parks metric.
+    pub(crate) park_cause: Mutex<Option<&'static str>>,
     pub(crate) interrupt: Arc<AtomicBool>,
     pub(crate) lease_lost: Arc<AtomicBool>,
     fault: Option<FaultHook>,
@@ -158,6 +162,7 @@ pub(crate) struct ContextParts {
     pub(crate) run_id: RunId,
     pub(crate) account_id: AccountId,
     pub(crate) profile_id: ProfileId,
+    pub(crate) action: passerelle_domain::SyncAction,
     pub(crate) journal: Journal,
     pub(crate) history: History,
     pub(crate) clock: Arc<dyn crate::ports::Clock>,
@@ -174,6 +179,7 @@ impl RunContext {
                 run_id: p.run_id,
                 account_id: p.account_id,
                 profile_id: p.profile_id,
+                action: p.action,
                 journal: p.journal,
                 history: p.history,
                 clock: p.clock,
@@ -181,6 +187,7 @@ impl RunContext {
                 items_seen: AtomicU32::new(0),
                 reached: Mutex::new(Vec::new()),
                 park_until: Mutex::new(None),
+                park_cause: Mutex::new(None),
                 interrupt: p.interrupt,
                 lease_lost: p.lease_lost,
                 fault: p.fault,
@@ -349,7 +356,19 @@ impl RunContext {
         if let Some(stop) = self.stop_reason() {
             return Err(stop);
         }
-        let outcome = f().await;
+        // The step span puts `step` on every log line the step's IO writes; error level so
+        // it exists whatever the filter lets through (a warn line still names its step).
+        let started = std::time::Instant::now();
+        let outcome = f()
+            .instrument(tracing::error_span!("step", step = name))
+            .await;
+        let action = self.shared.action.as_str();
+        metrics::histogram!(
+            "passerelle_step_duration_seconds",
+            "action" => action,
+            "step" => name.to_string()
+        )
+        .record(started.elapsed().as_secs_f64());
         match outcome {
             Ok(value) => {
                 if let Some(hook) = &self.shared.fault {
@@ -415,6 +434,25 @@ impl RunContext {
                 if let Some(ra) = retry_after {
                     delay = delay.max(ra);
                 }
+                // Cause: the remote asked to slow down (429 / Retry-After) or another
+                // transient failure (timeout, 5xx, connection reset).
+                let cause = if retry_after.is_some() {
+                    "rate_limited"
+                } else {
+                    "transient"
+                };
+                metrics::counter!(
+                    "passerelle_step_retries_total",
+                    "action" => action,
+                    "step" => name.to_string(),
+                    "cause" => cause
+                )
+                .increment(1);
+                *self
+                    .shared
+                    .park_cause
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(cause);
                 let until = self.shared.clock.now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
                 tracing::warn!(step = %key, attempt, error = %message, retry_at = %until, "erreur passagère, nouvel essai prévu");
@@ -521,7 +559,8 @@ impl RunContext {
                     return Ok(Done::NotStarted);
                 }
                 let ctx = self.child(scope);
-                let event = match work(ctx, item_ref.clone(), item).await {
+                let span = tracing::error_span!("item", item = %item_ref.key);
+                let event = match work(ctx, item_ref.clone(), item).instrument(span).await {
                     Ok(ItemOutcome::Succeeded(message)) => RunEvent::ItemSucceeded {
                         item: item_ref,
                         message,

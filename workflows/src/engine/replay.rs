@@ -32,10 +32,13 @@ pub async fn replay_run(
     workflow: &dyn Workflow,
     events: &[RecordedEvent],
 ) -> Result<ReplayReport, RunError> {
-    let (profile_id, input) = match events.first().map(|e| &e.event) {
+    let (profile_id, action, input) = match events.first().map(|e| &e.event) {
         Some(RunEvent::RunRequested {
-            profile_id, input, ..
-        }) => (profile_id.clone(), input.clone()),
+            profile_id,
+            action,
+            input,
+            ..
+        }) => (profile_id.clone(), *action, input.clone()),
         _ => {
             return Err(RunError::Nondeterminism(
                 "l'historique ne commence pas par RunRequested".into(),
@@ -69,6 +72,7 @@ pub async fn replay_run(
         run_id,
         account_id,
         profile_id,
+        action,
         journal,
         history,
         clock,

@@ -159,8 +159,30 @@ impl Worker {
             return Ok(Execution::Empty);
         };
         let run_id = claim.fence.run_id;
-        let span = tracing::info_span!("run", run = %run_id, worker = %self.id);
+        let (profile, action) = match claim.events.first().map(|e| &e.event) {
+            Some(RunEvent::RunRequested {
+                profile_id, action, ..
+            }) => (profile_id.to_string(), action.as_str()),
+            _ => (String::new(), ""),
+        };
+        // Every log line of the run carries these fields (error level: the span exists
+        // whatever the filter, so a warn line inside a run still says which run).
+        let span = tracing::error_span!(
+            "run",
+            account = %claim.account_id,
+            profile = %profile,
+            run = %run_id,
+            action = action,
+            worker = %self.id
+        );
+        metrics::counter!("passerelle_runs_claimed_total", "action" => action).increment(1);
         let status = self.execute(claim).instrument(span).await;
+        metrics::counter!(
+            "passerelle_runs_executed_total",
+            "action" => action,
+            "status" => status.as_str()
+        )
+        .increment(1);
         Ok(Execution::Completed { run_id, status })
     }
 
@@ -234,6 +256,7 @@ impl Worker {
             run_id: fence.run_id,
             account_id,
             profile_id,
+            action,
             journal,
             history,
             clock: self.clock.clone(),
@@ -256,7 +279,12 @@ impl Worker {
             return RunStatus::Running;
         }
 
-        // Heartbeat: keeps the lease while a long step runs; notices a lost lease.
+        // Heartbeat: keeps the lease while a long step runs; notices a lost lease. It is
+        // stopped by a signal checked only *between* beats, and awaited: a beat is a fenced
+        // transaction on the queue row, and cancelling it (it used to be `abort()`ed) could
+        // drop it while it opened that transaction, which returned a PostgreSQL connection
+        // to the pool inside it (see `adapters::store::db::pg_begin`).
+        let (stop_hb, mut hb_stopped) = tokio::sync::oneshot::channel::<()>();
         let hb = {
             let store = self.store.clone();
             let fence = fence.clone();
@@ -265,10 +293,15 @@ impl Worker {
             let lost = lease_lost.clone();
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(period).await;
+                    tokio::select! {
+                        biased;
+                        _ = &mut hb_stopped => break,
+                        _ = tokio::time::sleep(period) => {}
+                    }
                     match store.heartbeat(&fence, clock.now(), lease).await {
-                        Ok(_) => {}
+                        Ok(_) => metrics::counter!("passerelle_lease_renewals_total").increment(1),
                         Err(StoreError::LeaseLost(_)) => {
+                            // Counted once, when the run closes with LeaseLost.
                             lost.store(true, Ordering::SeqCst);
                             break;
                         }
@@ -285,7 +318,13 @@ impl Worker {
             ))),
         };
         let outcome = self.notify(&ctx, action, outcome).await;
-        hb.abort();
+        // Stop the heartbeat and wait for a beat in flight to end before closing the run
+        // (the close takes the same queue row). A send error only means the task already
+        // ended (lease lost); a join error means it panicked, which the close survives.
+        let _ = stop_hb.send(());
+        if let Err(e) = hb.await {
+            warn!(error = %e, "heartbeat task ended abnormally");
+        }
         self.close(&ctx, outcome).await
     }
 
@@ -347,6 +386,18 @@ impl Worker {
             }
             Err(RunError::Parked { until }) => {
                 info!(%until, "run parked until its next retry");
+                let cause = ctx
+                    .shared()
+                    .park_cause
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or("transient");
+                metrics::counter!(
+                    "passerelle_runs_parked_total",
+                    "action" => ctx.shared().action.as_str(),
+                    "cause" => cause
+                )
+                .increment(1);
                 (
                     vec![],
                     QueueChange::Park { due_at: until },
@@ -371,6 +422,7 @@ impl Worker {
             }
             Err(RunError::Interrupted) => (vec![], QueueChange::Release, RunStatus::Queued),
             Err(RunError::LeaseLost) => {
+                metrics::counter!("passerelle_lease_losses_total").increment(1);
                 warn!("lease lost; another worker owns the run now");
                 return RunStatus::Running;
             }

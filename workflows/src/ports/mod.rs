@@ -81,6 +81,7 @@ mod customers;
 mod erp;
 mod ledger;
 mod links;
+mod platform;
 mod pricing;
 mod shop;
 mod storage;
@@ -99,6 +100,9 @@ pub use erp::{
 };
 pub use ledger::{Counter, Ledger, OrderLink, Quotas, Reservation, Transferred, UpdateLedger};
 pub use links::{ErpLinks, LinksErp, LinksShop, LinksWritten, ProductLinks};
+pub use platform::{
+    Coded, Named, ShopConfiguration, ShopConfigurationRead, ShopConnection, TaxRate,
+};
 pub use pricing::{
     ErpSpecificPrices, PriceScope, SpecificPricesErp, SpecificPricesShop, SpecificPricesWritten,
 };

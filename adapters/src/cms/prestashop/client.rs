@@ -35,7 +35,9 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Date format of the webservice filters and fields.
 const PS_DATE: &str = "%Y-%m-%d %H:%M:%S";
 
-/// The PrestaShop Webservice client.
+/// The PrestaShop Webservice client. Clones share the HTTP connection pool and the
+/// reference-data cache (one shop, one cache), so one connection serves every family.
+#[derive(Clone)]
 pub struct PrestaShopClient {
     shop_url: String,
     api: String,
@@ -43,7 +45,7 @@ pub struct PrestaShopClient {
     http: reqwest::Client,
     default_shop: String,
     offset: FixedOffset,
-    refs: Mutex<Option<Arc<RefData>>>,
+    refs: Arc<Mutex<Option<Arc<RefData>>>>,
 }
 
 impl std::fmt::Debug for PrestaShopClient {
@@ -96,7 +98,7 @@ impl PrestaShopClient {
             http: Self::http(Duration::from_secs(30))?,
             default_shop: "1".into(),
             offset: Utc.fix(),
-            refs: Mutex::new(None),
+            refs: Arc::new(Mutex::new(None)),
         })
     }
 

@@ -39,6 +39,10 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use tokio::sync::Mutex;
 
+/// PrestaShop's default customer group ("Client", id 3 on a standard install): where a
+/// customer goes when the profile names no group for it.
+pub(crate) const DEFAULT_CUSTOMER_GROUP: &str = "3";
+
 /// The note line naming the ERP contact an account was made for (contacts' accounts carry
 /// their customer's code too, so the customer's own account is the one without it).
 pub(crate) const CONTACT_PREFIX: &str = "Contact EBP : ";
@@ -224,9 +228,12 @@ impl PrestaShopCustomers {
         set(&mut s, "company", &d.company, new || u.b2b);
         set(&mut s, "siret", &d.siret, new || u.b2b);
         set(&mut s, "ape", &d.ape, new || u.b2b);
-        if let Some(g) = &d.group {
-            set(&mut s, "id_default_group", g, new || u.default_group);
-        }
+        // No group from the profile: PrestaShop's own default customer group.
+        let group = d
+            .group
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CUSTOMER_GROUP.to_string());
+        set(&mut s, "id_default_group", &group, new || u.default_group);
         let note = current.map(|c| text(c, "note")).unwrap_or_default();
         let tagged = with_tagged_line(&note, ERP_CODE_PREFIX, &d.erp_code);
         let tagged = match &d.contact {
@@ -247,13 +254,13 @@ impl PrestaShopCustomers {
             s.push_str(&field("active", if d.active { "1" } else { "0" }));
             s.push_str(&field("id_lang", "1"));
         }
-        if let Some(g) = &d.group {
+        {
             let have = current.map(|c| association_ids(c, "groups"));
-            if new || (u.group && have.as_deref() != Some(std::slice::from_ref(g))) {
+            if new || (u.group && have.as_deref() != Some(std::slice::from_ref(&group))) {
                 changed = true;
                 s.push_str(&format!(
                     "<associations><groups><group><id>{}</id></group></groups></associations>",
-                    esc(g)
+                    esc(&group)
                 ));
             }
         }

@@ -6,19 +6,17 @@
 //!   customer code (customer `note`) and stock (`stock_availables`).
 //! * [`model`]: the JSON shapes, read defensively, and the mapping (a malformed order becomes
 //!   [`passerelle_workflows::ports::ShopOrderRead::Invalid`] with a French reason).
-//! * [`sim`]: [`PrestaShopSim`], an axum server speaking the same paths, query syntax and
-//!   JSON, with seeded demo data, call counters, fault injection and per-order corruption.
+//! * `platform.rs`: its capabilities, the neutral configuration and `connect`.
+//!
+//! Its simulator lives in the `passerelle-simulators` crate (`simulators/src/prestashop/`).
 //!
 //! Facts and sources: `/work/shared/reference/cms-apis.md` §1 and `PS-docs:webservice/…`
 //! (PrestaShop/docs, branch 8.x).
 
 mod client;
 pub mod model;
-pub mod sim;
+mod platform;
 
 pub use client::{normalise_shop_url, PrestaShopCatalog, PrestaShopClient, PrestaShopCustomers};
 pub use model::{PsCoded, PsConfiguration, PsNamed, PsTax, DOCUMENT_PREFIX, ERP_CODE_PREFIX};
-pub use sim::{
-    demo_catalog, demo_catalog_prices, Corruption, Fault, FaultConfig, NewAddress, NewCartRule,
-    NewCustomer, NewGift, NewLine, NewOrder, PrestaShopSim, SimShop, DEMO_KEY,
-};
+pub use platform::{connect, Languages, CAPABILITIES};

@@ -23,7 +23,7 @@ const STANDARD: &[&str] = &[
     "FamilyId",
     "SubFamilyId",
     "BarCode",
-    crate::ebp::assumptions::ITEM_IMAGE_COLUMN,
+    crate::ebp::contract::ITEM_IMAGE_COLUMN,
 ];
 
 /// Extra columns per article, and the custom column names seen (present on every row).
@@ -189,25 +189,26 @@ impl EbpSim {
     }
 }
 
-/// The demo folder's articles, consistent with the demo shop's catalog
-/// ([`crate::cms::prestashop::demo_catalog_prices`]): same references, names, prices and
-/// stock, VAT codes `TN` (20 %), `TI` (10 %), `TR` (5.5 %), `EX` (none), an RTF commercial
-/// description and a `xx_Accroche` custom field; plus two articles the shop does not have
-/// yet (created by the export) and one not published (left out).
+/// The demo folder's articles: the shared seed's catalogue ([`crate::seed::demo_articles`],
+/// the same references, names, prices and stock every demo shop serves), VAT codes `TN`
+/// (20 %), `TI` (10 %), `TR` (5.5 %), `EX` (none), an RTF commercial description and a
+/// `xx_Accroche` custom field; plus two articles the shop does not have yet (created by the
+/// export) and one not published (left out).
 pub fn demo_articles() -> Vec<SimArticle> {
-    let vat = |tax: Option<u64>| match tax {
-        Some(1) => ("TN", Decimal::from(20)),
-        Some(2) => ("TI", Decimal::from(10)),
-        Some(3) => ("TR", Decimal::new(55, 1)),
+    let vat = |rate: Option<Decimal>| match rate.map(|r| r.normalize().to_string()).as_deref() {
+        Some("20") => ("TN", Decimal::from(20)),
+        Some("10") => ("TI", Decimal::from(10)),
+        Some("5.5") => ("TR", Decimal::new(55, 1)),
         _ => ("EX", Decimal::ZERO),
     };
-    let mut out: Vec<SimArticle> = crate::cms::prestashop::demo_catalog_prices()
+    let mut out: Vec<SimArticle> = crate::seed::demo_articles()
         .into_iter()
         .enumerate()
-        .map(|(i, (r, name, cents, tax, stock))| {
-            let (code, rate) = vat(tax);
-            SimArticle::new(r, name, stock)
-                .price(Decimal::new(cents, 2), rate)
+        .map(|(i, a)| {
+            let (code, rate) = vat(a.vat_rate);
+            let name = a.name;
+            SimArticle::new(&a.reference, &name, a.stock)
+                .price(a.price_excl, rate)
                 .vat(code)
                 .column(
                     "DesCom",

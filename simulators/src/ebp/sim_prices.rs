@@ -8,7 +8,7 @@
 //! sides change together when EBP confirms or corrects an assumption.
 
 use super::{iso, lock, now_naive, num, EbpSim};
-use crate::ebp::assumptions::{
+use crate::ebp::contract::{
     ITEM_COMPONENT_TABLE, LINKED_ITEM_TABLE, PRICE_CATEGORY_NAME_COLUMN,
     PRICE_LIST_CALCULATION_DISCOUNT, PRICE_LIST_CALCULATION_FIXED, PRICE_LIST_INCLUSION_TABLE,
     PRICE_LIST_THIRD_CATEGORY, PRICE_LIST_THIRD_CUSTOMER,

@@ -276,7 +276,7 @@ impl PrestaShopSim {
         g.shop
             .rows("attachments")
             .into_iter()
-            .filter(|a| super::super::model::association_ids(a, "products").contains(&pid))
+            .filter(|a| super::json::association_ids(a, "products").contains(&pid))
             .map(|a| {
                 let id: u64 = super::text(a, "id").parse().unwrap_or(0);
                 (

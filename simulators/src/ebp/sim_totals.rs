@@ -2,7 +2,7 @@
 //! (`AmountVatExcluded`, `VatAmount`, `AmountVatIncluded` and the per-rate breakdown
 //! `DetailVatAmount0..5_*`), computed from the imported lines with the rates of the folder's
 //! own `Vat` table, under the folder's VAT rounding rule (see
-//! [`super::assumptions::VAT_ROUNDING`]).
+//! `VAT_ROUNDING` in `adapters/src/ebp/assumptions.rs`).
 //!
 //! Written on its own, without the document rules of `passerelle_domain::orders`: the
 //! simulator checks what Passerelle writes, so it must not share the code it checks. Only

@@ -12,12 +12,29 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use passerelle_workflows::actions::demo_engine::{DemoItem, Receipt};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
+
+/// One item the backend lists (`GET /items`), as the demo workflow reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoItem {
+    /// Reference shown in progress lines.
+    pub reference: String,
+    /// Quantity; negative values are invalid input.
+    pub quantity: i64,
+}
+
+/// The answer to an applied effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Receipt {
+    /// Id of the effect (the same for a repeated idempotency key).
+    effect_id: String,
+    /// True when this key had already been applied.
+    replayed: bool,
+}
 
 /// Simulator settings.
 #[derive(Debug, Clone, Default)]

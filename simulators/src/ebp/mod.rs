@@ -18,16 +18,18 @@
 //! injected faults (queued, or drawn with a seeded RNG), then 401 for an unknown or expired
 //! bearer. Every API call is recorded so tests can assert the observed rate.
 
-use super::assumptions as a;
-use super::client::cell;
-use super::files::{self, Table};
-use super::query::{Logic, Operator, Where};
+pub mod contract;
+pub mod import_files;
+pub mod where_condition;
+
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use chrono::{NaiveDate, NaiveDateTime, Utc};
+use contract as a;
+use import_files::{self as files, Table};
 use passerelle_domain::orders::{Address, CustomerRecord, DocumentKind, ErpDocument};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -38,6 +40,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
+use where_condition::{Logic, Operator, Where};
 
 /// Simulator settings.
 #[derive(Debug, Clone)]
@@ -73,7 +76,7 @@ pub struct EbpSimConfig {
     /// RNG seed of the fault draws and tokens.
     pub seed: u64,
     /// How the folder rounds the VAT of its documents' footers (per rate by default, see
-    /// [`a::VAT_ROUNDING`]).
+    /// `VAT_ROUNDING` in the EBP client's `assumptions.rs`).
     pub vat_rounding: passerelle_domain::orders::VatRounding,
 }
 
@@ -95,7 +98,7 @@ impl Default for EbpSimConfig {
             throttle_rate: 0.0,
             throttle_retry_after: Some(1),
             seed: 42,
-            vat_rounding: a::VAT_ROUNDING,
+            vat_rounding: passerelle_domain::orders::VatRounding::PerRate,
         }
     }
 }
@@ -288,15 +291,13 @@ struct Inner {
 
 type Shared = Arc<Mutex<Inner>>;
 
-#[path = "sim_catalog.rs"]
 mod sim_catalog;
-#[path = "sim_customers.rs"]
+
 mod sim_customers;
 pub use sim_catalog::{demo_articles, SimArticle};
-#[path = "sim_prices.rs"]
+
 mod sim_prices;
 pub use sim_prices::{SimPriceRule, SimPriceThird};
-#[path = "sim_totals.rs"]
 pub mod sim_totals;
 pub use sim_totals::{sale_totals, SaleTotals};
 
@@ -609,6 +610,29 @@ fn default_tables() -> BTreeMap<String, Vec<Value>> {
 }
 
 // ---------------------------------------------------------------- filtering
+
+/// A cell of a JSON row as text (`None` when absent or not a scalar).
+fn cell(row: &Value, key: &str) -> Option<String> {
+    match row.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved characters kept).
+fn encode_component(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 fn yaml_str(v: &serde_yaml::Value) -> String {
     match v {
@@ -1637,8 +1661,8 @@ async fn handle(
         let state = q.get("state").cloned().unwrap_or_default();
         let location = format!(
             "{redirect}?code={}&state={}",
-            super::query::encode_component(&code),
-            super::query::encode_component(&state)
+            encode_component(&code),
+            encode_component(&state)
         );
         let mut h = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(&location) {
@@ -1681,6 +1705,11 @@ async fn handle(
 impl EbpSim {
     /// Starts a simulator on 127.0.0.1 on a free port, with the main warehouse `DEP1`.
     pub async fn start(cfg: EbpSimConfig) -> std::io::Result<EbpSim> {
+        Self::start_at(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// [`EbpSim::start`] on `addr` (`passerelle sim --listen`).
+    pub async fn start_at(cfg: EbpSimConfig, addr: SocketAddr) -> std::io::Result<EbpSim> {
         let mut warehouses = BTreeMap::new();
         warehouses.insert(MAIN_WAREHOUSE.to_string(), "Dépôt principal".to_string());
         let inner = Arc::new(Mutex::new(Inner {
@@ -1715,7 +1744,7 @@ impl EbpSim {
             cust: sim_customers::CustomerStore::default(),
         }));
         let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

@@ -16,7 +16,7 @@
 //!   (500). A `PATCH` changes only the fields sent.
 
 use super::{api_err, now_ps, obj, parse_xml, s, ApiError, SimShop};
-use crate::cms::prestashop::model::text;
+use crate::prestashop::json::text;
 use axum::http::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::json;

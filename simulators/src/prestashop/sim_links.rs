@@ -8,7 +8,7 @@
 //! quantity below 1 (code 85).
 
 use super::{Node, SimShop};
-use crate::cms::prestashop::sim::{api_err, ApiError, Obj};
+use crate::prestashop::{api_err, ApiError, Obj};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 

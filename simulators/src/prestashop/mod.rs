@@ -19,14 +19,17 @@
 //! resource), fault injection (a seeded share of 5xx / 429 with Retry-After / delays, or
 //! queued faults for the next calls) and per-order corruption ([`Corruption`]).
 
-use super::model::{text, Obj};
+pub(crate) mod json;
+use crate::seed::{self, Seed, SeedBreakage, SeedCarrier, SeedPaymentMethod, SeedStatus};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine as _;
-use chrono::{Duration as ChronoDuration, NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime};
+use json::text;
+pub use json::Obj;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -83,15 +86,14 @@ fn singular(resource: &str) -> Option<&'static str> {
         .map(|(_, s)| *s)
 }
 
-#[path = "sim_catalog.rs"]
 mod sim_catalog;
-#[path = "sim_combinations.rs"]
+
 mod sim_combinations;
-#[path = "sim_customers.rs"]
+
 mod sim_customers;
-#[path = "sim_images.rs"]
+
 mod sim_images;
-#[path = "sim_prices.rs"]
+
 mod sim_prices;
 pub use sim_images::SimImage;
 
@@ -324,8 +326,8 @@ impl SimShop {
     /// A shop with reference data only: taxes (1: TVA FR 20 %, 2: 10 %, 3: 5.5 %, 4: 2.1 %),
     /// countries (PrestaShop ids: 1 DE, 3 BE, 8 FR, 10 IT, 19 CH, 21 US), states (CA, NY),
     /// currencies (1 EUR, 2 USD at 1.08), carriers (1 pick-up, 2 Colissimo, 3 Chronopost),
-    /// the 12 standard order states, shops 1 and 2, and a small catalog with stock.
-    pub fn new() -> Self {
+    /// the 12 standard order states and shops 1 and 2; no product.
+    pub fn empty() -> Self {
         let mut shop = SimShop {
             res: BTreeMap::new(),
         };
@@ -465,8 +467,20 @@ impl SimShop {
                 ]),
             );
         }
-        for (r, name, cents, tax, qty) in CATALOG {
-            shop.add_product(r, name, Decimal::new(*cents, 2), *tax, *qty);
+        shop
+    }
+
+    /// [`SimShop::empty`] with the seed's demo catalogue as products.
+    pub fn new() -> Self {
+        let mut shop = SimShop::empty();
+        for a in seed::demo_articles() {
+            shop.add_product(
+                &a.reference,
+                &a.name,
+                a.price_excl,
+                tax_id(a.vat_rate),
+                a.stock,
+            );
         }
         shop
     }
@@ -909,251 +923,147 @@ impl SimShop {
     /// (20 % / 5.5 % / 0 %), line reductions, cart rules, gift wrap, shops 1 and 2, a few
     /// references unknown to the catalog (and to the ERP), states 1–6. Deterministic.
     pub fn seed_demo(n: usize) -> Self {
-        let mut shop = SimShop::new();
-        let people = demo_customers(&mut shop);
-        let modules = [
-            ("ps_checkpayment", "Chèque", ""),
-            ("ps_wirepayment", "Virement bancaire", ""),
-            ("paypal", "PayPal", "PAY-7TX"),
-            ("stripe_official", "Carte bancaire", "pi_3Q"),
-        ];
-        let states = [2u64, 2, 3, 1, 10, 4, 2, 5, 6, 3];
-        for i in 1..=n {
-            let (cid, aid, foreign_us) = people[i % people.len()];
-            let mut lines = Vec::new();
-            for k in 0..(1 + i % 3) {
-                let (r, name, cents, tax, _) = CATALOG[(i * 3 + k * 5) % CATALOG.len()];
-                let mut l = NewLine::new(
-                    r,
-                    name,
-                    1 + ((i + k) % 3) as i64,
-                    Decimal::new(cents, 2),
-                    if foreign_us { None } else { tax },
-                );
-                if (i + k) % 4 == 0 {
-                    l.reduction_percent = Decimal::new(10, 0);
-                }
-                lines.push(l);
-            }
-            if i % 7 == 0 {
-                lines.push(NewLine::new(
-                    &format!("ZZ-INCONNU-{i}"),
-                    "Article hors catalogue",
-                    1,
-                    Decimal::new(1250, 2),
-                    Some(1),
-                ));
-            }
-            let mut o = NewOrder::new(cid, aid, lines);
-            o.shop_id = if i % 5 == 0 { 2 } else { 1 };
-            o.state_id = states[i % states.len()];
-            o.date_add = base_date() + ChronoDuration::hours(7 * i as i64);
-            let (module, label, tx) = modules[i % modules.len()];
-            o.module = module.into();
-            o.payment = label.into();
-            o.transaction_id = if tx.is_empty() {
-                String::new()
-            } else {
-                format!("{tx}{i:06}")
-            };
-            o.paid = matches!(o.state_id, 2..=5);
-            o.invoice_number = o.paid.then_some(i as u64);
-            if foreign_us {
-                o.currency_iso = "USD".into();
-                o.carrier_id = 3;
-                o.shipping_tax_excl = Decimal::new(2500, 2);
-                o.carrier_tax_rate = Decimal::ZERO;
-            } else if i % 9 == 0 {
-                o.carrier_id = 1;
-                o.shipping_tax_excl = Decimal::ZERO;
-            }
-            if i % 4 == 0 {
-                o.cart_rules.push(NewCartRule {
-                    name: "Bienvenue 5 €".into(),
-                    value: Decimal::new(500, 2),
-                    value_tax_excl: Decimal::new(417, 2),
-                });
-            }
-            if i % 6 == 0 {
-                o.gift = Some(NewGift {
-                    wrapping_tax_excl: Decimal::new(250, 2),
-                    tax_rate: Decimal::new(20, 0),
-                    message: "Joyeux anniversaire !".into(),
-                });
-            }
-            if i % 8 == 0 {
-                o.note = "Livrer après 18 h".into();
-            }
-            shop.add_order(&o);
-        }
-        shop
+        SimShop::from_seed(&Seed::demo(n)).0
     }
-}
 
-/// Demo catalog: reference, name, price (cents, tax excl.), tax id, stock.
-const CATALOG: &[(&str, &str, i64, Option<u64>, i64)] = &[
-    (
-        "TAPI-Gris-Pla",
-        "Tapis gris plat 160x230",
-        18900,
-        Some(1),
-        12,
-    ),
-    (
-        "TAPI-Bleu-Pla",
-        "Tapis bleu plat 120x170",
-        12900,
-        Some(1),
-        4,
-    ),
-    ("COUS-Lin-40", "Coussin lin 40x40", 2490, Some(1), 40),
-    ("PLAID-Laine", "Plaid laine mérinos", 7900, Some(1), 0),
-    ("RIDEAU-Voile", "Rideau voile blanc", 3450, Some(1), 15),
-    (
-        "LIVRE-Deco",
-        "Livre « Maisons de famille »",
-        3500,
-        Some(3),
-        20,
-    ),
-    ("THE-Vert-100", "Thé vert bio 100 g", 820, Some(3), 50),
-    ("CARTE-Cadeau", "Carte cadeau 50 €", 5000, None, 999),
-    ("LAMPE-Laiton", "Lampe laiton", 11900, Some(1), 3),
-];
-
-/// First name, last name, e-mail, company, SIRET, guest, VAT number, street, postcode,
-/// city, country.
-type CustomerSpec = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    bool,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-);
-
-/// (customer id, address id, US customer).
-fn demo_customers(shop: &mut SimShop) -> Vec<(u64, u64, bool)> {
-    let specs: [CustomerSpec; 6] = [
-        (
-            "Camille",
-            "Martin",
-            "camille.martin@example.fr",
-            "",
-            "",
-            false,
-            "",
-            "12 rue des Lilas",
-            "69003",
-            "Lyon",
-            "FR",
-        ),
-        (
-            "Hugo",
-            "Bernard",
-            "hugo.b@example.fr",
-            "",
-            "",
-            true,
-            "",
-            "3 place du Marché",
-            "33000",
-            "Bordeaux",
-            "FR",
-        ),
-        (
-            "Léa",
-            "Dubois",
-            "achats@atelier-dubois.fr",
-            "Atelier Dubois SARL",
-            "40483304800022",
-            false,
-            "FR32404833048",
-            "8 avenue Jean Jaurès",
-            "75019",
-            "Paris",
-            "FR",
-        ),
-        (
-            "Pieter",
-            "Janssens",
-            "pieter@janssens.be",
-            "Janssens BV",
-            "",
-            false,
-            "BE0417497106",
-            "Meir 24",
-            "2000",
-            "Antwerpen",
-            "BE",
-        ),
-        (
-            "Emily",
-            "Carter",
-            "emily.carter@example.com",
-            "",
-            "",
-            false,
-            "",
-            "1200 Market St",
-            "94102",
-            "San Francisco",
-            "US",
-        ),
-        (
-            "Zoé",
-            "Petit",
-            "zoe.petit@example.fr",
-            "",
-            "",
-            true,
-            "",
-            "5 chemin des Vignes",
-            "13100",
-            "Aix-en-Provence",
-            "FR",
-        ),
-    ];
-    specs
-        .iter()
-        .map(
-            |(first, last, email, company, siret, guest, vat, a1, pc, city, iso)| {
+    /// The shop of a neutral [`Seed`], rendered the PrestaShop way: its articles as products
+    /// (VAT rates as tax ids 1–4), one customer and one address per seed customer (a guest
+    /// is an `is_guest` account, a company's SIRET on the customer and VAT number on the
+    /// address), and the orders (statuses as the standard order states, the carrier as pick-up
+    /// 1 / Colissimo 2 / Chronopost 3, payments as their modules, vouchers as cart rules).
+    /// Returns it with the ids of the orders broken on purpose and how.
+    pub fn from_seed(seed: &Seed) -> (Self, Vec<(u64, Option<SeedBreakage>)>) {
+        let mut shop = SimShop::empty();
+        for a in &seed.articles {
+            shop.add_product(
+                &a.reference,
+                &a.name,
+                a.price_excl,
+                tax_id(a.vat_rate),
+                a.stock,
+            );
+        }
+        let people: Vec<(u64, u64)> = seed
+            .customers
+            .iter()
+            .map(|c| {
                 let cid = shop.add_customer(&NewCustomer {
-                    email: (*email).into(),
-                    firstname: (*first).into(),
-                    lastname: (*last).into(),
-                    company: (*company).into(),
-                    siret: (*siret).into(),
-                    is_guest: *guest,
+                    email: c.email.clone(),
+                    firstname: c.firstname.clone(),
+                    lastname: c.lastname.clone(),
+                    company: c.company.clone(),
+                    siret: c.siret.clone(),
+                    is_guest: c.guest,
                     note: String::new(),
                 });
                 let aid = shop.add_address(&NewAddress {
                     customer_id: cid,
-                    firstname: (*first).into(),
-                    lastname: (*last).into(),
-                    company: (*company).into(),
-                    vat_number: (*vat).into(),
-                    address1: (*a1).into(),
-                    postcode: (*pc).into(),
-                    city: (*city).into(),
-                    country_iso: (*iso).into(),
-                    state_iso: if *iso == "US" {
-                        "CA".into()
-                    } else {
-                        String::new()
-                    },
-                    phone: "0102030405".into(),
+                    firstname: c.firstname.clone(),
+                    lastname: c.lastname.clone(),
+                    company: c.company.clone(),
+                    vat_number: c.vat_number.clone(),
+                    address1: c.street.clone(),
+                    postcode: c.postcode.clone(),
+                    city: c.city.clone(),
+                    country_iso: c.country.clone(),
+                    state_iso: c.region.clone(),
+                    phone: c.phone.clone(),
                     ..NewAddress::default()
                 });
-                (cid, aid, *iso == "US")
-            },
-        )
-        .collect()
+                (cid, aid)
+            })
+            .collect();
+        let mut broken = Vec::new();
+        for o in &seed.orders {
+            let Some(&(cid, aid)) = people.get(o.customer) else {
+                continue;
+            };
+            let lines = o
+                .lines
+                .iter()
+                .map(|l| {
+                    let mut nl = NewLine::new(
+                        &l.reference,
+                        &l.name,
+                        l.quantity,
+                        l.unit_price_excl,
+                        tax_id(l.vat_rate),
+                    );
+                    nl.reduction_percent = l.discount_percent;
+                    nl
+                })
+                .collect();
+            let mut n = NewOrder::new(cid, aid, lines);
+            n.shop_id = u64::from(o.store);
+            n.state_id = state_id(o.status);
+            n.date_add = o.created;
+            n.currency_iso = o.currency.clone();
+            n.carrier_id = match o.carrier {
+                SeedCarrier::Pickup => 1,
+                SeedCarrier::Standard => 2,
+                SeedCarrier::International => 3,
+            };
+            n.shipping_tax_excl = o.shipping_excl;
+            n.carrier_tax_rate = o.shipping_vat_rate;
+            n.module = match o.payment {
+                SeedPaymentMethod::Check => "ps_checkpayment",
+                SeedPaymentMethod::Transfer => "ps_wirepayment",
+                SeedPaymentMethod::Paypal => "paypal",
+                SeedPaymentMethod::Card => "stripe_official",
+            }
+            .into();
+            n.payment = o.payment.label().into();
+            n.transaction_id = o.transaction.clone();
+            n.paid = o.paid;
+            n.invoice_number = o.invoice_number;
+            n.cart_rules = o
+                .discounts
+                .iter()
+                .map(|d| NewCartRule {
+                    name: d.name.clone(),
+                    value: d.amount_incl,
+                    value_tax_excl: d.amount_excl,
+                })
+                .collect();
+            n.gift = o.gift.as_ref().map(|g| NewGift {
+                wrapping_tax_excl: g.amount_excl,
+                tax_rate: g.vat_rate,
+                message: g.message.clone(),
+            });
+            n.note = o.note.clone();
+            let id = shop.add_order(&n);
+            if o.broken.is_some() || o.lines.iter().any(|l| l.quantity < 0) {
+                broken.push((id, o.broken));
+            }
+        }
+        (shop, broken)
+    }
+}
+
+/// The simulated shop's tax id of a VAT rate (1: 20 %, 2: 10 %, 3: 5.5 %, 4: 2.1 %; none
+/// for no VAT or a rate it has no tax for).
+fn tax_id(rate: Option<Decimal>) -> Option<u64> {
+    let r = rate?.normalize().to_string();
+    match r.as_str() {
+        "20" => Some(1),
+        "10" => Some(2),
+        "5.5" => Some(3),
+        "2.1" => Some(4),
+        _ => None,
+    }
+}
+
+/// The standard order state of a neutral status.
+fn state_id(status: SeedStatus) -> u64 {
+    match status {
+        SeedStatus::AwaitingCheck => 1,
+        SeedStatus::PaymentAccepted => 2,
+        SeedStatus::Processing => 3,
+        SeedStatus::Shipped => 4,
+        SeedStatus::Delivered => 5,
+        SeedStatus::Cancelled => 6,
+        SeedStatus::AwaitingTransfer => 10,
+    }
 }
 
 /// A 9-letter reference like PrestaShop's (`XKBKNABJK`), deterministic.
@@ -1250,6 +1160,15 @@ impl Drop for PrestaShopSim {
 impl PrestaShopSim {
     /// Serves `shop` on 127.0.0.1 (any free port), accepting webservice key `key`.
     pub async fn start(shop: SimShop, key: &str) -> std::io::Result<PrestaShopSim> {
+        Self::start_at(shop, key, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// [`PrestaShopSim::start`] on `addr` (`passerelle sim --listen`).
+    pub async fn start_at(
+        shop: SimShop,
+        key: &str,
+        addr: SocketAddr,
+    ) -> std::io::Result<PrestaShopSim> {
         let state = Arc::new(Mutex::new(SimState {
             shop,
             key: key.to_string(),
@@ -1263,7 +1182,7 @@ impl PrestaShopSim {
             images: sim_images::Images::default(),
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -2376,16 +2295,4 @@ fn find_bytes(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .windows(needle.len())
         .position(|w| w == needle)
         .map(|p| p + from)
-}
-
-/// The demo catalog `(reference, name, stock)`, for seeding the ERP side of a demo with the
-/// same articles.
-pub fn demo_catalog() -> Vec<(&'static str, &'static str, i64)> {
-    CATALOG.iter().map(|(r, n, _, _, s)| (*r, *n, *s)).collect()
-}
-
-/// The demo catalog with prices: `(reference, name, price excl. tax in cents, tax id, stock)`
-/// (tax ids as in [`SimShop::new`]), for seeding the ERP's article store consistently.
-pub fn demo_catalog_prices() -> Vec<(&'static str, &'static str, i64, Option<u64>, i64)> {
-    CATALOG.to_vec()
 }

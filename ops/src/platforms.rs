@@ -1,0 +1,80 @@
+//! The one wiring function of the shop platforms: the only place of `ops/src` that names a
+//! platform's client types. Everything else asks [`capabilities`] or gets a
+//! [`ShopConnection`] from [`connect`] and uses its platform-neutral families.
+//!
+//! Adding a platform is one arm in each function below (see `docs/PLATFORMS.md`,
+//! "Adding a platform").
+
+use passerelle_adapters::cms::prestashop;
+use passerelle_domain::platform::{partial_notes, Capabilities, Platform};
+use passerelle_domain::profile::Profile;
+use passerelle_domain::SyncAction;
+use passerelle_workflows::engine::StepError;
+use passerelle_workflows::ports::ShopConnection;
+
+/// What `platform` can do, as its adapter declares it (none for a platform without a
+/// client yet: every action is refused as "pas encore prise en charge").
+pub fn capabilities(platform: Platform) -> Capabilities {
+    match platform {
+        Platform::PrestaShop => prestashop::CAPABILITIES,
+        Platform::WooCommerce
+        | Platform::Shopify
+        | Platform::BigCommerce
+        | Platform::Magento
+        | Platform::Wix
+        | Platform::LeNewBlack
+        | Platform::Oasis
+        | Platform::Orderlion => Capabilities::NONE,
+    }
+}
+
+/// What the shop of `profile` can do, with the run-log notes of the parts of `action` it
+/// cannot (none when the profile has no shop: its connection fails with its own reason).
+pub fn partial(profile: &Profile, action: SyncAction) -> (Capabilities, Vec<String>) {
+    match &profile.shop {
+        Some(s) => {
+            let caps = capabilities(s.platform);
+            (caps, partial_notes(s.platform, caps, action))
+        }
+        None => (Capabilities::all(), Vec::new()),
+    }
+}
+
+/// The shop connection of `profile` with its credential `key` (in clear, memory only).
+pub fn connect(profile: &Profile, key: &str) -> Result<ShopConnection, StepError> {
+    let shop = profile
+        .shop
+        .as_ref()
+        .ok_or_else(|| StepError::permanent("profil sans connexion boutique"))?;
+    match shop.platform {
+        Platform::PrestaShop => {
+            let export = profile.export.as_ref();
+            let languages = prestashop::Languages {
+                catalog: export.map(|e| e.languages.clone()).unwrap_or_default(),
+                customers: export
+                    .map(|e| e.customers.languages.clone())
+                    .unwrap_or_default(),
+            };
+            prestashop::connect(&shop.url, key, languages)
+        }
+        other => Err(StepError::permanent(format!(
+            "plateforme {} pas encore prise en charge (platform not supported yet)",
+            other.label()
+        ))),
+    }
+}
+
+/// The shop URL as the platform's client will use it (checked when a profile is imported,
+/// so a bad URL is refused before anything is stored).
+pub fn normalise_url(platform: Platform, url: &str) -> Result<String, String> {
+    match platform {
+        Platform::PrestaShop => prestashop::normalise_shop_url(url),
+        // Platforms without a client keep the URL as given (they cannot run anything yet).
+        _ => Ok(url.trim().to_string()),
+    }
+}
+
+/// `docs/PLATFORMS.md`'s generated part: the capability matrix of this build.
+pub fn matrix_markdown() -> String {
+    passerelle_domain::platform::render_matrix(capabilities)
+}
