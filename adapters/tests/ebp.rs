@@ -89,6 +89,7 @@ fn order(web: &str, customer: &str, lines: &[(&str, &str, &str, &str)]) -> ErpDo
         shipping_id: Some("COLI".into()),
         shipping_amount_tax_excl: dec("4.90"),
         shipping_vat_code: Some("TN".into()),
+        shipping_vat_rate: Decimal::ZERO,
         delivery_date: None,
         tax_inclusive: false,
         erp_state: None,
@@ -737,7 +738,7 @@ async fn client_errors_are_permanent_with_ebp_message() {
     assert_eq!(sim.token_grants(), grants, "no refresh for a key problem");
 
     let conf = c.read_configuration().await.expect("configuration");
-    assert_eq!(conf.vat_codes.len(), 4);
+    assert_eq!(conf.vat_codes.len(), 9);
     assert!(
         conf.accounting_categories.is_empty(),
         "table refused → empty"

@@ -178,7 +178,6 @@ fn settings() -> OrderSettings {
         default_shipping_id: None,
         currencies: BTreeMap::new(),
         shop_default_currency: "EUR".into(),
-        check_existing: true,
         foreign_currency_documents: false,
         misc_for_unknown: true,
         shop_number_as_document_number: false,
@@ -190,6 +189,7 @@ fn settings() -> OrderSettings {
         push_stock: false,
         lot_numbers: false,
         gap_line: true,
+        vat_rounding: VatRounding::PerRate,
         special: SpecialArticles {
             misc: "DIVERS".into(),
             gap: "ECART".into(),
@@ -405,12 +405,13 @@ fn price_precision_two_vs_four_half_up() {
         line("MUG-01", "Mug", dec!(1), dec!(2.345), dec!(20)),
     ];
     let mut s = settings();
-    s.gap_line = false;
+    // The amount paid is the baseline's 48.00: a gap line closes it; only product lines here.
     let units = |s: &OrderSettings| -> Vec<Decimal> {
         build(&o, s)
             .unwrap()
             .lines
             .iter()
+            .filter(|l| l.kind == LineKind::Product)
             .map(|l| l.unit_price)
             .collect()
     };
@@ -516,7 +517,6 @@ fn tax_mapping_named_rule_default_and_unknown_rate() {
         "taux de TVA inconnu 7.7 % (TVA CH) (unknown tax rate)"
     );
     s.default_vat_code = Some("TVADEF".into());
-    s.gap_line = false;
     assert_eq!(build(&o, &s).unwrap().lines[1].vat_code, "TVADEF");
 }
 
@@ -862,10 +862,13 @@ fn gap_line_when_totals_differ() {
         (dec!(0.60), "EXO", dec!(0))
     );
 
+    // Without the gap line the document would total 48.00 for 48.60 paid: the order fails
+    // with the reason instead of a document that silently differs.
     s.gap_line = false;
-    let doc = build(&o, &s).unwrap();
-    assert_eq!(doc.lines.len(), 2);
-    assert_eq!(doc.expected_total_tax_incl, dec!(48.60));
+    assert_eq!(
+        build(&o, &s).unwrap_err().0,
+        "le total du document (48 € TTC) diffère du montant payé (48.6 € TTC) et la ligne d'écart est désactivée dans le profil (document total differs from the amount paid)"
+    );
 
     o.totals.paid_tax_incl = dec!(48.004);
     s.gap_line = true;
@@ -1049,7 +1052,7 @@ fn validation_reasons() {
     o.billing.address1 = "x".repeat(10_001);
     assert_eq!(
         validate_order(&o).unwrap_err().0,
-        "prix négatif (-1.5) pour la référence TSHIRT-BL (negative price) ; \
+        "prix unitaire négatif (-1.5) pour la référence TSHIRT-BL (negative unit price) ; \
          taux de TVA invalide (120 %) pour la référence MUG-01 (invalid tax rate) ; \
          total négatif : payé TTC = -3 (negative total) ; \
          e-mail du client absent (missing customer e-mail) ; \
@@ -1314,4 +1317,569 @@ fn existing_customer_address_updates() {
     assert_eq!(rec.delivery, o.delivery);
     assert_eq!(rec.billing, Address::default(), "billing not updated");
     assert_eq!(rec.accounting_account, None);
+}
+
+// ------------------------------------------------------------------------------------------
+// Totals exact to the cent under both VAT rounding rules (issue 18)
+// ------------------------------------------------------------------------------------------
+
+/// The order's lines replaced, no shipping, and the amount the shop charged.
+fn cart(lines: Vec<OrderLine>, paid: Decimal) -> ShopOrder {
+    let mut o = order();
+    let excl: Decimal = lines.iter().map(|l| l.total_tax_excl).sum();
+    o.lines = lines;
+    o.shipping.amount_tax_excl = Decimal::ZERO;
+    o.shipping.amount_tax_incl = Decimal::ZERO;
+    o.totals = OrderTotals {
+        products_tax_excl: excl,
+        products_tax_incl: paid,
+        paid_tax_excl: excl,
+        paid_tax_incl: paid,
+    };
+    o
+}
+
+fn with_rule(rule: VatRounding) -> OrderSettings {
+    let mut s = settings();
+    s.vat_rounding = rule;
+    s
+}
+
+/// (kind, unit price) of each line, and the document's total incl. tax under its rule.
+fn lines_and_total(doc: &ErpDocument, rule: VatRounding) -> (Vec<(LineKind, Decimal)>, Decimal) {
+    let lines = doc.lines.iter().map(|l| (l.kind, l.unit_price)).collect();
+    let total = totals::document_totals(&doc.lines, None, doc.tax_inclusive, rule).tax_incl;
+    (lines, total)
+}
+
+#[test]
+fn seven_thirds_paid_2_80_close_exactly_under_both_rules() {
+    // 7 × 0.333333 € excl. tax at 20 %, 2.80 € paid. The line is 7 × 0.33 = 2.31 € excl.
+    // tax: 2.77 € incl. tax, 0.03 € short. The old gap line (0.03 / 1.2 = 0.025 → 0.03 excl.
+    // tax → 0.04 incl.) made the document 2.81 €.
+    let o = cart(
+        vec![line("MUG-01", "Mug", dec!(7), dec!(0.333333), dec!(20))],
+        dec!(2.80),
+    );
+    // Per rate: the gap joins the 20 % base: 2.33 + round(0.466) = 2.80.
+    let doc = build(&o, &with_rule(VatRounding::PerRate)).unwrap();
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerRate),
+        (
+            vec![(LineKind::Product, dec!(0.33)), (LineKind::Gap, dec!(0.02))],
+            dec!(2.80)
+        )
+    );
+    // Per line: no amount x has x + round(0.2 x) = 0.03 (0.02 → 0.02, 0.03 → 0.04), so the
+    // gap is 0.02 and a second gap line carries the last cent (its VAT rounds to 0).
+    let doc = build(&o, &with_rule(VatRounding::PerLine)).unwrap();
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerLine),
+        (
+            vec![
+                (LineKind::Product, dec!(0.33)),
+                (LineKind::Gap, dec!(0.02)),
+                (LineKind::Gap, dec!(0.01))
+            ],
+            dec!(2.80)
+        )
+    );
+    assert!(doc.lines[1..].iter().all(|l| l.vat_code == "TVA20"));
+    // A tax-inclusive document states the amounts incl. tax: 7 × 0.40 = 2.80, no gap.
+    let mut s = with_rule(VatRounding::PerRate);
+    s.tax_inclusive = true;
+    let doc = build(&o, &s).unwrap();
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerRate),
+        (vec![(LineKind::Product, dec!(0.40))], dec!(2.80))
+    );
+}
+
+#[test]
+fn per_rate_without_a_zero_rate_code_fails_the_order_when_the_cent_cannot_be_reached() {
+    // At 20 %, x + round(0.2 x) skips totals: 0.07 → 0.08, 0.08 → 0.10. A 0.05 € line paid
+    // 0.09 € needs a base of 0.075 €: no amount in cents closes it at 20 % per rate.
+    let o = cart(
+        vec![line("MUG-01", "Mug", dec!(1), dec!(0.05), dec!(20))],
+        dec!(0.09),
+    );
+    let mut s = with_rule(VatRounding::PerRate);
+    s.taxes.retain(|t| !t.rate.is_zero());
+    let err = build(&o, &s).unwrap_err().0;
+    assert!(
+        err.starts_with("l'écart de 0.03 € entre le montant payé (0.09 €)"),
+        "{err}"
+    );
+    // With a 0 % code in the tax mapping, the last cent goes on a 0 % gap line.
+    s.taxes.push(TaxRule {
+        name: None,
+        rate: dec!(0),
+        vat_code: "EXO".into(),
+    });
+    let doc = build(&o, &s).unwrap();
+    let gaps: Vec<(Decimal, &str)> = doc
+        .lines
+        .iter()
+        .filter(|l| l.kind == LineKind::Gap)
+        .map(|l| (l.unit_price, l.vat_code.as_str()))
+        .collect();
+    assert_eq!(gaps, vec![(dec!(0.02), "TVA20"), (dec!(0.01), "EXO")]);
+    assert_eq!(lines_and_total(&doc, VatRounding::PerRate).1, dec!(0.09));
+}
+
+#[test]
+fn three_thirds_give_1_20_per_line_and_1_19_per_rate() {
+    let thirds = || {
+        vec![
+            line("TSHIRT-BL", "T-shirt", dec!(1), dec!(0.333333), dec!(20)),
+            line("MUG-01", "Mug", dec!(1), dec!(0.333333), dec!(20)),
+            line("TSHIRT-BL", "T-shirt", dec!(1), dec!(0.333333), dec!(20)),
+        ]
+    };
+    let products = vec![(LineKind::Product, dec!(0.33)); 3];
+    // Paid 1.20 (the shop rounded per line): nothing to close per line; per rate the
+    // document is 0.99 + 0.20 = 1.19 and a 0.01 € gap (0.01 + round(0.2 × 1.00) − 0.99 − 0.20)
+    // brings it to 1.20.
+    let o = cart(thirds(), dec!(1.20));
+    let doc = build(&o, &with_rule(VatRounding::PerLine)).unwrap();
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerLine),
+        (products.clone(), dec!(1.20))
+    );
+    let doc = build(&o, &with_rule(VatRounding::PerRate)).unwrap();
+    let mut with_gap = products.clone();
+    with_gap.push((LineKind::Gap, dec!(0.01)));
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerRate),
+        (with_gap, dec!(1.20))
+    );
+    // Paid 1.19 (the shop rounded per rate): the other way round, a −0.01 € gap per line.
+    let o = cart(thirds(), dec!(1.19));
+    let doc = build(&o, &with_rule(VatRounding::PerRate)).unwrap();
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerRate),
+        (products.clone(), dec!(1.19))
+    );
+    let doc = build(&o, &with_rule(VatRounding::PerLine)).unwrap();
+    let mut with_gap = products;
+    with_gap.push((LineKind::Gap, dec!(-0.01)));
+    assert_eq!(
+        lines_and_total(&doc, VatRounding::PerLine),
+        (with_gap, dec!(1.19))
+    );
+}
+
+#[test]
+fn vat_rounding_defaults_to_per_rate_in_a_profile() {
+    let mut value = serde_json::to_value(settings()).unwrap();
+    value.as_object_mut().unwrap().remove("vat_rounding");
+    let read: OrderSettings = serde_json::from_value(value).unwrap();
+    assert_eq!(read.vat_rounding, VatRounding::PerRate);
+    let per_line: VatRounding = serde_json::from_str("\"per-line\"").unwrap();
+    assert_eq!(per_line, VatRounding::PerLine);
+}
+
+#[test]
+fn a_negative_quantity_is_not_called_a_negative_price() {
+    let mut o = order();
+    o.lines[1] = line("MUG-01", "Mug", dec!(-2), dec!(15.00), dec!(20));
+    let err = validate_order(&o).unwrap_err().0;
+    assert!(
+        err.contains("quantité négative ou nulle (-2) pour la référence MUG-01"),
+        "{err}"
+    );
+    assert!(!err.contains("prix"), "{err}");
+    o.lines[1] = line("MUG-01", "Mug", dec!(1), dec!(-15.00), dec!(20));
+    let err = validate_order(&o).unwrap_err().0;
+    assert!(
+        err.contains("prix unitaire négatif (-15) pour la référence MUG-01"),
+        "{err}"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Shared accounts are never a customer's own (issue 18)
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_registered_customer_whose_note_names_the_guest_account_gets_their_own_account() {
+    let mut s = settings();
+    s.customers.guest_account = Some("WEBGUEST".into());
+    // The same shop customer ordered as a guest before; an older version wrote the guest
+    // account into their note. Now registered, their order must not follow that note.
+    let mut o = order();
+    o.customer.erp_code = Some("WEBGUEST".into());
+    assert_eq!(
+        found_by(&resolve_customer(&o, &s, &[])),
+        ("WEB00029", "new")
+    );
+    // Case and spaces do not hide it.
+    o.customer.erp_code = Some(" webguest ".into());
+    assert_eq!(
+        found_by(&resolve_customer(&o, &s, &[])),
+        ("WEB00029", "new")
+    );
+    // Their own account in the note is still followed.
+    o.customer.erp_code = Some("CL00004".into());
+    assert_eq!(
+        found_by(&resolve_customer(&o, &s, &[])),
+        ("CL00004", "shop-link")
+    );
+}
+
+#[test]
+fn shared_accounts_are_never_written_back_to_a_shop_customer() {
+    use passerelle_domain::orders::customer::code_to_write_back;
+    let mut s = settings();
+    s.customers.guest_account = Some("WEBGUEST".into());
+    let mut amazon = pay_rule("amazon", None, "AMZ");
+    amazon.forced_customer = Some("WEBAMAZON".into());
+    s.payments.push(amazon);
+    let mut guest = order();
+    guest.customer.is_guest = true;
+    assert_eq!(code_to_write_back(&guest, &s, "WEBGUEST"), None);
+    let o = order();
+    assert_eq!(code_to_write_back(&o, &s, "WEBAMAZON"), None);
+    assert_eq!(
+        code_to_write_back(&o, &s, "WEB00029"),
+        Some("WEB00029".into())
+    );
+    let mut linked = order();
+    linked.customer.erp_code = Some("WEB00029".into());
+    assert_eq!(code_to_write_back(&linked, &s, "WEB00029"), None, "held");
+    s.customers.numbering = AccountNumbering::Single {
+        code: "WEBCLIENTS".into(),
+    };
+    assert_eq!(code_to_write_back(&o, &s, "WEBCLIENTS"), None);
+}
+
+// ------------------------------------------------------------------------------------------
+// The import plan (domain::orders::plan) as given / when / then
+// ------------------------------------------------------------------------------------------
+
+mod plan_given_when_then {
+    use super::*;
+    use passerelle_domain::orders::grouping::{GroupScope, GroupingSettings};
+    use passerelle_domain::orders::plan::*;
+    use std::collections::BTreeSet;
+
+    fn today() -> chrono::NaiveDate {
+        day(TODAY.0, TODAY.1, TODAY.2)
+    }
+
+    fn order_of(id: &str, customer: &str) -> ShopOrder {
+        let mut o = order();
+        o.id = id.into();
+        o.reference = format!("REF{id}");
+        o.customer.id = customer.into();
+        o
+    }
+
+    fn cx<'a>(s: &'a OrderSettings, items: &'a BTreeMap<String, ErpItem>) -> PlanContext<'a> {
+        PlanContext {
+            settings: s,
+            items,
+            customers: &[],
+            today: today(),
+            send_customer_code: true,
+        }
+    }
+
+    fn ignored(why: &str) -> OrderOutcome {
+        OrderOutcome::Ignored(why.into())
+    }
+
+    #[test]
+    fn given_a_page_when_triaged_then_orders_that_cannot_go_on_have_their_outcome() {
+        // Given: an unreadable order, one already transferred, one in a status not selected, one
+        // without lines, and two good ones.
+        let transferred_one = order_of("2", "29");
+        let mut other_status = order_of("3", "29");
+        other_status.state_id = "9".into();
+        let mut no_lines = order_of("4", "29");
+        no_lines.lines.clear();
+        let (good_a, good_b) = (order_of("5", "29"), order_of("6", "30"));
+        let page = [
+            PageOrder::Unreadable {
+                id: "1",
+                reason: "commande 1 : données illisibles",
+            },
+            PageOrder::Read(&transferred_one),
+            PageOrder::Read(&other_status),
+            PageOrder::Read(&no_lines),
+            PageOrder::Read(&good_a),
+            PageOrder::Read(&good_b),
+        ];
+        let transferred = BTreeSet::from(["2".to_string()]);
+        // When
+        let t = triage(&page, &transferred, &settings());
+        // Then
+        let candidates: Vec<&str> = t.candidates.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(candidates, vec!["5", "6"]);
+        assert_eq!(
+            t.outcomes,
+            BTreeMap::from([
+                (
+                    "1".to_string(),
+                    OrderOutcome::Failed("commande 1 : données illisibles".into())
+                ),
+                (
+                    "2".to_string(),
+                    ignored("déjà transférée (already transferred)")
+                ),
+                (
+                    "3".to_string(),
+                    ignored("statut 9 non sélectionné (status not selected)")
+                ),
+                (
+                    "4".to_string(),
+                    OrderOutcome::Failed("commande sans ligne (order without lines)".into())
+                ),
+            ])
+        );
+        // The items of the page are every order, in page order, labelled by reference.
+        let items: Vec<(String, String)> = page_items(&page, &t.outcomes)
+            .into_iter()
+            .map(|i| (i.id, i.label))
+            .collect();
+        assert_eq!(items[0], ("1".into(), "1".into()), "unreadable: its id");
+        assert_eq!(items[5], ("6".into(), "REF6".into()));
+    }
+
+    #[test]
+    fn given_candidates_when_planned_then_documents_customers_and_day_orders() {
+        // Given: two orders of one new customer, an order with an unknown reference (misc. off),
+        // and guest orders grouped per day — one of a past day, one of today.
+        let mut s = settings();
+        s.misc_for_unknown = false;
+        s.grouping = Some(GroupingSettings {
+            scope: GroupScope::Guests,
+            account: "VENTESWEB".into(),
+            account_name: "VENTES WEB".into(),
+            group_lines: false,
+            group_payments: false,
+        });
+        let (a, b) = (order_of("10", "29"), order_of("11", "29"));
+        let mut unknown = order_of("12", "31");
+        unknown.lines[0].reference = "NOPE".into();
+        let mut past_guest = order_of("13", "40");
+        past_guest.customer.is_guest = true;
+        let mut today_guest = order_of("14", "41");
+        today_guest.customer.is_guest = true;
+        today_guest.created_at =
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 10, 1, 9, 0, 0).unwrap();
+        let page = [&a, &b, &unknown, &past_guest, &today_guest].map(PageOrder::Read);
+        let items = items();
+        // When
+        let plan = plan_documents(triage(&page, &BTreeSet::new(), &s), &cx(&s, &items));
+        // Then: two documents to write, one customer record for both (created once).
+        let written: Vec<(&str, &str, Option<&str>)> = plan
+            .to_write
+            .iter()
+            .map(|d| {
+                (
+                    d.order.id.as_str(),
+                    d.document.customer_code.as_str(),
+                    d.code_back.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            written,
+            vec![
+                ("10", "WEB00029", Some("WEB00029")),
+                ("11", "WEB00029", Some("WEB00029"))
+            ]
+        );
+        let (customers, documents) = plan.batch();
+        assert_eq!(customers.len(), 1);
+        assert_eq!(customers[0].code, "WEB00029");
+        assert_eq!(documents.len(), 2);
+        // The past guest order waits for its day document; today's is not grouped yet.
+        assert_eq!(plan.grouped.len(), 1);
+        assert_eq!(plan.grouped[0].id, "13");
+        assert_eq!(plan.outcomes["13"], OrderOutcome::Grouped);
+        assert_eq!(
+            plan.outcomes["14"],
+            ignored("regroupement par jour : la journée du 01/10/2024 n'est pas terminée, commande reprise demain (day not ended yet)")
+        );
+        assert_eq!(
+            plan.outcomes["12"],
+            OrderOutcome::Failed("référence inconnue dans l'ERP : NOPE (unknown reference)".into())
+        );
+        // Orders kept for a day document are not items of the page.
+        let ids: Vec<String> = page_items(&page, &plan.outcomes)
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(ids, vec!["10", "11", "12", "14"]);
+    }
+
+    #[test]
+    fn given_a_grant_short_of_the_page_when_granted_then_the_rest_is_ignored_with_why() {
+        let s = settings();
+        let orders = [
+            order_of("1", "29"),
+            order_of("2", "30"),
+            order_of("3", "31"),
+        ];
+        let page: Vec<PageOrder<'_>> = orders.iter().map(PageOrder::Read).collect();
+        let items = items();
+        let mut plan = plan_documents(triage(&page, &BTreeSet::new(), &s), &cx(&s, &items));
+        assert_eq!(plan.units_wanted(), 3);
+        // When: one unit granted, no reason given by the quotas.
+        plan.grant(1, None);
+        // Then
+        assert_eq!(plan.to_write.len(), 1);
+        assert_eq!(
+            plan.outcomes["2"],
+            ignored("quota épuisé (quota exhausted)")
+        );
+        assert_eq!(
+            plan.outcomes["3"],
+            ignored("quota épuisé (quota exhausted)")
+        );
+        // A reason from the quotas is kept as given.
+        plan.grant(0, Some("abonnement suspendu".into()));
+        assert_eq!(plan.outcomes["1"], ignored("abonnement suspendu"));
+    }
+
+    #[test]
+    fn given_the_erp_answer_when_settled_then_links_write_backs_and_refusals() {
+        // Given: three orders, two of one customer; the ERP already held the first, created the
+        // second and refused the third.
+        let mut s = settings();
+        let orders = [
+            order_of("1", "29"),
+            order_of("2", "29"),
+            order_of("3", "30"),
+        ];
+        s.statuses[0].set_shop_state = Some("3".into());
+        let page: Vec<PageOrder<'_>> = orders.iter().map(PageOrder::Read).collect();
+        let items = items();
+        let plan = plan_documents(triage(&page, &BTreeSet::new(), &s), &cx(&s, &items));
+        let doc = |web: &str, number: &str| LinkedDocument {
+            web_order: web.into(),
+            number: number.into(),
+            kind: DocumentKind::Order,
+        };
+        let result = ImportResult {
+            documents: vec![doc("1", "CM00007"), doc("2", "CM00008")],
+            already_there: BTreeSet::from(["1".to_string()]),
+            rejected: BTreeMap::from([("3".to_string(), "Client inconnu : WEB00030".to_string())]),
+        };
+        // When
+        let settled = plan.settle(&result);
+        // Then: the two documents are linked, the write-backs planned, the refusal explained.
+        let links: Vec<(&str, &str)> = settled
+            .links
+            .iter()
+            .map(|l| (l.order_id.as_str(), l.document_number.as_str()))
+            .collect();
+        assert_eq!(links, vec![("1", "CM00007"), ("2", "CM00008")]);
+        let OrderOutcome::Written(first) = &settled.outcomes["1"] else {
+            panic!("{:?}", settled.outcomes["1"])
+        };
+        assert_eq!(
+            first.message("1"),
+            "commande 1 → document CM00007 (WEB00029) — déjà présent dans l'ERP, relié sans doublon"
+        );
+        assert_eq!(first.set_state.as_deref(), Some("3"));
+        assert_eq!(
+            first.code_back,
+            Some(CustomerCodeBack {
+                shop_customer_id: "29".into(),
+                code: "WEB00029".into()
+            })
+        );
+        let OrderOutcome::Written(second) = &settled.outcomes["2"] else {
+            panic!("{:?}", settled.outcomes["2"])
+        };
+        assert_eq!(
+            second.message("2"),
+            "commande 2 → document CM00008 (WEB00029)"
+        );
+        assert_eq!(
+            second.code_back, None,
+            "the account number goes back once per customer"
+        );
+        assert_eq!(
+            settled.outcomes["3"],
+            OrderOutcome::Failed("refusée par l'ERP : Client inconnu : WEB00030".into())
+        );
+        // The stock of the written orders' articles goes back to the shop.
+        let known = KnownItems {
+            items: items.clone(),
+            unknown: BTreeSet::new(),
+        };
+        assert_eq!(
+            stock_references(&page, &settled.outcomes, &known),
+            BTreeSet::from(["MUG-01".to_string(), "TSHIRT-BL".to_string()])
+        );
+    }
+
+    #[test]
+    fn given_day_orders_when_grouped_granted_and_settled_then_one_document_per_day() {
+        // Given: guest orders of two past days kept aside by the pages.
+        let mut s = settings();
+        s.grouping = Some(GroupingSettings {
+            scope: GroupScope::Guests,
+            account: "VENTESWEB".into(),
+            account_name: "VENTES WEB".into(),
+            group_lines: true,
+            group_payments: true,
+        });
+        let mut orders = Vec::new();
+        for (id, d) in [("21", 9), ("20", 9), ("30", 10)] {
+            let mut o = order_of(id, "40");
+            o.customer.is_guest = true;
+            o.created_at =
+                chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 9, d, 12, 0, 0).unwrap();
+            orders.push(o);
+        }
+        let page: Vec<PageOrder<'_>> = orders.iter().map(PageOrder::Read).collect();
+        let items = items();
+        let kept = plan_documents(triage(&page, &BTreeSet::new(), &s), &cx(&s, &items)).grouped;
+        // When: room for the first day only.
+        let mut groups = GroupPlan::new(kept, &s).unwrap();
+        assert_eq!(groups.units_wanted(), 3);
+        groups.grant(2, None);
+        let documents = groups.documents();
+        assert_eq!(documents.len(), 1);
+        assert_eq!(documents[0].atoosync_order, "J20240909-20");
+        assert_eq!(documents[0].customer_code, "VENTESWEB");
+        assert_eq!(
+            documents[0].expected_total_tax_incl,
+            rust_decimal_macros::dec!(96.00)
+        );
+        let settled = groups.settle(&ImportResult {
+            documents: vec![LinkedDocument {
+                web_order: "J20240909-20".into(),
+                number: "CM00042".into(),
+                kind: DocumentKind::Order,
+            }],
+            ..ImportResult::default()
+        });
+        // Then: both orders of the day are linked to its document; the other day waits.
+        let links: Vec<(&str, &str)> = settled
+            .links
+            .iter()
+            .map(|l| (l.order_id.as_str(), l.document_number.as_str()))
+            .collect();
+        assert_eq!(links, vec![("20", "CM00042"), ("21", "CM00042")]);
+        let OrderOutcome::Written(wb) = &settled.outcomes["20"] else {
+            panic!("{:?}", settled.outcomes["20"])
+        };
+        assert_eq!(
+            wb.message("20"),
+            "commande 20 → document du jour CM00042 (VENTESWEB)"
+        );
+        assert_eq!(wb.code_back, None, "a shared account is never written back");
+        assert_eq!(
+            settled.outcomes["30"],
+            ignored("quota épuisé (quota exhausted)")
+        );
+        let items: Vec<&str> = settled.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(items, vec!["20", "21", "30"], "every kept order, by number");
+    }
 }

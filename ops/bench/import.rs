@@ -184,7 +184,7 @@ async fn plain_loop(app: &App, acc: &AccountId, profile: &ProfileId) -> anyhow::
                 batch.documents.push(doc);
             }
         }
-        let out = import_missing(&erp, batch, true).await.map_err(e)?;
+        let out = import_missing(&erp, batch).await.map_err(e)?;
         let numbers: BTreeMap<String, String> = out
             .existing
             .iter()

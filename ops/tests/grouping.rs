@@ -211,3 +211,78 @@ async fn run(
 }
 
 both!(guest_orders_of_a_day_become_one_document, grouped);
+
+/// Records the history of a real `import-orders` run — the demo's orders (valid, refused,
+/// guests, companies, several VAT rates) over three pages of 20, guest orders grouped into
+/// day documents — as the fixture `replay-tests/fixtures/import_orders_pages_grouping.json`
+/// that `replay-tests` replays against the current workflow code. Not a test: run it by hand
+/// (`cargo nextest run -p passerelle --test grouping --run-ignored only record_`) only to
+/// record a new history; the fixture of a released version must stay as it was recorded.
+#[tokio::test]
+#[ignore = "records a replay fixture; run by hand"]
+async fn record_import_orders_fixture() {
+    std::env::set_var("PASSERELLE_MASTER_KEY", KEY);
+    std::env::set_var("PASSERELLE_EBP_MIN_INTERVAL_MS", "20");
+    std::env::set_var("PASSERELLE_EBP_DAILY_BUDGET", "10000");
+    let db = fresh(Kind::Sqlite).await;
+    let app = db.app().await;
+    let world = DemoWorld::start(
+        50,
+        EbpSimConfig {
+            min_interval: Duration::from_millis(15),
+            ..EbpSimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let acc = account("demo");
+    let mut file = world.profile_file().unwrap();
+    let opts = file.import.as_mut().unwrap();
+    opts.page_size = 20;
+    opts.settings.grouping = Some(GroupingSettings {
+        scope: GroupScope::Guests,
+        account: "WEBINVITE".into(),
+        account_name: "CLIENTS WEB INVITÉS".into(),
+        group_lines: true,
+        group_payments: true,
+    });
+    let profile = world.install_file(&app, &acc, file).await.unwrap();
+    ensure_import_plan(&app, &acc, 1000).await.unwrap();
+    let (id, status) = passerelle::commands::run_action(
+        &app,
+        &acc,
+        profile.clone(),
+        SyncAction::ImportOrders,
+        serde_json::json!({"retry_initial_ms": 50}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, RunStatus::Succeeded);
+    let rows = app
+        .db
+        .fetch(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_id = $1 ORDER BY sequence",
+            &[passerelle_adapters::store::Val::text(id.to_string())],
+        )
+        .await
+        .unwrap();
+    let text = |v: &passerelle_adapters::store::Val| v.as_str().unwrap().to_string();
+    let events: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "aggregate_type": text(&r[0]),
+                "aggregate_id": text(&r[1]),
+                "sequence": r[2].as_i64().unwrap(),
+                "event_type": text(&r[3]),
+                "event_version": text(&r[4]),
+                "payload": serde_json::from_str::<serde_json::Value>(&text(&r[5])).unwrap(),
+                "metadata": serde_json::from_str::<serde_json::Value>(&text(&r[6])).unwrap(),
+            })
+        })
+        .collect();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../replay-tests/fixtures/import_orders_pages_grouping.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&events).unwrap()).unwrap();
+    println!("{} events written to {}", events.len(), path.display());
+}

@@ -99,6 +99,28 @@ fn docs_per_order(s: &Setup) -> HashMap<String, usize> {
     m
 }
 
+/// Every document of the simulated ERP totals (as the folder computes it, under its VAT
+/// rounding rule) exactly what its shop order paid.
+fn assert_erp_totals_are_amounts_paid(s: &Setup) {
+    let docs = s.world.ebp.documents();
+    assert!(!docs.is_empty());
+    for d in &docs {
+        let id: u64 = d.atoosync_order.clone().unwrap().parse().unwrap();
+        let order = s.world.shop.row("orders", id).unwrap();
+        let paid: rust_decimal::Decimal = order["total_paid_tax_incl"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            s.world.ebp.totals_of(d).amount_vat_included,
+            paid.round_dp(2),
+            "order {id}: {:?}",
+            d.document.lines
+        );
+    }
+}
+
 async fn item_reasons(s: &Setup, run: RunId) -> HashMap<String, String> {
     s.app
         .store
@@ -134,6 +156,7 @@ async fn import_twice_then_reset(kind: Kind) {
     let docs = docs_per_order(&s);
     assert_eq!(docs.len() as i64, c1.succeeded);
     assert!(docs.values().all(|n| *n == 1), "one document per order");
+    assert_erp_totals_are_amounts_paid(&s);
 
     // What went back to the shop: the document number on the order, the status set by the
     // profile (2 → 3), the ERP account number on the customer (once).
@@ -410,6 +433,7 @@ async fn bad_input(kind: Kind) {
 both!(bad_shop_data_fails_that_order_only_with_a_reason, bad_input);
 
 async fn flaky(kind: Kind) {
+    let logs = capture_logs();
     env(50, 10_000);
     let ebp = EbpSimConfig {
         server_error_rate: 0.2,
@@ -450,6 +474,15 @@ async fn flaky(kind: Kind) {
         })
         .count();
     assert!(retries > 0, "faults were injected and retried");
+    // Retried failures are warnings; ERROR is for a step that fails for good, and none did.
+    if let Some(logs) = logs {
+        let warnings = logs.at(tracing::Level::WARN);
+        assert!(
+            warnings.iter().any(|w| w.contains("erreur passagère")),
+            "{warnings:?}"
+        );
+        assert_eq!(logs.at(tracing::Level::ERROR), Vec::<String>::new());
+    }
     let docs = docs_per_order(&s);
     assert_eq!(docs.len() as i64, c.succeeded);
     assert!(
@@ -892,3 +925,98 @@ async fn the_api_serves_quota_and_transferred_orders_of_its_account_only() {
         .unwrap();
     assert!(q["daily"].as_array().unwrap().is_empty());
 }
+
+/// Issue 18: a guest orders (the document goes to the shared guest account), then registers
+/// (the same shop customer, no longer a guest) and orders again: the second order gets the
+/// customer's own account, and the shop customer never carries the guest account's code —
+/// not even when an older version had written it into the note.
+async fn guest_then_registered(kind: Kind) {
+    use passerelle_simulators::prestashop::{NewAddress, NewCustomer, NewLine, NewOrder};
+    env(50, 10_000);
+    let s = setup(kind, 0, fast_ebp(), 1000).await;
+    let new_order = |customer: u64, address: u64| {
+        let mut o = NewOrder::new(
+            customer,
+            address,
+            vec![NewLine::new(
+                "COUS-Lin-40",
+                "Coussin lin 40x40",
+                1,
+                rust_decimal::Decimal::new(2490, 2),
+                Some(1),
+            )],
+        );
+        o.state_id = 2;
+        o
+    };
+    let (guest, address, first) = s.world.shop.with_shop(|shop| {
+        let guest = shop.add_customer(&NewCustomer {
+            email: "lea.petit@example.fr".into(),
+            firstname: "Léa".into(),
+            lastname: "Petit".into(),
+            is_guest: true,
+            ..Default::default()
+        });
+        let address = shop.add_address(&NewAddress {
+            customer_id: guest,
+            firstname: "Léa".into(),
+            lastname: "Petit".into(),
+            address1: "3 place Bellecour".into(),
+            postcode: "69002".into(),
+            city: "Lyon".into(),
+            country_iso: "FR".into(),
+            ..Default::default()
+        });
+        let first = shop.add_order(&new_order(guest, address));
+        (guest, address, first)
+    });
+    let (_, status, c1) = import(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(c1.succeeded, 1, "{c1:?}");
+    let doc_of = |order: u64| {
+        s.world
+            .ebp
+            .documents()
+            .into_iter()
+            .find(|d| d.atoosync_order.as_deref() == Some(order.to_string().as_str()))
+            .unwrap()
+    };
+    assert_eq!(doc_of(first).document.customer_code, "WEBINVITE");
+    let note = s.world.shop.customer_note(guest).unwrap_or_default();
+    assert!(
+        !note.contains("WEBINVITE"),
+        "guest code written back: {note}"
+    );
+
+    // The guest registers: same shop customer, no longer a guest. An older version wrote the
+    // guest account into the note: the link must not be followed.
+    let second = s.world.shop.with_shop(|shop| {
+        let c = shop.get_mut("customers", guest).unwrap();
+        c.insert("is_guest".into(), serde_json::json!("0"));
+        c.insert("id_default_group".into(), serde_json::json!("3"));
+        c.insert(
+            "note".into(),
+            serde_json::json!("Code client EBP : WEBINVITE"),
+        );
+        shop.add_order(&new_order(guest, address))
+    });
+    let (_, status, c2) = import(&s).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(c2.succeeded, 1, "{c2:?}");
+    let own = format!("WEB{guest:05}");
+    let second_doc = doc_of(second);
+    assert_eq!(second_doc.document.customer_code, own);
+    assert!(
+        s.world.ebp.customers().iter().any(|c| c.code == own),
+        "the customer's own account was created"
+    );
+    let note = s.world.shop.customer_note(guest).unwrap_or_default();
+    assert!(note.contains(&format!("Code client EBP : {own}")), "{note}");
+    assert!(!note.contains("WEBINVITE"), "{note}");
+    assert_erp_totals_are_amounts_paid(&s);
+    verify_replay(&s).await;
+}
+both!(
+    a_guest_who_registers_gets_their_own_account_and_never_the_guest_code,
+    guest_then_registered
+);

@@ -4,7 +4,7 @@
 //! client, the file writer and the simulator all read these constants: changing one here
 //! changes both sides consistently.
 
-use passerelle_domain::orders::DocumentKind;
+use passerelle_domain::orders::{DocumentKind, VatRounding};
 
 /// Path of the Import API call, relative to the API base.
 ///
@@ -330,3 +330,27 @@ pub const LINKED_ITEM_TABLE: &str = "LinkedItem";
 /// `Quantity`, `ComponentOrder`). Which of `ItemId`/`ParentItemId` is the parent is not
 /// documented; `ParentItemId` reads as the owner of the line.
 pub const ITEM_COMPONENT_TABLE: &str = "ItemComponent";
+
+// ------------------------------------------------------------ document totals (VAT rounding)
+
+/// How EBP rounds the VAT of a sale document: **per rate** — the net amounts of each VAT
+/// code are summed and each base's VAT is rounded once (`round(Σ base × rate)`), rather than
+/// per line (`Σ round(line × rate)`).
+///
+/// **Assumption** (`reference/ebp-import-api-2.md` §1.4, fact F13): no public EBP text says
+/// which; a sale document stores a per-rate VAT breakdown in its footer (six slots
+/// `DetailVatAmount0..5_{DetailVatId, DetailVatRate, DetailAmountVatExcluded,
+/// DetailVatAmount, DetailAmountVatIncluded}`), which points to per-rate computation, and
+/// per rate is how French invoice footers are usually totalled. Both rules are legal in
+/// France and they differ by a cent on three lines of 0.33 € at 20 % (1.19 € per rate,
+/// 1.20 € per line), so the profile setting `vat_rounding` (default `per-rate`) says which
+/// rule the merchant's folder uses; the builder sizes the gap line with it, and the
+/// simulator computes its documents' totals with it (`simulators/src/ebp/sim_totals.rs`).
+/// To confirm on EBP's preprod: import three lines of 0.33 € at 20 % and read
+/// `AmountVatIncluded`.
+///
+/// Amounts are taken to the cent wherever a document shows one (a line's net amount, each
+/// VAT amount, the totals), unit prices keeping the folder's price precision (also an
+/// assumption: `SaleDocumentLine` carries `PricesDecimalNumber` for prices, while amounts
+/// are in the currency's unit).
+pub const VAT_ROUNDING: VatRounding = VatRounding::PerRate;

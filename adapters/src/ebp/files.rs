@@ -787,6 +787,7 @@ fn read_document(kind: DocumentKind, t: &Table, rows: &[usize]) -> Result<ErpDoc
         shipping_id: o(D_SHIPPING_ID),
         shipping_amount_tax_excl: opt_dec(D_SHIPPING_AMOUNT)?.unwrap_or_default(),
         shipping_vat_code: o(D_SHIPPING_VAT),
+        shipping_vat_rate: Decimal::ZERO,
         delivery_date: o(D_DELIVERY_DATE)
             .map(|d| parse_date(&d))
             .transpose()

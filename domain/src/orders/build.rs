@@ -14,7 +14,11 @@
 //!   share is then grossed up with its rate; any cent left over is caught by the gap line.
 //! - **The gap line** uses the default VAT code when one is set (with the rate of a tax rule
 //!   mapping to that code, else 0 %), otherwise the first product line's code and rate; its
-//!   unit price is the difference brought back to tax excluded with that rate.
+//!   amount is chosen so that the document's total incl. tax, computed under the profile's
+//!   VAT rounding rule ([`super::totals`]), equals the amount paid exactly. The finished
+//!   document is checked once more: an order whose total would still differ fails with the
+//!   reason (also when the gap line is turned off), so no document is written with a total
+//!   other than what the customer paid.
 //! - **Amounts in a foreign currency** converted back to the default currency are divided by
 //!   the order's conversion rate; unit prices are then rounded at the price precision, totals
 //!   and payments at the cent.
@@ -24,6 +28,7 @@
 //!   (there is no single shop payment to take a date from); gap payments take the document
 //!   date, or the order date for the other choices.
 
+use super::totals::{cents, document_totals, gap_lines, FooterShipping, GapContext};
 use super::*;
 use chrono::NaiveDate;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -98,19 +103,31 @@ fn check_line(number: usize, line: &OrderLine, reasons: &mut Vec<String>) {
             line.quantity.normalize()
         ));
     }
+    // Unit prices and the unit discount are prices; a negative one is an error of its own.
     for price in [
         line.unit_price_tax_excl,
         line.unit_price_tax_incl,
-        line.total_tax_excl,
-        line.total_tax_incl,
         line.discount_amount_tax_excl,
     ] {
         if price < Decimal::ZERO {
             reasons.push(format!(
-                "prix négatif ({}) pour la référence {reference} (negative price)",
+                "prix unitaire négatif ({}) pour la référence {reference} (negative unit price)",
                 price.normalize()
             ));
             break;
+        }
+    }
+    // A line total is quantity × price: negative with a negative quantity, which is already
+    // reported above (a negative total there is no "negative price").
+    if line.quantity > Decimal::ZERO {
+        for total in [line.total_tax_excl, line.total_tax_incl] {
+            if total < Decimal::ZERO {
+                reasons.push(format!(
+                    "total de ligne négatif ({}) pour la référence {reference} (negative line total)",
+                    total.normalize()
+                ));
+                break;
+            }
         }
     }
     if !valid_rate(line.tax_rate) {
@@ -401,10 +418,6 @@ pub fn shipping_id(order: &ShopOrder, settings: &OrderSettings) -> Option<String
 /// Half-up rounding (`MidpointAwayFromZero`): what invoices expect, not banker's rounding.
 pub fn round_half_up(value: Decimal, decimals: u32) -> Decimal {
     value.round_dp_with_strategy(decimals, RoundingStrategy::MidpointAwayFromZero)
-}
-
-fn cents(value: Decimal) -> Decimal {
-    round_half_up(value, 2)
 }
 
 /// Fills a reference or payment-label template. Placeholders: `%OI` order id, `%OR` order
@@ -827,32 +840,6 @@ fn discount_lines(
     Ok(lines)
 }
 
-/// The total incl. tax the ERP will compute: per line, the net amount rounded at the
-/// precision then taxed and rounded again (tax-exclusive documents), plus the footer
-/// shipping; the sum is rounded at the cent.
-pub fn computed_total_tax_incl(
-    lines: &[DocumentLine],
-    tax_inclusive: bool,
-    footer_shipping_tax_excl: Decimal,
-    footer_shipping_rate: Decimal,
-    precision: u32,
-) -> Decimal {
-    let line_total = |l: &DocumentLine| {
-        let net = round_half_up(l.net_amount(), precision);
-        if tax_inclusive {
-            net
-        } else {
-            round_half_up(gross_up(net, l.vat_rate), precision)
-        }
-    };
-    let lines_total: Decimal = lines.iter().map(line_total).sum();
-    let shipping = round_half_up(
-        gross_up(footer_shipping_tax_excl, footer_shipping_rate),
-        precision,
-    );
-    cents(lines_total + shipping)
-}
-
 /// The gap line's VAT code and rate: the default VAT code (rate from a tax rule mapping to
 /// it, else 0 %), else the first product line's.
 fn gap_vat(settings: &OrderSettings, products: &[DocumentLine]) -> Option<(String, Decimal)> {
@@ -867,35 +854,6 @@ fn gap_vat(settings: &OrderSettings, products: &[DocumentLine]) -> Option<(Strin
         }
         None => products.first().map(|l| (l.vat_code.clone(), l.vat_rate)),
     }
-}
-
-/// The gap line carrying `difference` (incl. tax), when it is at least a cent.
-fn gap_line(
-    cx: &BuildContext<'_>,
-    difference: Decimal,
-    products: &[DocumentLine],
-) -> Option<DocumentLine> {
-    let s = cx.settings;
-    if !s.gap_line || difference.abs() < Decimal::new(1, 2) {
-        return None;
-    }
-    let (vat_code, vat_rate) = gap_vat(s, products)?;
-    let price = if s.tax_inclusive {
-        difference
-    } else {
-        round_half_up(
-            difference / (Decimal::ONE + vat_rate / Decimal::ONE_HUNDRED),
-            s.precision,
-        )
-    };
-    Some(special_line(
-        LineKind::Gap,
-        &s.special.gap,
-        caption_or(cx, &s.special.gap, "Écart"),
-        price,
-        vat_code,
-        vat_rate,
-    ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1028,18 +986,9 @@ pub fn build_document(order: &ShopOrder, cx: &BuildContext<'_>) -> Result<ErpDoc
     lines.extend(discount_lines(order, cx, &money, &products)?);
 
     let expected = cents(money.amount(order.totals.paid_tax_incl));
-    let computed = computed_total_tax_incl(
-        &lines,
-        s.tax_inclusive,
-        footer_shipping,
-        order.shipping.tax_rate,
-        s.precision,
-    );
-    lines.extend(gap_line(cx, expected - computed, &products));
-
     let kind = cx.status.document;
     let (delivery, billing) = addresses(order, s, kind);
-    Ok(ErpDocument {
+    let mut document = ErpDocument {
         kind,
         number: document_number(order, s, kind),
         date,
@@ -1055,6 +1004,7 @@ pub fn build_document(order: &ShopOrder, cx: &BuildContext<'_>) -> Result<ErpDoc
         shipping_id: shipping_id(order, s),
         shipping_amount_tax_excl: footer_shipping,
         shipping_vat_code,
+        shipping_vat_rate: order.shipping.tax_rate,
         delivery_date: s.set_delivery_date.then_some(date),
         tax_inclusive: s.tax_inclusive,
         erp_state: cx.status.erp_state.clone(),
@@ -1064,5 +1014,67 @@ pub fn build_document(order: &ShopOrder, cx: &BuildContext<'_>) -> Result<ErpDoc
         lines,
         expected_total_tax_incl: expected,
         notes: notes(order),
+    };
+    close_total(&mut document, s, &caption_or(cx, &s.special.gap, "Écart"))?;
+    Ok(document)
+}
+
+/// The document's footer shipping (excl. tax), when it has one.
+pub fn footer_shipping(document: &ErpDocument) -> Option<FooterShipping> {
+    let code = document.shipping_vat_code.as_ref()?;
+    (!document.shipping_amount_tax_excl.is_zero()).then(|| FooterShipping {
+        amount_tax_excl: document.shipping_amount_tax_excl,
+        vat_code: code.clone(),
+        vat_rate: document.shipping_vat_rate,
     })
+}
+
+/// Makes the document's total incl. tax equal `expected_total_tax_incl` under the profile's
+/// VAT rounding rule: gap line(s) when the option is on ([`super::totals::gap_lines`]), then
+/// the re-check — a document whose total still differs is refused with the reason (the
+/// order fails; nothing is written), also when the gap line is turned off. Used for each
+/// order's document and again for a day document, whose merged lines and VAT bases round
+/// differently from the sum of its orders.
+pub fn close_total(
+    document: &mut ErpDocument,
+    settings: &OrderSettings,
+    gap_description: &str,
+) -> Result<(), OrderError> {
+    let footer = footer_shipping(document);
+    let expected = document.expected_total_tax_incl;
+    let products: Vec<DocumentLine> = document
+        .lines
+        .iter()
+        .filter(|l| matches!(l.kind, LineKind::Product | LineKind::Misc))
+        .cloned()
+        .collect();
+    if let Some(vat) = gap_vat(settings, &products).filter(|_| settings.gap_line) {
+        let gcx = GapContext {
+            settings,
+            description: gap_description.to_string(),
+            vat,
+            shipping: footer.as_ref(),
+        };
+        let gaps = gap_lines(&document.lines, expected, &gcx).map_err(|e| OrderError(e.0))?;
+        document.lines.extend(gaps);
+    }
+    let total = document_totals(
+        &document.lines,
+        footer.as_ref(),
+        document.tax_inclusive,
+        settings.vat_rounding,
+    );
+    if total.tax_incl == expected {
+        return Ok(());
+    }
+    Err(OrderError(format!(
+        "le total du document ({} € TTC) diffère du montant payé ({} € TTC){} (document total differs from the amount paid)",
+        total.tax_incl.normalize(),
+        expected.normalize(),
+        if settings.gap_line {
+            ""
+        } else {
+            " et la ligne d'écart est désactivée dans le profil"
+        }
+    )))
 }

@@ -142,12 +142,15 @@ pub fn resolve_customer(
             address_update(order, settings, &customer.code),
         );
     }
+    // The shop link names the customer's own account. A link naming a shared account (the
+    // guest account, written back by an older version to a guest who registered since) is
+    // no link: following it would put a registered customer's orders on the shared account.
     if let Some(code) = order
         .customer
         .erp_code
         .as_deref()
         .map(str::trim)
-        .filter(|c| !c.is_empty())
+        .filter(|c| !c.is_empty() && !is_shared_account(settings, c))
     {
         return existing(code, "shop-link", address_update(order, settings, code));
     }
@@ -158,6 +161,38 @@ pub fn resolve_customer(
             CustomerResolution::New(new_record(order, settings, code))
         }
     }
+}
+
+/// Whether `code` is an ERP account shared by many shop customers: the guest account, the
+/// day documents' account, an account forced by a payment rule, or the single account of
+/// the "one account for all" numbering. Such a code is never written back to a shop customer
+/// and a shop link naming one is never followed (FEATURES §4.2: the link ties one shop
+/// customer to *their* account).
+pub fn is_shared_account(settings: &OrderSettings, code: &str) -> bool {
+    let code = code.trim();
+    let same = |c: &str| c.trim().eq_ignore_ascii_case(code);
+    let cs = &settings.customers;
+    cs.guest_account.as_deref().is_some_and(same)
+        || settings.grouping.as_ref().is_some_and(|g| same(&g.account))
+        || settings
+            .payments
+            .iter()
+            .chain(settings.default_payment.as_ref())
+            .filter_map(|r| r.forced_customer.as_deref())
+            .any(same)
+        || matches!(&cs.numbering, AccountNumbering::Single { code: c } if same(c))
+}
+
+/// The ERP account number to write back on the order's shop customer, if any: the account
+/// the order went to, when it is the customer's own (never a shared account, see
+/// [`is_shared_account`]) and the shop does not hold it already.
+pub fn code_to_write_back(
+    order: &ShopOrder,
+    settings: &OrderSettings,
+    code: &str,
+) -> Option<String> {
+    let held = order.customer.erp_code.as_deref().map(str::trim);
+    (held != Some(code.trim()) && !is_shared_account(settings, code)).then(|| code.to_string())
 }
 
 /// `prefix` + `id` left-padded with zeros to `length` characters in total (`WEB00029`);

@@ -113,6 +113,9 @@ pub struct ErpDocument {
     pub shipping_amount_tax_excl: Decimal,
     /// VAT code of the footer shipping.
     pub shipping_vat_code: Option<String>,
+    /// VAT rate of the footer shipping in percent (kept for totals checks, like a line's).
+    #[serde(default)]
+    pub shipping_vat_rate: Decimal,
     /// Delivery date.
     pub delivery_date: Option<NaiveDate>,
     /// Unit prices are tax-inclusive.

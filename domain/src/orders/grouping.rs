@@ -6,8 +6,9 @@
 //! Pure: each order's document is built first by [`super::build`] with every usual rule;
 //! this module only merges documents, so amounts are the sum of the originals to the cent.
 
-use super::document::{DocumentLine, DocumentPayment, ErpDocument};
-use super::ShopOrder;
+use super::build::close_total;
+use super::document::{DocumentLine, DocumentPayment, ErpDocument, LineKind};
+use super::{OrderSettings, ShopOrder};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
@@ -74,8 +75,9 @@ pub struct GroupedDocument {
     pub day: NaiveDate,
     /// The orders, in id order.
     pub orders: Vec<String>,
-    /// The merged document (its `atoosync_order` is the group key).
-    pub document: ErpDocument,
+    /// The merged document (its `atoosync_order` is the group key), or why its total cannot
+    /// equal what its orders paid (the whole group then fails with that reason).
+    pub document: Result<ErpDocument, String>,
 }
 
 /// The web-order key of a group: the day and its first order, so that re-running the same
@@ -88,9 +90,12 @@ pub fn group_key(day: NaiveDate, first_order: &str) -> String {
 
 /// Merges the documents of orders into one document per (day, currency, accounting
 /// category, tax mode): documents that differ there cannot share a document.
-/// `docs` holds (order id, day, its own document).
+/// `docs` holds (order id, day, its own document). The merged total is closed again on the
+/// sum of the orders' amounts paid ([`super::build::close_total`]): merged lines and VAT
+/// bases do not round like the orders one by one.
 pub fn group_documents(
     settings: &GroupingSettings,
+    rules: &OrderSettings,
     docs: Vec<(String, NaiveDate, ErpDocument)>,
 ) -> Vec<GroupedDocument> {
     type Key = (NaiveDate, String, String, bool);
@@ -130,6 +135,21 @@ pub fn group_documents(
         doc.shipping_amount_tax_excl = Decimal::ZERO;
         doc.expected_total_tax_incl = Decimal::ZERO;
         doc.delivery_date = None;
+        // The footer shipping's VAT code: the first order that has one (the first order may
+        // have none, shipped free or as a line).
+        if let Some(d) = members
+            .iter()
+            .map(|(_, d)| d)
+            .find(|d| d.shipping_vat_code.is_some())
+        {
+            doc.shipping_vat_code = d.shipping_vat_code.clone();
+            doc.shipping_vat_rate = d.shipping_vat_rate;
+        }
+        let gap_description = members
+            .iter()
+            .flat_map(|(_, d)| &d.lines)
+            .find(|l| l.kind == LineKind::Gap)
+            .map_or_else(|| "Écart".to_string(), |l| l.description.clone());
         for (_, d) in &members {
             doc.shipping_amount_tax_excl += d.shipping_amount_tax_excl;
             doc.expected_total_tax_incl += d.expected_total_tax_incl;
@@ -140,10 +160,13 @@ pub fn group_documents(
                 push_payment(&mut doc.payments, p, settings.group_payments, day);
             }
         }
+        let document = close_total(&mut doc, rules, &gap_description)
+            .map(|()| doc)
+            .map_err(|e| e.0);
         out.push(GroupedDocument {
             day,
             orders,
-            document: doc,
+            document,
         });
     }
     out

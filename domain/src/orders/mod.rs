@@ -8,7 +8,9 @@ pub mod customer;
 pub mod document;
 pub mod grouping;
 pub mod model;
+pub mod plan;
 pub mod settings;
+pub mod totals;
 pub mod updates;
 
 pub use document::{
@@ -24,3 +26,4 @@ pub use settings::{
     CountryMapping, CustomerSettings, DocumentDateChoice, DocumentKind, OrderSettings,
     PaymentAmountMode, PaymentDateChoice, PaymentRule, SpecialArticles, StatusRule, TaxRule,
 };
+pub use totals::VatRounding;

@@ -234,9 +234,6 @@ pub struct OrderSettings {
     /// The shop's default currency (read-only in the console).
     #[serde(default = "eur")]
     pub shop_default_currency: String,
-    /// Look the order up in the ERP (`atoosync_order`) before writing it.
-    #[serde(default = "yes")]
-    pub check_existing: bool,
     /// Create documents in foreign currency with the order's conversion rate; otherwise
     /// amounts are converted back to the default currency.
     #[serde(default)]
@@ -274,6 +271,12 @@ pub struct OrderSettings {
     /// Add a gap line when the shop total incl. tax differs from the computed one.
     #[serde(default = "yes")]
     pub gap_line: bool,
+    /// How the ERP rounds VAT on documents: `per-rate` (default: the VAT of each rate's base
+    /// rounded once, as French invoice footers and, most likely, EBP's per-rate breakdown do)
+    /// or `per-line`. The document totals, and so the gap line, are computed with this rule;
+    /// see [`super::totals`] and `adapters/src/ebp/assumptions.rs`.
+    #[serde(default)]
+    pub vat_rounding: super::totals::VatRounding,
     /// Special articles.
     pub special: SpecialArticles,
     /// Create the order's payments.

@@ -368,3 +368,56 @@ pub async fn item_outcomes(
         })
         .collect()
 }
+
+/// Log events (level, message and fields) captured by a process-wide subscriber.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+impl LogCapture {
+    /// Every captured event of `level`, as text.
+    pub fn at(&self, level: tracing::Level) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(l, _)| *l == level)
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+}
+
+struct Text<'a>(&'a mut String);
+impl tracing::field::Visit for Text<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        let _ = write!(self.0, "{}={:?} ", field.name(), value);
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogCapture {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut text = String::new();
+        event.record(&mut Text(&mut text));
+        self.0
+            .lock()
+            .unwrap()
+            .push((*event.metadata().level(), text));
+    }
+}
+
+/// Captures the log events of the whole process, from WARN up. Only under nextest, which runs
+/// each test in its own process: elsewhere other tests of the binary would log into the same
+/// capture, so `None` (the caller then skips its log assertions).
+pub fn capture_logs() -> Option<LogCapture> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    std::env::var_os("NEXTEST_RUN_ID")?;
+    let capture = LogCapture::default();
+    let subscriber = tracing_subscriber::registry().with(
+        capture
+            .clone()
+            .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
+    );
+    tracing::subscriber::set_global_default(subscriber).ok()?;
+    Some(capture)
+}

@@ -363,6 +363,7 @@ fn document(kind: DocumentKind, t: &Table, rows: &[usize]) -> Result<ErpDocument
         shipping_id: some(head("Code frais de port")),
         shipping_amount_tax_excl: optional_number("Frais de port HT")?.unwrap_or_default(),
         shipping_vat_code: some(head("Code TVA frais de port")),
+        shipping_vat_rate: Decimal::ZERO,
         delivery_date: match some(head("Date de livraison")) {
             Some(d) => Some(date(&d).map_err(at(first))?),
             None => None,

@@ -75,6 +75,9 @@ pub struct EbpSimConfig {
     pub throttle_retry_after: Option<u64>,
     /// RNG seed of the fault draws and tokens.
     pub seed: u64,
+    /// How the folder rounds the VAT of its documents' footers (per rate by default, see
+    /// `VAT_ROUNDING` in the EBP client's `assumptions.rs`).
+    pub vat_rounding: passerelle_domain::orders::VatRounding,
 }
 
 impl Default for EbpSimConfig {
@@ -95,6 +98,7 @@ impl Default for EbpSimConfig {
             throttle_rate: 0.0,
             throttle_retry_after: Some(1),
             seed: 42,
+            vat_rounding: passerelle_domain::orders::VatRounding::PerRate,
         }
     }
 }
@@ -294,6 +298,8 @@ pub use sim_catalog::{demo_articles, SimArticle};
 
 mod sim_prices;
 pub use sim_prices::{SimPriceRule, SimPriceThird};
+pub mod sim_totals;
+pub use sim_totals::{sale_totals, SaleTotals};
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
     s.lock().unwrap_or_else(|e| e.into_inner())
@@ -377,9 +383,28 @@ impl Inner {
         Value::Object(m)
     }
 
-    fn document_row(d: &SimDocument) -> Value {
+    /// The folder's VAT rates (its `Vat` table: code → rate in percent).
+    fn vat_rates(&self) -> BTreeMap<String, Decimal> {
+        self.tables
+            .get("Vat")
+            .into_iter()
+            .flatten()
+            .filter_map(|v| {
+                let id = v.get("Id")?.as_str()?.to_string();
+                let rate = v.get("Rate")?.to_string().parse::<Decimal>().ok()?;
+                Some((id, rate))
+            })
+            .collect()
+    }
+
+    /// A document's footer totals under the folder's rule (checked at import, so known).
+    fn totals(&self, d: &SimDocument) -> SaleTotals {
+        sale_totals(&d.document, &self.vat_rates(), self.cfg.vat_rounding).unwrap_or_default()
+    }
+
+    fn document_row(&self, d: &SimDocument) -> Value {
         let doc = &d.document;
-        let net: Decimal = doc.lines.iter().map(|l| l.net_amount()).sum();
+        let totals = self.totals(d);
         let mut m = Map::new();
         m.insert("Id".into(), json!(d.id));
         if d.credit_note {
@@ -411,12 +436,19 @@ impl Inner {
             "ShippingAmountVatExcluded".into(),
             num(doc.shipping_amount_tax_excl),
         );
-        let total_key = if doc.tax_inclusive {
-            "AmountVatIncluded"
-        } else {
-            "AmountVatExcluded"
-        };
-        m.insert(total_key.into(), num(net + doc.shipping_amount_tax_excl));
+        m.insert("ShippingVatId".into(), s_or_null(&doc.shipping_vat_code));
+        m.insert("PriceWithTaxBased".into(), json!(doc.tax_inclusive));
+        m.insert("AmountVatExcluded".into(), num(totals.amount_vat_excluded));
+        m.insert("VatAmount".into(), num(totals.vat_amount));
+        m.insert("AmountVatIncluded".into(), num(totals.amount_vat_included));
+        for (i, d) in totals.details.iter().enumerate() {
+            let k = |f: &str| format!("DetailVatAmount{i}_{f}");
+            m.insert(k("DetailVatId"), json!(d.vat_id));
+            m.insert(k("DetailVatRate"), num(d.rate));
+            m.insert(k("DetailAmountVatExcluded"), num(d.amount_vat_excluded));
+            m.insert(k("DetailVatAmount"), num(d.vat_amount));
+            m.insert(k("DetailAmountVatIncluded"), num(d.amount_vat_included));
+        }
         m.insert("CurrencyId".into(), json!(doc.currency));
         m.insert(
             "DeliveryDate".into(),
@@ -500,7 +532,11 @@ impl Inner {
                             "Asleep": false })
                 })
                 .collect(),
-            "SaleDocument" => self.documents.iter().map(Self::document_row).collect(),
+            "SaleDocument" => self
+                .documents
+                .iter()
+                .map(|d| self.document_row(d))
+                .collect(),
             "SaleDocumentLine" => self.documents.iter().flat_map(Self::line_rows).collect(),
             "EbpSysDeletedRecord" => self
                 .deleted
@@ -526,6 +562,12 @@ fn default_tables() -> BTreeMap<String, Vec<Value>> {
             json!({"Id": "TR", "Caption": "TVA réduite 5,5 %", "Rate": 5.5, "Inactive": false}),
             json!({"Id": "TI", "Caption": "TVA intermédiaire 10 %", "Rate": 10, "Inactive": false}),
             json!({"Id": "EX", "Caption": "Exonéré", "Rate": 0, "Inactive": false}),
+            // The codes of the demo profile's tax mapping (ops/deploy/profile.sample.toml).
+            json!({"Id": "TVA20", "Caption": "TVA 20 %", "Rate": 20, "Inactive": false}),
+            json!({"Id": "TVA10", "Caption": "TVA 10 %", "Rate": 10, "Inactive": false}),
+            json!({"Id": "TVA5.5", "Caption": "TVA 5,5 %", "Rate": 5.5, "Inactive": false}),
+            json!({"Id": "TVA2.1", "Caption": "TVA 2,1 %", "Rate": 2.1, "Inactive": false}),
+            json!({"Id": "EXO", "Caption": "Exonéré (boutique)", "Rate": 0, "Inactive": false}),
         ],
     );
     t.insert(
@@ -1120,6 +1162,8 @@ impl Inner {
                 return Err(format!("quantité nulle (ligne {})", i + 1));
             }
         }
+        // Unknown VAT codes, or more rates than the footer's slots, are refused.
+        sale_totals(&doc, &self.vat_rates(), self.cfg.vat_rounding)?;
         Ok(doc)
     }
 
@@ -1476,7 +1520,7 @@ impl Inner {
             .iter()
             .map(|d| (d.id.clone(), Self::line_rows(d)))
             .collect();
-        let rows = docs.iter().map(|d| Self::document_row(d)).collect();
+        let rows = docs.iter().map(|d| self.document_row(d)).collect();
         let add = |row: &mut Value| {
             let id = cell(row, "Id").unwrap_or_default();
             if let (Some(m), Some(l)) = (row.as_object_mut(), lines.get(&id)) {
@@ -1892,6 +1936,12 @@ impl EbpSim {
     }
 
     // ------------------------------------------------------------ inspection
+
+    /// The footer totals EBP shows for an imported document (`AmountVatIncluded`…), under
+    /// the folder's VAT rounding rule and its `Vat` table.
+    pub fn totals_of(&self, document: &SimDocument) -> SaleTotals {
+        lock(&self.inner).totals(document)
+    }
 
     /// Sale documents, in creation order.
     pub fn documents(&self) -> Vec<SimDocument> {

@@ -18,6 +18,12 @@
 //! 7. per order: shop status, document number and ERP customer code sent back (one step
 //!    each, retried on their own), then the item outcome;
 //! 8. `push_stock` of the ordered articles when enabled.
+//!
+//! Every decision is taken by the pure plan of `domain::orders::plan` (triage, documents and
+//! customers, quota grant, what the ERP answer means, write-backs, outcomes), the same for
+//! pages and for the day documents of grouping; this module does the IO between its phases
+//! and journals. Step names, order and results are those of the first version: recorded
+//! runs replay (`replay-tests/fixtures/import_orders_pages_grouping.json`).
 
 use crate::engine::{RetryPolicy, RunContext, RunError, StepError, Workflow, WorkflowFuture};
 use crate::ports::{
@@ -26,17 +32,19 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use passerelle_domain::orders::build::{self, BuildContext};
+use passerelle_domain::orders::build;
 use passerelle_domain::orders::customer;
-use passerelle_domain::orders::grouping;
+use passerelle_domain::orders::plan::{
+    self, GroupPlan, GroupedOrder, ImportResult, KnownItems, Link, LinkedDocument, OrderOutcome,
+    PageOrder, PlanContext, PlannedItem, WriteBack,
+};
 use passerelle_domain::orders::{
-    CustomerRecord, CustomerResolution, CustomerSettings, ErpCustomer, ErpDocument, ErpItem,
-    OrderSettings, ShopOrder,
+    CustomerRecord, CustomerSettings, ErpCustomer, ErpDocument, ErpItem, OrderSettings, ShopOrder,
 };
 use passerelle_domain::{AccountId, ItemOutcome, ProfileId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -202,40 +210,14 @@ impl Policies {
     }
 }
 
-/// What became of one order of a page before the shop write-backs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum Planned {
-    /// Written (or found) in the ERP: the shop gets the news, then the item succeeds.
-    Written {
-        document: ExistingDocument,
-        customer_id: String,
-        customer_code: String,
-        set_state: Option<String>,
-        already_there: bool,
-    },
-    Failed(String),
-    Ignored(String),
-    /// Kept for its day document (outcome given after the last page).
-    Grouped,
-}
-
 /// The per-run state carried across pages (only derived from step results).
 #[derive(Default)]
 struct RunState {
-    items: BTreeMap<String, ErpItem>,
-    unknown: BTreeSet<String>,
+    /// ERP articles found or looked up in vain so far (each reference asked once).
+    known: KnownItems,
     /// Orders kept for the day documents (FEATURES §3.4), written after the last page
     /// because a day's orders may span pages.
     grouped: Vec<GroupedOrder>,
-}
-
-/// An order waiting for its day document.
-struct GroupedOrder {
-    id: String,
-    reference: String,
-    day: NaiveDate,
-    document: ErpDocument,
-    set_state: Option<String>,
 }
 
 impl Workflow for ImportOrders {
@@ -359,9 +341,10 @@ impl Io {
         refs.dedup();
         let found = self.lookup_items(refs).await?;
         for it in found {
-            state.items.insert(it.id.clone(), it);
+            state.known.items.insert(it.id.clone(), it);
         }
-        build::check_special_articles(&self.config.settings, &state.items).map_err(RunError::failed)
+        build::check_special_articles(&self.config.settings, &state.known.items)
+            .map_err(RunError::failed)
     }
 
     async fn lookup_items(&self, refs: Vec<String>) -> Result<Vec<ErpItem>, RunError> {
@@ -383,301 +366,135 @@ impl Io {
         orders: Vec<ShopOrderRead>,
     ) -> Result<(), RunError> {
         let ids: Vec<String> = orders.iter().map(|o| o.id().to_string()).collect();
-        let (ledger, acc, prof, ids2) = (
+        let (ledger, acc, prof) = (
             self.ledger.clone(),
             self.ctx.account_id().clone(),
             self.ctx.profile_id().clone(),
-            ids.clone(),
         );
         let transferred: BTreeSet<String> = self
             .ctx
             .step("known_transferred", &self.p.read, || async move {
-                ledger.transferred(&acc, &prof, &ids2).await
+                ledger.transferred(&acc, &prof, &ids).await
             })
             .await?;
-
-        let mut plan: HashMap<String, Planned> = HashMap::new();
-        let mut candidates: Vec<&ShopOrder> = Vec::new();
-        let rules: HashMap<&str, _> = self
-            .config
-            .settings
-            .statuses
-            .iter()
-            .map(|r| (r.state_id.as_str(), r))
-            .collect();
-        for o in &orders {
-            match o {
-                ShopOrderRead::Invalid { id, reason } => {
-                    plan.insert(id.clone(), Planned::Failed(reason.clone()));
-                }
-                ShopOrderRead::Ok(order) if transferred.contains(&order.id) => {
-                    plan.insert(
-                        order.id.clone(),
-                        Planned::Ignored("déjà transférée (already transferred)".into()),
-                    );
-                }
-                ShopOrderRead::Ok(order) if !rules.contains_key(order.state_id.as_str()) => {
-                    plan.insert(
-                        order.id.clone(),
-                        Planned::Ignored(format!(
-                            "statut {} non sélectionné (status not selected)",
-                            order.state_id
-                        )),
-                    );
-                }
-                ShopOrderRead::Ok(order) => match build::validate_order(order) {
-                    Ok(()) => candidates.push(order),
-                    Err(e) => {
-                        plan.insert(order.id.clone(), Planned::Failed(e.to_string()));
-                    }
-                },
-            }
-        }
+        let page: Vec<PageOrder<'_>> = orders.iter().map(page_order).collect();
+        let settings = &self.config.settings;
+        let triage = plan::triage(&page, &transferred, settings);
 
         // ERP look-ups, batched over the page.
-        let new_refs: Vec<String> = candidates
-            .iter()
-            .flat_map(|o| o.lines.iter().map(|l| l.reference.clone()))
-            .filter(|r| !state.items.contains_key(r) && !state.unknown.contains(r))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        for it in self.lookup_items(new_refs.clone()).await? {
-            state.items.insert(it.id.clone(), it);
-        }
-        for r in new_refs {
-            if !state.items.contains_key(&r) {
-                state.unknown.insert(r);
-            }
-        }
-        let found = self.find_customers(&candidates).await?;
+        let refs = state.known.to_look_up(&triage.candidates);
+        let found = self.lookup_items(refs.clone()).await?;
+        state.known.learn(refs, found);
+        let customers = self.find_customers(&triage.candidates).await?;
 
-        // Pure rules: customer, document.
-        let settings = &self.config.settings;
-        let mut docs: Vec<(ErpDocument, Option<CustomerRecord>, &ShopOrder, String)> = Vec::new();
-        for order in candidates {
-            let resolution = customer::resolve_customer(order, settings, &found);
-            let Some(status) = rules.get(order.state_id.as_str()) else {
-                continue;
-            };
-            let cx = BuildContext {
-                settings,
-                status,
-                customer: &resolution,
-                items: &state.items,
-                today: self.config.today,
-            };
-            match build::build_document(order, &cx) {
-                Ok(doc)
-                    if settings
-                        .grouping
-                        .as_ref()
-                        .is_some_and(|g| g.applies_to(order)) =>
-                {
-                    let day = settings
-                        .grouping
-                        .as_ref()
-                        .map(|g| g.day_of(order))
-                        .unwrap_or(self.config.today);
-                    if day >= self.config.today {
-                        plan.insert(
-                            order.id.clone(),
-                            Planned::Ignored(format!(
-                                "regroupement par jour : la journée du {} n'est pas terminée, commande reprise demain (day not ended yet)",
-                                day.format("%d/%m/%Y")
-                            )),
-                        );
-                    } else {
-                        state.grouped.push(GroupedOrder {
-                            id: order.id.clone(),
-                            reference: order.reference.clone(),
-                            day,
-                            document: doc,
-                            set_state: status.set_shop_state.clone(),
-                        });
-                        plan.insert(order.id.clone(), Planned::Grouped);
-                    }
-                }
-                Ok(doc) => {
-                    let record = match &resolution {
-                        CustomerResolution::New(r) => Some(r.clone()),
-                        CustomerResolution::Existing { update, .. } => update.clone(),
-                    };
-                    let set_state = status.set_shop_state.clone();
-                    docs.push((doc, record, order, set_state.unwrap_or_default()));
-                }
-                Err(e) => {
-                    plan.insert(order.id.clone(), Planned::Failed(e.to_string()));
-                }
-            }
-        }
-
-        // Quota: reserve before writing; beyond the grant, ignored.
-        if !docs.is_empty() {
-            let (quotas, acc, run, n) = (
-                self.quotas.clone(),
-                self.ctx.account_id().clone(),
-                self.ctx.run_id(),
-                docs.len() as u32,
-            );
+        let cx = PlanContext {
+            settings,
+            items: &state.known.items,
+            customers: &customers,
+            today: self.config.today,
+            send_customer_code: self.config.send_customer_code,
+        };
+        let mut documents = plan::plan_documents(triage, &cx);
+        state.grouped.append(&mut documents.grouped);
+        let outcomes = if documents.to_write.is_empty() {
+            documents.outcomes
+        } else {
+            // Quota: reserve before writing; beyond the grant, ignored.
             let key = format!("page-{page_no}");
-            let key2 = key.clone();
-            let r: Reservation = self
-                .ctx
-                .step("reserve_quota", &self.p.read, || async move {
-                    quotas.reserve(&acc, run, &key2, Counter::Import, n).await
-                })
-                .await?;
-            let granted = r.granted as usize;
-            if granted < docs.len() {
-                let why = r
-                    .limited_by
-                    .unwrap_or_else(|| "quota épuisé (quota exhausted)".into());
-                for (doc, ..) in docs.drain(granted..) {
-                    plan.insert(doc.atoosync_order.clone(), Planned::Ignored(why.clone()));
-                }
-            }
-            let written = self.import(&docs).await?;
-            let report_by_order: HashMap<&str, &ExistingDocument> = written
-                .0
-                .iter()
-                .map(|d| (d.atoosync_order.as_str(), d))
-                .collect();
-            let mut transfers = Vec::new();
-            // The ERP account number goes back once per shop customer, and not at all when
-            // the shop already holds it (read with the order): many orders share customers.
-            let mut coded: BTreeSet<&str> = BTreeSet::new();
-            for (doc, _, order, set_state) in &docs {
-                if let Some(d) = report_by_order.get(order.id.as_str()) {
-                    let send_code = order.customer.erp_code.as_deref()
-                        != Some(doc.customer_code.as_str())
-                        && coded.insert(order.customer.id.as_str());
-                    transfers.push(Transferred {
-                        order_id: order.id.clone(),
-                        order_reference: order.reference.clone(),
-                        document_number: d.number.clone(),
-                        kind: d.kind,
-                    });
-                    plan.insert(
-                        order.id.clone(),
-                        Planned::Written {
-                            document: (*d).clone(),
-                            // Empty: nothing to send back for this order.
-                            customer_id: if send_code {
-                                order.customer.id.clone()
-                            } else {
-                                String::new()
-                            },
-                            customer_code: doc.customer_code.clone(),
-                            set_state: (!set_state.is_empty()).then(|| set_state.clone()),
-                            already_there: written.1.contains(&order.id),
-                        },
-                    );
-                } else {
-                    let reason = written
-                        .2
-                        .get(&order.id)
-                        .cloned()
-                        .unwrap_or_else(|| "document absent du retour de l'import ERP".into());
-                    plan.insert(
-                        order.id.clone(),
-                        Planned::Failed(format!("refusée par l'ERP : {reason}")),
-                    );
-                }
-            }
+            let r = self.reserve(&key, documents.units_wanted()).await?;
+            documents.grant(r.granted, r.limited_by);
+            let (customers, docs) = documents.batch();
+            let result = self.import(customers, docs).await?;
+            let settled = documents.settle(&result);
             // Every order linked in this run consumes a unit, including one found already in
             // the ERP: after a crash inside `erp_import` that is this run's own document.
-            self.record_and_settle(transfers, &key).await?;
-        }
+            self.record_and_settle(settled.links, &key).await?;
+            settled.outcomes
+        };
 
         // Item outcomes, with the shop write-backs of the written orders.
-        let orders_in_page: Vec<(String, String)> = orders
-            .iter()
-            .map(|o| match o {
-                ShopOrderRead::Ok(x) => (x.id.clone(), x.reference.clone()),
-                ShopOrderRead::Invalid { id, .. } => (id.clone(), id.clone()),
-            })
-            .filter(|(id, _)| !matches!(plan.get(id), Some(Planned::Grouped)))
-            .collect();
-        let plan = Arc::new(plan);
-        let stock_refs: BTreeSet<String> = orders
-            .iter()
-            .filter_map(|o| match o {
-                ShopOrderRead::Ok(x) => Some(x),
-                _ => None,
-            })
-            .filter(|o| matches!(plan.get(&o.id), Some(Planned::Written { .. })))
-            .flat_map(|o| o.lines.iter().map(|l| l.reference.clone()))
-            .filter(|r| state.items.contains_key(r))
-            .collect();
-        self.ctx
-            .for_each_item(
-                orders_in_page,
-                |(id, reference)| (id.clone(), reference.clone()),
-                |ictx, _item, (id, _)| {
-                    let plan = plan.clone();
-                    let shop = self.shop.clone();
-                    let config = self.config.clone();
-                    let p = self.p;
-                    async move {
-                        match plan.get(&id).cloned() {
-                            None => Ok(ItemOutcome::Failed(
-                                "commande non traitée (order not handled)".into(),
-                            )),
-                            Some(Planned::Failed(r)) => Ok(ItemOutcome::Failed(r)),
-                            Some(Planned::Ignored(r)) => Ok(ItemOutcome::Ignored(r)),
-                            Some(Planned::Grouped) => Ok(ItemOutcome::Failed(
-                                "commande regroupée traitée hors de sa page (grouped order)".into(),
-                            )),
-                            Some(Planned::Written {
-                                document,
-                                customer_id,
-                                customer_code,
-                                set_state,
-                                already_there,
-                            }) => {
-                                write_back(
-                                    &ictx,
-                                    &shop,
-                                    &config,
-                                    &p,
-                                    &id,
-                                    &document,
-                                    &customer_id,
-                                    &customer_code,
-                                    set_state.as_deref(),
-                                )
-                                .await?;
-                                let mut msg = format!(
-                                    "commande {id} → document {} ({customer_code})",
-                                    document.number
-                                );
-                                if already_there {
-                                    msg.push_str(" — déjà présent dans l'ERP, relié sans doublon");
-                                }
-                                Ok(ItemOutcome::Succeeded(Some(msg)))
-                            }
-                        }
-                    }
-                },
-            )
+        let items = plan::page_items(&page, &outcomes);
+        let stock_refs = plan::stock_references(&page, &outcomes, &state.known);
+        self.items(items, outcomes, "commande non traitée (order not handled)")
             .await?;
-
         if self.config.settings.push_stock && !stock_refs.is_empty() {
             self.push_stock(stock_refs.into_iter().collect()).await?;
         }
         Ok(())
     }
 
+    /// `reserve_quota` of `wanted` import units under the reservation `key`.
+    async fn reserve(&self, key: &str, wanted: u32) -> Result<Reservation, RunError> {
+        let (quotas, acc, run, key) = (
+            self.quotas.clone(),
+            self.ctx.account_id().clone(),
+            self.ctx.run_id(),
+            key.to_string(),
+        );
+        self.ctx
+            .step("reserve_quota", &self.p.read, || async move {
+                quotas
+                    .reserve(&acc, run, &key, Counter::Import, wanted)
+                    .await
+            })
+            .await
+    }
+
+    /// The items with their planned outcomes: the shop write-backs of a written order (one
+    /// step each), then its outcome. `missing` fails an item the plan has no outcome for.
+    async fn items(
+        &self,
+        items: Vec<PlannedItem>,
+        outcomes: BTreeMap<String, OrderOutcome>,
+        missing: &'static str,
+    ) -> Result<(), RunError> {
+        let outcomes = Arc::new(outcomes);
+        self.ctx
+            .for_each_item(
+                items,
+                |i| (i.id.clone(), i.label.clone()),
+                |ictx, _item, planned| {
+                    let (outcomes, shop, config, p) = (
+                        outcomes.clone(),
+                        self.shop.clone(),
+                        self.config.clone(),
+                        self.p,
+                    );
+                    async move {
+                        let id = planned.id;
+                        match outcomes.get(&id) {
+                            None => Ok(ItemOutcome::Failed(missing.into())),
+                            Some(OrderOutcome::Failed(r)) => Ok(ItemOutcome::Failed(r.clone())),
+                            Some(OrderOutcome::Ignored(r)) => Ok(ItemOutcome::Ignored(r.clone())),
+                            Some(OrderOutcome::Grouped) => Ok(ItemOutcome::Failed(
+                                "commande regroupée traitée hors de sa page (grouped order)".into(),
+                            )),
+                            Some(OrderOutcome::Written(wb)) => {
+                                write_back(&ictx, &shop, &config, &p, &id, wb).await?;
+                                Ok(ItemOutcome::Succeeded(Some(wb.message(&id))))
+                            }
+                        }
+                    }
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `record_transferred` (`OrderTransferred` on each order linked), then `settle_quota`
     /// of the reservation `key`: one unit per order linked.
-    async fn record_and_settle(
-        &self,
-        transfers: Vec<Transferred>,
-        key: &str,
-    ) -> Result<(), RunError> {
-        let consumed = transfers.len() as u32;
-        if !transfers.is_empty() {
+    async fn record_and_settle(&self, links: Vec<Link>, key: &str) -> Result<(), RunError> {
+        let consumed = links.len() as u32;
+        if !links.is_empty() {
+            let transfers: Vec<Transferred> = links
+                .into_iter()
+                .map(|l| Transferred {
+                    order_id: l.order_id,
+                    order_reference: l.order_reference,
+                    document_number: l.document_number,
+                    kind: l.kind,
+                })
+                .collect();
             let (ledger, acc, prof, run) = (
                 self.ledger.clone(),
                 self.ctx.account_id().clone(),
@@ -711,172 +528,21 @@ impl Io {
     /// written whole or not at all), import idempotently by group key, link every original
     /// order to its day document, then the shop write-backs and the orders' outcomes.
     async fn process_groups(&self, grouped: Vec<GroupedOrder>) -> Result<(), RunError> {
-        let Some(g) = self.config.settings.grouping.clone() else {
+        let Some(mut groups) = GroupPlan::new(grouped, &self.config.settings) else {
             return Ok(());
         };
-        let meta: HashMap<String, (String, Option<String>)> = grouped
-            .iter()
-            .map(|o| (o.id.clone(), (o.reference.clone(), o.set_state.clone())))
-            .collect();
-        let groups = grouping::group_documents(
-            &g,
-            grouped
-                .into_iter()
-                .map(|o| (o.id, o.day, o.document))
-                .collect(),
-        );
-        let wanted: usize = groups.iter().map(|x| x.orders.len()).sum();
-        let (quotas, acc, run) = (
-            self.quotas.clone(),
-            self.ctx.account_id().clone(),
-            self.ctx.run_id(),
-        );
-        let r: Reservation = self
-            .ctx
-            .step("reserve_quota", &self.p.read, || async move {
-                quotas
-                    .reserve(&acc, run, "groups", Counter::Import, wanted as u32)
-                    .await
-            })
-            .await?;
-        let mut outcome: HashMap<String, Planned> = HashMap::new();
-        let mut room = r.granted as usize;
-        let mut to_write = Vec::new();
-        for grp in groups {
-            if grp.orders.len() <= room {
-                room -= grp.orders.len();
-                to_write.push(grp);
-            } else {
-                let why = r
-                    .limited_by
-                    .clone()
-                    .unwrap_or_else(|| "quota épuisé (quota exhausted)".into());
-                for o in &grp.orders {
-                    outcome.insert(o.clone(), Planned::Ignored(why.clone()));
-                }
-            }
-        }
-        let mut transfers = Vec::new();
-        if !to_write.is_empty() {
-            let batch = ImportBatch {
-                customers: Vec::new(),
-                documents: to_write.iter().map(|x| x.document.clone()).collect(),
-            };
-            let (erp, check) = (self.erp.clone(), self.config.settings.check_existing);
-            let written: ImportOutcome = self
-                .ctx
-                .step("erp_import", &self.p.erp, || async move {
-                    import_missing(erp.as_ref(), batch, check).await
-                })
-                .await?;
-            let rejected: HashMap<String, String> =
-                written.report.rejected.iter().cloned().collect();
-            let by_key: HashMap<String, ExistingDocument> = written
-                .existing
-                .iter()
-                .chain(written.report.created.iter())
-                .map(|d| (d.atoosync_order.clone(), d.clone()))
-                .collect();
-            for grp in &to_write {
-                let key = &grp.document.atoosync_order;
-                match by_key.get(key) {
-                    Some(d) => {
-                        for o in &grp.orders {
-                            let (reference, set_state) = meta.get(o).cloned().unwrap_or_default();
-                            transfers.push(Transferred {
-                                order_id: o.clone(),
-                                order_reference: reference,
-                                document_number: d.number.clone(),
-                                kind: d.kind,
-                            });
-                            outcome.insert(
-                                o.clone(),
-                                Planned::Written {
-                                    document: d.clone(),
-                                    customer_id: String::new(),
-                                    customer_code: g.account.clone(),
-                                    set_state,
-                                    already_there: false,
-                                },
-                            );
-                        }
-                    }
-                    None => {
-                        let why = rejected
-                            .get(key)
-                            .cloned()
-                            .unwrap_or_else(|| "document absent du retour de l'import ERP".into());
-                        for o in &grp.orders {
-                            outcome.insert(
-                                o.clone(),
-                                Planned::Failed(format!(
-                                    "document du jour refusé par l'ERP : {why}"
-                                )),
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        self.record_and_settle(transfers, "groups").await?;
-        let mut items: Vec<(String, String)> = outcome
-            .keys()
-            .map(|id| {
-                (
-                    id.clone(),
-                    meta.get(id).map(|m| m.0.clone()).unwrap_or_default(),
-                )
-            })
-            .collect();
-        items.sort_by_key(|(id, _)| (id.parse::<u64>().unwrap_or(u64::MAX), id.clone()));
-        let outcome = Arc::new(outcome);
-        self.ctx
-            .for_each_item(
-                items,
-                |(id, reference)| (id.clone(), reference.clone()),
-                |ictx, _item, (id, _)| {
-                    let (outcome, shop, config, p) = (
-                        outcome.clone(),
-                        self.shop.clone(),
-                        self.config.clone(),
-                        self.p,
-                    );
-                    async move {
-                        match outcome.get(&id).cloned() {
-                            Some(Planned::Written {
-                                document,
-                                customer_code,
-                                set_state,
-                                ..
-                            }) => {
-                                write_back(
-                                    &ictx,
-                                    &shop,
-                                    &config,
-                                    &p,
-                                    &id,
-                                    &document,
-                                    "",
-                                    &customer_code,
-                                    set_state.as_deref(),
-                                )
-                                .await?;
-                                Ok(ItemOutcome::Succeeded(Some(format!(
-                                    "commande {id} → document du jour {} ({customer_code})",
-                                    document.number
-                                ))))
-                            }
-                            Some(Planned::Ignored(r)) => Ok(ItemOutcome::Ignored(r)),
-                            Some(Planned::Failed(r)) => Ok(ItemOutcome::Failed(r)),
-                            _ => Ok(ItemOutcome::Failed(
-                                "commande regroupée non traitée (grouped order not handled)".into(),
-                            )),
-                        }
-                    }
-                },
-            )
-            .await?;
-        Ok(())
+        let r = self.reserve("groups", groups.units_wanted()).await?;
+        groups.grant(r.granted, r.limited_by);
+        let documents = groups.documents();
+        let result = self.import(Vec::new(), documents).await?;
+        let settled = groups.settle(&result);
+        self.record_and_settle(settled.links, "groups").await?;
+        self.items(
+            settled.items,
+            settled.outcomes,
+            "commande regroupée non traitée (grouped order not handled)",
+        )
+        .await
     }
 
     async fn find_customers(&self, orders: &[&ShopOrder]) -> Result<Vec<ErpCustomer>, RunError> {
@@ -892,51 +558,29 @@ impl Io {
             .await
     }
 
-    /// The idempotent write: documents already holding the web order number are linked, not
-    /// re-imported. Returns (documents by order, orders found already there, rejections).
+    /// The idempotent write (`erp_import`, see [`import_missing`]): documents already holding
+    /// a web order number are linked, not re-imported. No step when there is nothing to
+    /// write.
     async fn import(
         &self,
-        docs: &[(ErpDocument, Option<CustomerRecord>, &ShopOrder, String)],
-    ) -> Result<
-        (
-            Vec<ExistingDocument>,
-            BTreeSet<String>,
-            HashMap<String, String>,
-        ),
-        RunError,
-    > {
-        if docs.is_empty() {
-            return Ok(Default::default());
-        }
-        let mut customers: BTreeMap<String, CustomerRecord> = BTreeMap::new();
-        let mut documents = Vec::new();
-        for (doc, rec, ..) in docs {
-            if let Some(r) = rec {
-                customers.entry(r.code.clone()).or_insert_with(|| r.clone());
-            }
-            documents.push(doc.clone());
+        customers: Vec<CustomerRecord>,
+        documents: Vec<ErpDocument>,
+    ) -> Result<ImportResult, RunError> {
+        if documents.is_empty() {
+            return Ok(ImportResult::default());
         }
         let batch = ImportBatch {
-            customers: customers.into_values().collect(),
+            customers,
             documents,
         };
-        let check = self.config.settings.check_existing;
         let erp = self.erp.clone();
         let outcome: ImportOutcome = self
             .ctx
             .step("erp_import", &self.p.erp, || async move {
-                import_missing(erp.as_ref(), batch, check).await
+                import_missing(erp.as_ref(), batch).await
             })
             .await?;
-        let already: BTreeSet<String> = outcome
-            .existing
-            .iter()
-            .map(|d| d.atoosync_order.clone())
-            .collect();
-        let mut all = outcome.existing;
-        all.extend(outcome.report.created);
-        let rejected = outcome.report.rejected.into_iter().collect();
-        Ok((all, already, rejected))
+        Ok(outcome.into_result())
     }
 
     async fn push_stock(&self, refs: Vec<String>) -> Result<(), RunError> {
@@ -992,26 +636,51 @@ pub struct ImportOutcome {
     pub report: ImportReport,
 }
 
+impl ImportOutcome {
+    /// What the plan needs of it: every document holding a web order of the batch (found
+    /// or created), which were found already there, and the refusals.
+    pub fn into_result(self) -> ImportResult {
+        let already_there = self
+            .existing
+            .iter()
+            .map(|d| d.atoosync_order.clone())
+            .collect();
+        let documents = self
+            .existing
+            .into_iter()
+            .chain(self.report.created)
+            .map(|d| LinkedDocument {
+                web_order: d.atoosync_order,
+                number: d.number,
+                kind: d.kind,
+            })
+            .collect();
+        ImportResult {
+            documents,
+            already_there,
+            rejected: self.report.rejected.into_iter().collect(),
+        }
+    }
+}
+
 /// Looks the batch's orders up by web order number, then imports only the missing ones.
 /// Running it twice imports nothing twice: this is what makes the ERP write exactly-once.
 pub async fn import_missing(
     erp: &dyn Erp,
     mut batch: ImportBatch,
-    check_existing: bool,
 ) -> Result<ImportOutcome, StepError> {
     let web_orders: Vec<String> = batch
         .documents
         .iter()
         .map(|d| d.atoosync_order.clone())
         .collect();
-    // The look-up also runs when the merchant turned the check off: it is what makes a
-    // resumed step safe; the option only decides whether pre-existing documents are linked.
+    // Always looked up (there is no option to skip it): it is what makes a resumed step safe
+    // and what keeps an order from ever getting two documents.
     let existing = erp.documents_for_web_orders(&web_orders).await?;
     let there: BTreeSet<&str> = existing.iter().map(|d| d.atoosync_order.as_str()).collect();
     batch
         .documents
         .retain(|d| !there.contains(d.atoosync_order.as_str()));
-    let _ = check_existing;
     let used: BTreeSet<&str> = batch
         .documents
         .iter()
@@ -1026,19 +695,17 @@ pub async fn import_missing(
     Ok(ImportOutcome { existing, report })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The shop write-backs of an order in the ERP, one step each (each retried on its own):
+/// status, document number, then the ERP account number when the plan says so.
 async fn write_back(
     ctx: &RunContext,
     shop: &Arc<dyn Shop>,
     config: &ImportConfig,
     p: &Policies,
     order_id: &str,
-    document: &ExistingDocument,
-    customer_id: &str,
-    customer_code: &str,
-    set_state: Option<&str>,
+    wb: &WriteBack,
 ) -> Result<(), RunError> {
-    if let Some(state) = set_state {
+    if let Some(state) = wb.set_state.as_deref() {
         let (shop, notify) = (shop.clone(), config.notify_customer);
         ctx.step("set_shop_state", &p.shop, || async move {
             shop.set_order_state(order_id, state, notify).await
@@ -1047,18 +714,27 @@ async fn write_back(
     }
     if config.send_document_number {
         let shop = shop.clone();
+        let number = &wb.document.number;
         ctx.step("send_document_number", &p.shop, || async move {
-            shop.set_order_document_number(order_id, &document.number)
+            shop.set_order_document_number(order_id, number).await
+        })
+        .await?;
+    }
+    if let Some(back) = wb.code_back.as_ref().filter(|_| config.send_customer_code) {
+        let shop = shop.clone();
+        ctx.step("send_customer_code", &p.shop, || async move {
+            shop.set_customer_erp_code(&back.shop_customer_id, &back.code)
                 .await
         })
         .await?;
     }
-    if config.send_customer_code && !customer_id.is_empty() {
-        let shop = shop.clone();
-        ctx.step("send_customer_code", &p.shop, || async move {
-            shop.set_customer_erp_code(customer_id, customer_code).await
-        })
-        .await?;
-    }
     Ok(())
+}
+
+/// A page's order as the plan reads it.
+fn page_order(o: &ShopOrderRead) -> PageOrder<'_> {
+    match o {
+        ShopOrderRead::Ok(order) => PageOrder::Read(order),
+        ShopOrderRead::Invalid { id, reason } => PageOrder::Unreadable { id, reason },
+    }
 }

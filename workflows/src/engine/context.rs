@@ -389,7 +389,10 @@ impl RunContext {
                     .await?;
                 Ok(value)
             }
+            // Adapters log a failed call at WARN (it may be retried); the step failing for
+            // good is the engine's to report, at ERROR, once.
             Err(StepError::Permanent(msg)) => {
+                tracing::error!(step = %key, error = %msg, "étape en échec définitif");
                 self.shared
                     .journal
                     .record(RunEvent::StepFailed {
@@ -411,6 +414,7 @@ impl RunContext {
             }) => {
                 if attempt >= policy.max_attempts {
                     let reason = format!("{message} (abandon après {attempt} essai(s))");
+                    tracing::error!(step = %key, error = %reason, "étape en échec définitif");
                     self.shared
                         .journal
                         .record(RunEvent::StepFailed {
@@ -451,6 +455,7 @@ impl RunContext {
                     .unwrap_or_else(|e| e.into_inner()) = Some(cause);
                 let until = self.shared.clock.now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                tracing::warn!(step = %key, attempt, error = %message, retry_at = %until, "erreur passagère, nouvel essai prévu");
                 self.shared
                     .journal
                     .record(RunEvent::StepFailed {

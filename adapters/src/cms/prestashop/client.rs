@@ -397,14 +397,14 @@ impl PrestaShopClient {
 
     /// Checks the URL and the key: reads the webservice root, which lists the resources
     /// the key may use.
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "warn"))]
     pub async fn test_connection(&self) -> Result<(), StepError> {
         self.get("", &[]).await.map(|_| ())
     }
 
     /// Reads what the merchant maps in the profile settings: order states, taxes, carriers,
     /// currencies, countries, shops, and the payment modules of the last 500 orders.
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "warn"))]
     pub async fn read_configuration(&self) -> Result<PsConfiguration, StepError> {
         let full = [("display".to_string(), "full".to_string())];
         let named = |rows: Vec<Obj>| -> Vec<PsNamed> {
@@ -630,7 +630,7 @@ impl Shop for PrestaShopClient {
     /// Keyset paging: `filter[id]=>[after]` with `sort=[id_ASC]` and `limit=0,n`, so orders
     /// whose status the import changes (and which leave the status filter) never shift the
     /// following pages (`PS-docs:webservice/cheat-sheet.md`, comparison filters).
-    #[instrument(skip_all, fields(after = after_id, limit = limit), err)]
+    #[instrument(skip_all, fields(after = after_id, limit = limit), err(level = "warn"))]
     async fn orders_page(
         &self,
         query: &OrderQuery,
@@ -732,7 +732,7 @@ impl Shop for PrestaShopClient {
     /// Adds an `order_histories` row (`PS-docs:webservice/getting-started.md`, sendemail
     /// section) only when the order is not already in that state: PrestaShop would record
     /// (and e-mail) the same state again.
-    #[instrument(skip_all, fields(order = order_id, state = state_id), err)]
+    #[instrument(skip_all, fields(order = order_id, state = state_id), err(level = "warn"))]
     async fn set_order_state(
         &self,
         order_id: &str,
@@ -771,7 +771,7 @@ impl Shop for PrestaShopClient {
     /// `customer_messages` row, needs a `customer_threads` row first (two POSTs, contact and
     /// token fields) and cannot be made idempotent without reading the threads back. The
     /// merchant's own note text is kept; the line is replaced, never duplicated.
-    #[instrument(skip_all, fields(order = order_id), err)]
+    #[instrument(skip_all, fields(order = order_id), err(level = "warn"))]
     async fn set_order_document_number(
         &self,
         order_id: &str,
@@ -800,7 +800,7 @@ impl Shop for PrestaShopClient {
     /// Writes `Code client EBP : <code>` as a line of the customer's private `note`
     /// (`customers.note`, shown on the customer page of the back office), read back into
     /// [`passerelle_domain::orders::ShopCustomer::erp_code`].
-    #[instrument(skip_all, fields(customer = customer_id), err)]
+    #[instrument(skip_all, fields(customer = customer_id), err(level = "warn"))]
     async fn set_customer_erp_code(&self, customer_id: &str, code: &str) -> Result<(), StepError> {
         let note = self
             .field_of("customers", customer_id, "note")
@@ -825,7 +825,7 @@ impl Shop for PrestaShopClient {
     /// `id_product_attribute` 0) — the product's own `quantity` cannot set stock
     /// (`PS-docs:webservice/resources/stock_availables.md`). PrestaShop stock is a whole
     /// number: a fractional ERP quantity is rounded down (never promise what is not there).
-    #[instrument(skip_all, fields(reference = reference), err)]
+    #[instrument(skip_all, fields(reference = reference), err(level = "warn"))]
     async fn set_stock(&self, reference: &str, quantity: Decimal) -> Result<bool, StepError> {
         let reference = reference.trim();
         if reference.is_empty() || reference.contains(['|', '[', ']', ',', '%', '!']) {
@@ -878,7 +878,7 @@ impl Shop for PrestaShopClient {
     /// `PUT order_carriers/{id}?sendemail=1` with `tracking_number`
     /// (`PS-docs:webservice/getting-started.md`, sendemail: it also sends the "in transit"
     /// e-mail). The order's `shipping_number` is legacy and read-only through the order.
-    #[instrument(skip_all, fields(order = order_id), err)]
+    #[instrument(skip_all, fields(order = order_id), err(level = "warn"))]
     async fn set_tracking(
         &self,
         order_id: &str,
@@ -921,13 +921,13 @@ impl Shop for PrestaShopClient {
 
     /// `PATCH orders/{id}` with `reference` (`Order::$definition`: 9 characters at most —
     /// PrestaShop refuses longer ones with a validation error, reported on the order).
-    #[instrument(skip_all, fields(order = order_id), err)]
+    #[instrument(skip_all, fields(order = order_id), err(level = "warn"))]
     async fn set_order_reference(&self, order_id: &str, reference: &str) -> Result<(), StepError> {
         self.set_order_field(order_id, "reference", reference).await
     }
 
     /// `PATCH orders/{id}` with `delivery_date` (`isDate`, `Y-m-d H:i:s`).
-    #[instrument(skip_all, fields(order = order_id), err)]
+    #[instrument(skip_all, fields(order = order_id), err(level = "warn"))]
     async fn set_delivery_date(&self, order_id: &str, date: NaiveDate) -> Result<(), StepError> {
         let value = format!("{} 00:00:00", date.format("%Y-%m-%d"));
         self.set_order_field(order_id, "delivery_date", &value)
@@ -935,7 +935,7 @@ impl Shop for PrestaShopClient {
     }
 
     /// One `order_carriers` read for all the orders (`filter[id_order]=[1|2|3]`).
-    #[instrument(skip_all, fields(orders = order_ids.len()), err)]
+    #[instrument(skip_all, fields(orders = order_ids.len()), err(level = "warn"))]
     async fn tracking_numbers(
         &self,
         order_ids: &[String],
@@ -975,7 +975,7 @@ impl Shop for PrestaShopClient {
     /// written twice. Limits: PrestaShop attachments are meant for products, and the
     /// attachment controller does not check who downloads (anyone with the id can); a
     /// merchant who needs private invoices should install a module for that.
-    #[instrument(skip_all, fields(order = order_id, invoice = invoice_number), err)]
+    #[instrument(skip_all, fields(order = order_id, invoice = invoice_number), err(level = "warn"))]
     async fn attach_invoice(
         &self,
         order_id: &str,
