@@ -9,6 +9,7 @@ pub mod action;
 pub mod catalog;
 pub mod customer_export;
 pub mod decider;
+pub mod fields;
 pub mod ids;
 pub mod lang;
 pub mod metadata;

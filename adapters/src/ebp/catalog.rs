@@ -105,6 +105,18 @@ fn decimal(row: &Value, key: &str) -> Result<Option<Decimal>, String> {
     }
 }
 
+/// A measure column: its decimal, or `None` with the raw text kept in `fields` under the
+/// column's name when it cannot be read.
+fn measure(row: &Value, key: &str, fields: &mut BTreeMap<String, String>) -> Option<Decimal> {
+    match decimal(row, key) {
+        Ok(d) => d,
+        Err(_) => {
+            fields.insert(key.to_string(), cell(row, key).unwrap_or_default());
+            None
+        }
+    }
+}
+
 fn flag(row: &Value, key: &str, default: bool) -> bool {
     match row.get(key) {
         Some(Value::Bool(b)) => *b,
@@ -139,8 +151,10 @@ pub(crate) fn article_from_row(row: &Value) -> ArticleRead {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0),
             stock_tracked: flag(row, "ManageStock", true),
-            weight: decimal(row, "Weight")?,
-            net_weight: decimal(row, "NetWeight")?,
+            // An unreadable weight is not sent (the product still is): its raw text is
+            // kept among the fields so the catalogue rules can say why (issue 21).
+            weight: measure(row, "Weight", &mut fields),
+            net_weight: measure(row, "NetWeight", &mut fields),
             family: cell(row, "FamilyId"),
             sub_family: cell(row, "SubFamilyId"),
             barcode: cell(row, "BarCode"),

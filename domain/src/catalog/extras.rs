@@ -166,7 +166,7 @@ pub fn ean13(article: &ErpArticle, settings: &CatalogSettings) -> Result<Option<
         Ok(Some(v))
     } else {
         Err(format!(
-            "code-barres « {v} » refusé : 13 chiffres au plus (EAN-13 not sent)"
+            "code-barres « {v} » refusé : 13 chiffres au plus, non envoyé (EAN-13 not sent)"
         ))
     }
 }

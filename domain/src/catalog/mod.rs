@@ -5,6 +5,7 @@
 
 pub mod extras;
 pub mod filter;
+pub mod fit;
 pub mod links;
 pub mod media;
 pub mod rtf;
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 
 pub use extras::{CategoryKey, ExtraCategories, LocalTexts};
 pub use filter::{parse_query_filter, FilterClause, FilterOp};
+pub use fit::fit_product;
 pub use rules::{
     category_path, check_references, product_fields, round_price, should_be_active, slugify,
     stock_quantity, ArticleError, ProductDraft, StockDecision,

@@ -229,17 +229,26 @@ pub fn product_fields(
         .and_then(|v| settings.vat.get(v))
         .or(settings.default_tax_rule.as_ref())
         .cloned();
-    let weight = match settings.weight {
-        WeightSource::None => None,
-        WeightSource::Gross => article.weight,
-        WeightSource::Net => article.net_weight,
-    }
-    .map(|w| (w * settings.weight_factor).round_dp(6));
+    let (weight, weight_column) = match settings.weight {
+        WeightSource::None => (None, None),
+        WeightSource::Gross => (article.weight, Some("Weight")),
+        WeightSource::Net => (article.net_weight, Some("NetWeight")),
+    };
+    let weight = weight.map(|w| (w * settings.weight_factor).round_dp(6));
+    // The ERP reader keeps an unreadable weight's raw text among the fields.
+    let unreadable_weight = weight_column
+        .filter(|_| weight.is_none())
+        .and_then(|c| article.fields.get(c).map(|raw| (c, raw)));
     let slug = text(&settings.text.slug)
         .or_else(|| name.clone())
         .map(|s| slugify(&s))
         .filter(|s| !s.is_empty());
     let mut warnings = Vec::new();
+    if let Some((column, raw)) = unreadable_weight {
+        warnings.push(format!(
+            "poids {column} « {raw} » illisible : non envoyé (weight not sent)"
+        ));
+    }
     let mut keep = |v: Result<Option<String>, String>| match v {
         Ok(v) => v,
         Err(w) => {

@@ -4,11 +4,13 @@
 //! shop accounts to write (the customer itself, and one account per contact when asked).
 //! No IO: the workflows feed these functions with what the ports read.
 
+pub mod fit;
 pub mod rules;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
+pub use fit::fit_customer;
 pub use rules::{
     check_codes, customer_drafts, group_name_of, is_valid_email, should_be_active, CodeError,
     DraftsOutcome,
@@ -200,6 +202,10 @@ pub struct CustomerExportSettings {
     /// Import prospects: shop accounts created on or after this day (required by the
     /// action; FEATURES §2 "from a start date set on the shop side").
     pub prospects_since: Option<NaiveDate>,
+    /// The neutral name sent as first or last name when the shop's person-name rule
+    /// refuses the ERP's (a company name standing in for a missing contact name, a name
+    /// with nothing usable left once cleaned); the company stays in its own field.
+    pub name_placeholder: String,
 }
 
 impl Default for CustomerExportSettings {
@@ -222,6 +228,7 @@ impl Default for CustomerExportSettings {
             group_price_display: 0,
             group_show_prices: true,
             prospects_since: None,
+            name_placeholder: "Client".into(),
         }
     }
 }

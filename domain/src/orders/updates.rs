@@ -27,8 +27,8 @@ pub struct UpdateSettings {
     pub tracking_from_shop: bool,
     /// Send the ERP document number of the furthest document to the shop order.
     pub send_document_number: bool,
-    /// Also replace the shop order reference by that number (PrestaShop: 9 characters at
-    /// most; a longer number fails that order with the reason).
+    /// Also replace the shop order reference by that number (PrestaShop stores 9
+    /// characters: a longer number is shortened to its first 9, with a warning on the item).
     pub replace_reference: bool,
     /// Send the ERP delivery date (of delivery notes and invoices made from the transferred
     /// document) to the shop order.
@@ -266,7 +266,13 @@ pub fn plan_update(
             })
             .filter_map(|d| d.delivery_date)
             .max();
-        if date.is_some() && date != sent.delivery_date {
+        // A status change may reset the shop's date: PrestaShop's delivery states
+        // (`delivery=1`) set it to the time of the change, even when it was set before.
+        // The date goes again after any status this plan sets (the write is absolute and
+        // skipped by the adapter when the shop already holds it).
+        let status_set = plan.stage.as_ref().is_some_and(|(_, _, s)| s.is_some())
+            || plan.tracking.as_ref().is_some_and(|(_, s)| s.is_some());
+        if date.is_some() && (date != sent.delivery_date || status_set) {
             plan.delivery_date = date;
         }
     }

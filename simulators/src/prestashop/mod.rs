@@ -95,6 +95,8 @@ mod sim_customers;
 mod sim_images;
 
 mod sim_prices;
+
+mod sim_validate;
 pub use sim_images::SimImage;
 
 // ---------------------------------------------------------------------------
@@ -432,11 +434,14 @@ impl SimShop {
             (11, "Paiement à distance accepté", "1"),
             (12, "En attente de réapprovisionnement (non payé)", "0"),
         ] {
+            // `delivery` as in install-dev/data/xml/order_state.xml@0e45caa5 (3, 4, 5).
+            let delivery = if matches!(id, 3..=5) { "1" } else { "0" };
             shop.put(
                 "order_states",
                 id,
                 obj(vec![
                     ("paid", s(paid)),
+                    ("delivery", s(delivery)),
                     ("deleted", s("0")),
                     ("name", lang(name)),
                 ]),
@@ -2012,9 +2017,21 @@ fn create(
             ("date_add", s(&now)),
         ]),
     );
+    // `OrderHistory::changeIdOrderState`: no same-state guard (posting the current state
+    // adds another row and e-mails again); a state with `delivery=1` calls
+    // `Order::setDelivery()`, which sets `delivery_date` to now "even if it was already set
+    // by another state change" (OrderHistory.php@00b81678).
+    let delivery_state = state
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| g.shop.get("order_states", id))
+        .is_some_and(|st| text(st, "delivery") == "1");
     if let Some(o) = g.shop.get_mut("orders", order_id) {
         o.insert("current_state".into(), s(&state));
         o.insert("date_upd".into(), s(&now));
+        if delivery_state {
+            o.insert("delivery_date".into(), s(&now));
+        }
     }
     if sendemail {
         g.emails.push((order_id, state));
@@ -2087,25 +2104,20 @@ fn update(
                 format!("parameter \"{k}\" not writable"),
             ));
         }
-        // `Order::$definition`: reference is `isReference`, 9 characters at most;
-        // delivery_date `isDate`.
-        if resource == "orders" && k == "reference" && (v.chars().count() > 9 || v.is_empty()) {
-            return Err(api_err(
-                StatusCode::BAD_REQUEST,
-                85,
-                "Validation error: \"Property Order->reference length (9) is too long.\"",
-            ));
-        }
-        if resource == "orders"
+        // Order 8.x `$definition`: reference has no validator nor size, but the column is
+        // `varchar(9)` and PrestaShop's connection is non-strict (`sql_mode = ''`,
+        // DbPDO.php): a longer value is silently cut to 9, not refused. delivery_date is
+        // not validated: a non-date is stored as 0000-00-00 00:00:00.
+        let v = &if resource == "orders" && k == "reference" {
+            v.chars().take(9).collect::<String>()
+        } else if resource == "orders"
             && k == "delivery_date"
             && NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S").is_err()
         {
-            return Err(api_err(
-                StatusCode::BAD_REQUEST,
-                85,
-                "Validation error: \"Property Order->delivery_date is not valid.\"",
-            ));
-        }
+            "0000-00-00 00:00:00".to_string()
+        } else {
+            v.clone()
+        };
         if resource == "stock_availables" && k == "quantity" && v.parse::<i64>().is_err() {
             return Err(api_err(
                 StatusCode::BAD_REQUEST,
@@ -2173,8 +2185,19 @@ fn create_message(
             ("id_order", s(get("id_order"))),
             ("id_product", s("0")),
             ("email", s(get("email"))),
-            ("token", s(get("token"))),
-            ("status", s(get("status"))),
+            // `customer_thread.token` is `varchar(12)` and `status` an enum: on the
+            // non-strict connection a longer token is cut, an unknown status stored ''
+            // (db_structure.sql, DbPDO.php).
+            (
+                "token",
+                s(get("token").chars().take(12).collect::<String>()),
+            ),
+            (
+                "status",
+                s(Some(get("status"))
+                    .filter(|st| matches!(st.as_str(), "open" | "closed" | "pending1" | "pending2"))
+                    .unwrap_or_default()),
+            ),
             ("date_add", s(&now)),
             ("date_upd", s(&now)),
         ])

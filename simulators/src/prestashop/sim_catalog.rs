@@ -253,52 +253,28 @@ fn invalid(id: &str) -> ApiError {
     api_err(StatusCode::NOT_FOUND, 92, "Invalid ID")
 }
 
-fn is_link_rewrite(v: &str) -> bool {
-    v.chars()
-        .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-}
-
 fn save_product(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, ApiError> {
+    use super::sim_validate as v;
     let post = *method == Method::POST;
     let put = *method == Method::PUT;
     let get = |f: &str| e.child(f).map(|n| n.text.trim().to_string());
+    // The fields loop of `saveEntityFromXml`: `'setter' => false` fields are refused
+    // (93), an absent required one too on POST/PUT (41).
+    for f in ["manufacturer_name", "quantity"] {
+        if e.child(f).is_some() {
+            return Err(api_err(
+                StatusCode::BAD_REQUEST,
+                93,
+                format!("parameter \"{f}\" not writable. Please remove this attribute of this XML"),
+            ));
+        }
+    }
     if (post || put) && get("price").is_none() {
         return Err(api_err(
             StatusCode::BAD_REQUEST,
             41,
             "parameter \"price\" required",
         ));
-    }
-    if let Some(p) = get("price") {
-        if Decimal::from_str(&p).map_or(true, |d| d < Decimal::ZERO) {
-            return Err(api_err(
-                StatusCode::BAD_REQUEST,
-                85,
-                "Validation error: \"Property Product->price is not valid\"",
-            ));
-        }
-    }
-    // `isEan13` and `isUnsignedFloat`, per the products resource page
-    // (https://devdocs.prestashop-project.org/9/webservice/resources/products).
-    if let Some(e) = get("ean13") {
-        if e.len() > 13 || !e.chars().all(|c| c.is_ascii_digit()) {
-            return Err(api_err(
-                StatusCode::BAD_REQUEST,
-                85,
-                "Validation error: \"Property Product->ean13 is not valid\"",
-            ));
-        }
-    }
-    for f in ["width", "height", "depth"] {
-        if let Some(v) = get(f) {
-            if Decimal::from_str(&v).map_or(true, |d| d < Decimal::ZERO) {
-                return Err(api_err(
-                    StatusCode::BAD_REQUEST,
-                    85,
-                    format!("Validation error: \"Property Product->{f} is not valid\""),
-                ));
-            }
-        }
     }
     let langs = |f: &str| -> Option<Vec<(String, String)>> {
         e.child(f).map(|n| {
@@ -323,13 +299,51 @@ fn save_product(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, Ap
             }
         })
     };
-    if let Some(l) = langs("link_rewrite") {
-        if l.iter().any(|(_, v)| !is_link_rewrite(v)) {
-            return Err(api_err(
-                StatusCode::BAD_REQUEST,
-                84,
-                "Validation error: \"Property Product->link_rewrite is not valid\"",
-            ));
+    // POST's `ws_modifier` of `link_rewrite` (`Product::modifierWsLinkRewrite`): an empty
+    // one is made from the name of its language, an invalid one through `str2url`. Not
+    // applied on PUT/PATCH.
+    let mut link = langs("link_rewrite");
+    if post {
+        let names = langs("name").unwrap_or_default();
+        let mut l = link.unwrap_or_default();
+        for (lang, _) in &names {
+            if !l.iter().any(|(k, _)| k == lang) {
+                l.push((lang.clone(), String::new()));
+            }
+        }
+        for (lang, value) in l.iter_mut() {
+            if value.is_empty() {
+                let name = names
+                    .iter()
+                    .find(|(k, _)| k == lang)
+                    .map(|(_, n)| n.as_str())
+                    .unwrap_or("");
+                *value = v::str2url(name);
+            } else if !v::is_link_rewrite(value) {
+                *value = v::str2url(value);
+            }
+        }
+        link = (!l.is_empty()).then_some(l);
+    }
+    // `validateFieldsLang` (84), in `Product::$definition` order.
+    type Rule = (&'static str, Option<usize>, fn(&str) -> bool);
+    let lang_rules: [Rule; 7] = [
+        ("meta_description", Some(512), v::is_generic_name),
+        ("meta_keywords", Some(255), v::is_generic_name),
+        ("meta_title", Some(255), v::is_generic_name),
+        ("link_rewrite", Some(128), v::is_link_rewrite),
+        ("name", Some(128), v::is_catalog_name),
+        ("description", None, v::is_clean_html),
+        ("description_short", None, v::is_clean_html),
+    ];
+    for (f, max, valid) in lang_rules {
+        let values = if f == "link_rewrite" {
+            link.clone()
+        } else {
+            langs(f)
+        };
+        for (_, value) in values.unwrap_or_default() {
+            v::field("Product", f, &value, max, valid, true)?;
         }
     }
     let name_empty = langs("name").is_none_or(|l| l.iter().all(|(_, v)| v.is_empty()));
@@ -339,6 +353,21 @@ fn save_product(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, Ap
             84,
             "Validation error: \"Property Product->name is empty.\"",
         ));
+    }
+    // `validateFields` (85).
+    let rules: [Rule; 7] = [
+        ("reference", Some(64), v::is_reference),
+        ("ean13", Some(13), v::is_ean13),
+        ("price", None, v::is_price),
+        ("width", None, v::is_unsigned_float),
+        ("height", None, v::is_unsigned_float),
+        ("depth", None, v::is_unsigned_float),
+        ("weight", None, v::is_unsigned_float),
+    ];
+    for (f, max, valid) in rules {
+        if let Some(value) = get(f) {
+            v::field("Product", f, &value, max, valid, false)?;
+        }
     }
     let url_product = (!post).then(|| get("id").and_then(|i| i.parse().ok()).unwrap_or(0));
     sim_links::check(shop, e, url_product)?;
@@ -400,7 +429,12 @@ fn save_product(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64, Ap
         }
     }
     for f in I18N {
-        match langs(f) {
+        let values = if *f == "link_rewrite" {
+            link.clone()
+        } else {
+            langs(f)
+        };
+        match values {
             Some(values) => {
                 let mut current: Vec<Value> = match row.get(*f) {
                     Some(Value::Array(a)) => a.clone(),
@@ -520,8 +554,17 @@ fn save_category(shop: &mut SimShop, e: &Node) -> Result<u64, ApiError> {
             "Validation error: \"Property Category->name is empty.\"",
         ));
     }
+    // `Category::$definition`: name `isCatalogName`, 128 characters (lang field: 84).
+    super::sim_validate::field(
+        "Category",
+        "name",
+        &name,
+        Some(128),
+        super::sim_validate::is_catalog_name,
+        true,
+    )?;
     let slug = lang_of("link_rewrite");
-    if slug.is_empty() || !is_link_rewrite(&slug) {
+    if slug.is_empty() || !super::sim_validate::is_link_rewrite(&slug) {
         return Err(api_err(
             StatusCode::BAD_REQUEST,
             84,

@@ -294,7 +294,7 @@ fn save_combination(shop: &mut SimShop, method: &Method, e: &Node) -> Result<u64
     let reference = get(e, "reference");
     if reference
         .as_ref()
-        .is_some_and(|r| r.chars().count() > 64 || r.contains(['<', '>', ';', '=', '#', '{', '}']))
+        .is_some_and(|r| r.chars().count() > 64 || !super::sim_validate::is_reference(r))
     {
         return Err(invalid("Combination", "reference"));
     }

@@ -81,12 +81,24 @@ fn is_email(v: &str) -> bool {
     }
 }
 
-/// `Validate::isCustomerName`: letters, spaces, `-`, `'` and a dot followed by a space.
+/// `isCustomerName` / `isName` (8.x `CustomerNameValidator::PATTERN_NAME`), size 255.
 fn is_customer_name(v: &str) -> bool {
-    !v.trim().is_empty()
-        && !v
-            .chars()
-            .any(|c| c.is_ascii_digit() || "!<>,;?=+()/\\@#\"°*`{}_^$%:¤[]|".contains(c))
+    super::sim_validate::is_customer_name(v) && v.chars().count() <= 255
+}
+
+/// `company` is `isGenericName` (Customer and Address).
+fn check_company(class: &str, company: Option<String>) -> Result<(), ApiError> {
+    match company {
+        Some(c) => super::sim_validate::field(
+            class,
+            "company",
+            &c,
+            Some(255),
+            super::sim_validate::is_generic_name,
+            false,
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Serves one call; the body is JSON like the rest of the simulator's answers.
@@ -192,6 +204,7 @@ fn save_customer(shop: &mut SimShop, e: &Node, id: u64, full: bool) -> Result<u6
             }
         }
     }
+    check_company("Customer", get("company"))?;
     let groups: Option<Vec<String>> =
         e.child("associations")
             .and_then(|a| a.child("groups"))
@@ -307,6 +320,7 @@ fn save_address(shop: &mut SimShop, e: &Node, id: u64, full: bool) -> Result<u64
             }
         }
     }
+    check_company("Address", get("company"))?;
     let now = now_ps();
     let id = if id == 0 {
         shop.insert(

@@ -153,6 +153,8 @@ pub(crate) struct Io {
     pub(crate) quotas: Arc<dyn Quotas>,
     pub(crate) p: Policies,
     pub(crate) config: Arc<CatalogConfig>,
+    /// Items sent with values adapted to the shop's field rules (the summary counts them).
+    pub(crate) adapted: std::sync::atomic::AtomicUsize,
 }
 
 impl Io {
@@ -199,6 +201,7 @@ impl Io {
             quotas,
             p,
             config: Arc::new(config),
+            adapted: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -262,7 +265,8 @@ impl Io {
 
     /// The end-of-run summary line.
     pub(crate) async fn summary(&self, what: &str) -> Result<(), RunError> {
-        summary(&self.ctx, what).await
+        let adapted = self.adapted.load(std::sync::atomic::Ordering::SeqCst);
+        summary_with(&self.ctx, what, adapted).await
     }
 }
 
@@ -368,9 +372,24 @@ pub(crate) async fn finish_items(
 
 /// The end-of-run summary line.
 pub(crate) async fn summary(ctx: &RunContext, what: &str) -> Result<(), RunError> {
+    summary_with(ctx, what, 0).await
+}
+
+/// The end-of-run summary line, saying how many of the items that went through had
+/// values adapted to the shop's field rules (issue 21) when there were some.
+pub(crate) async fn summary_with(
+    ctx: &RunContext,
+    what: &str,
+    adapted: usize,
+) -> Result<(), RunError> {
     let t = ctx.totals();
+    let adapted = if adapted > 0 {
+        format!(" (dont {adapted} avec adaptation(s) aux règles de la boutique)")
+    } else {
+        String::new()
+    };
     ctx.note(format!(
-        "{} {what} : {} réussi(s), {} en échec, {} ignoré(s)",
+        "{} {what} : {} réussi(s){adapted}, {} en échec, {} ignoré(s)",
         t.total, t.succeeded, t.failed, t.ignored
     ))
     .await

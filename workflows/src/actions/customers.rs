@@ -5,7 +5,7 @@
 //! shop batch, quota reserved before any write, one outcome per ERP customer.
 
 pub use super::catalog::CatalogInput as CustomerInput;
-use super::catalog::{finish_items, note_since, reserve_units, summary, Policies};
+use super::catalog::{finish_items, note_since, reserve_units, summary_with, Policies};
 use crate::engine::{RunContext, RunError, StepError};
 use crate::ports::{
     Counter, CustomerErp, CustomerQuery, CustomerShop, CustomersPage, Quotas, Written,
@@ -66,6 +66,8 @@ pub(crate) struct CustomerIo {
     pub(crate) quotas: Arc<dyn Quotas>,
     pub(crate) p: Policies,
     pub(crate) config: Arc<CustomerConfig>,
+    /// Accounts sent with values adapted to the shop's field rules (the summary counts them).
+    pub(crate) adapted: std::sync::atomic::AtomicUsize,
 }
 
 impl CustomerIo {
@@ -111,6 +113,7 @@ impl CustomerIo {
             quotas,
             p,
             config: Arc::new(config),
+            adapted: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -180,7 +183,8 @@ impl CustomerIo {
 
     /// The end-of-run summary line.
     pub(crate) async fn summary(&self, what: &str) -> Result<(), RunError> {
-        summary(&self.ctx, what).await
+        let adapted = self.adapted.load(std::sync::atomic::Ordering::SeqCst);
+        summary_with(&self.ctx, what, adapted).await
     }
 }
 

@@ -24,7 +24,8 @@ use super::out_of_stock;
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
 use crate::ports::{ArticleRead, Quotas, Written};
 use passerelle_domain::catalog::{
-    check_references, product_fields, should_be_active, stock_quantity, ErpArticle, ProductDraft,
+    check_references, fit_product, product_fields, should_be_active, stock_quantity, ErpArticle,
+    ProductDraft,
 };
 use passerelle_domain::{ItemOutcome, SyncAction};
 use rust_decimal::Decimal;
@@ -125,6 +126,13 @@ impl Workflow for ExportArticles {
     }
 }
 
+/// Is this warning of a draft a value adapted to the shop's rules (rather than a note)?
+/// Every field left out or changed to fit the shop counts: the field-rules adaptations
+/// and the EAN and dimensions the catalogue rules drop.
+pub(crate) fn is_adaptation(warning: &str) -> bool {
+    warning.starts_with(passerelle_domain::fields::ADAPTED) || warning.contains("non envoyé")
+}
+
 /// The quantity to send and its log note.
 type Stock = (i64, Option<String>);
 
@@ -206,6 +214,7 @@ async fn process_page(
     };
 
     // Pure rules.
+    let rules = io.shop.field_rules();
     let mut drafts: Vec<(usize, ProductDraft, Option<Stock>)> = Vec::new();
     for (i, a) in &ok {
         let exists = existing.contains_key(&a.reference.to_lowercase());
@@ -215,13 +224,22 @@ async fn process_page(
             ));
             continue;
         }
-        let draft = match product_fields(a, s, exists) {
+        let mut draft = match product_fields(a, s, exists) {
             Ok(d) => d,
             Err(e) => {
                 outcome[*i] = Some(ItemOutcome::Failed(e.to_string()));
                 continue;
             }
         };
+        // The shop's field rules, before anything is written (issue 21): adapted values
+        // leave a warning on the item, an unfixable one fails it here.
+        if let Err(e) = fit_product(&mut draft, &rules) {
+            outcome[*i] = Some(ItemOutcome::Failed(format!(
+                "article {} : {e}",
+                a.reference
+            )));
+            continue;
+        }
         let stock = if with_stock {
             let level = levels.get(&a.reference).copied().unwrap_or_default();
             match stock_quantity(a, level, s) {
@@ -365,6 +383,10 @@ async fn process_page(
                 .iter()
                 .chain(warnings.get(&d.reference).into_iter().flatten())
                 .collect();
+            if matches!(o, ItemOutcome::Succeeded(_)) && d.warnings.iter().any(|w| is_adaptation(w))
+            {
+                io.adapted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             if let (ItemOutcome::Succeeded(Some(msg)), false) = (&mut o, notes.is_empty()) {
                 for n in notes {
                     msg.push_str(&format!(" ; {n}"));

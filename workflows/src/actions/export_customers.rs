@@ -23,8 +23,8 @@ use super::customers::{account_outcome, CustomerConnectors, CustomerIo};
 use crate::engine::{RunContext, RunError, Workflow, WorkflowFuture};
 use crate::ports::{Counter, CustomerRead, Quotas, Written};
 use passerelle_domain::customer_export::{
-    check_codes, customer_drafts, group_name_of, CustomerDraft, DraftsOutcome, ErpAccount,
-    GroupSource,
+    check_codes, customer_drafts, fit_customer, group_name_of, CustomerDraft, DraftsOutcome,
+    ErpAccount, GroupSource,
 };
 use passerelle_domain::{ItemOutcome, SyncAction};
 use serde_json::Value;
@@ -152,6 +152,8 @@ async fn process_page(
         }
     }
     let bad = check_codes(&readable, seen);
+    let rules = io.shop.field_rules();
+    let mut adapted: BTreeSet<usize> = BTreeSet::new();
     // (position, drafts, notes for the log)
     let mut plan: Vec<(usize, Vec<CustomerDraft>, Vec<String>)> = Vec::new();
     for (j, c) in readable.iter().enumerate() {
@@ -179,7 +181,37 @@ async fn process_page(
             DraftsOutcome::Skip(reason) => outcome[i] = Some(ItemOutcome::Ignored(reason)),
             DraftsOutcome::Write(drafts, more) => {
                 notes.extend(more);
-                plan.push((i, drafts, notes));
+                // The shop's field rules before anything is written (issue 21).
+                let mut kept = Vec::new();
+                let mut failed = None;
+                let mut was_adapted = false;
+                for mut d in drafts {
+                    let who = match &d.contact {
+                        Some(k) => format!("contact {k} : "),
+                        None => String::new(),
+                    };
+                    match fit_customer(&mut d, &rules, &s.name_placeholder) {
+                        Ok(w) => {
+                            was_adapted |= !w.is_empty();
+                            notes.extend(w.into_iter().map(|w| format!("{who}{w}")));
+                            kept.push(d);
+                        }
+                        // A contact the shop would refuse stays out; the customer goes on.
+                        Err(e) if d.contact.is_some() => {
+                            notes.push(format!("{who}non créé : {e}"));
+                        }
+                        Err(e) => failed = Some(format!("client {} : {e}", d.erp_code)),
+                    }
+                }
+                match failed {
+                    Some(e) => outcome[i] = Some(ItemOutcome::Failed(e)),
+                    None => {
+                        if was_adapted {
+                            adapted.insert(i);
+                        }
+                        plan.push((i, kept, notes));
+                    }
+                }
             }
         }
     }
@@ -229,6 +261,9 @@ async fn process_page(
             outcome[*i] = Some(match main {
                 Some((Ok(msg), consumed)) => {
                     used += usize::from(consumed);
+                    if adapted.contains(i) {
+                        io.adapted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     ItemOutcome::Succeeded(Some(format!("{msg}{tail}")))
                 }
                 Some((Err(msg), _)) if msg.starts_with("absent de la boutique") => {

@@ -37,9 +37,10 @@ use crate::ports::{
 };
 use passerelle_domain::catalog::variants::{build_group, split_groups, VariantGroup};
 use passerelle_domain::catalog::{
-    check_references, product_fields, stock_quantity, ErpArticle, FilterClause, FilterOp,
-    VariantSettings,
+    check_references, fit_product, product_fields, stock_quantity, ErpArticle, FilterClause,
+    FilterOp, VariantSettings,
 };
+use passerelle_domain::fields::{refusal, Field, FieldRules};
 use passerelle_domain::ItemOutcome;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -275,6 +276,8 @@ async fn write_groups(
     };
 
     // Products and combinations.
+    let rules = io.shop.field_rules();
+    let mut adapted: BTreeSet<usize> = BTreeSet::new();
     let mut ready: Vec<Ready> = Vec::new();
     for (i, g) in built {
         let exists = existing.contains_key(&g.master.to_lowercase());
@@ -284,7 +287,7 @@ async fn write_groups(
             ));
             continue;
         }
-        let draft = match product_fields(&g.base, s, exists) {
+        let mut draft = match product_fields(&g.base, s, exists) {
             Ok(d) => d,
             Err(e) => {
                 outcome[i] = Some(ItemOutcome::Failed(format!(
@@ -294,7 +297,24 @@ async fn write_groups(
                 continue;
             }
         };
-        let mut notes = Vec::new();
+        // The whole grid is checked against the shop's field rules before its first write
+        // (issue 21): a product, group, value or combination the shop would refuse fails
+        // the group here, so it is sent complete or not at all.
+        if let Err(e) = fit_product(&mut draft, &rules).and_then(|_| fit_grid(&g, &rules)) {
+            outcome[i] = Some(ItemOutcome::Failed(format!(
+                "groupe de déclinaisons {} : {e} ; rien n'est écrit pour ce groupe (nothing written)",
+                g.master
+            )));
+            continue;
+        }
+        let mut notes = draft.warnings.clone();
+        if draft
+            .warnings
+            .iter()
+            .any(|w| super::export_articles::is_adaptation(w))
+        {
+            adapted.insert(i);
+        }
         let mut lines = Vec::new();
         for c in &g.combinations {
             let quantity = match (with_stock, members.get(c.reference.as_str())) {
@@ -402,11 +422,41 @@ async fn write_groups(
                 ),
             };
             used += units;
+            if matches!(o, ItemOutcome::Succeeded(_)) && adapted.contains(&r.pos) {
+                io.adapted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             outcome[r.pos] = Some(o);
         }
     }
     io.finish_page(page_no, reserved, used.min(wanted), keys, outcome)
         .await
+}
+
+/// The attribute groups, values and combination references of a grid against the shop's
+/// field rules: none of them can be adapted without changing what the customer picks, so
+/// the first refused one is the group's reason.
+fn fit_grid(g: &VariantGroup, rules: &FieldRules) -> Result<(), String> {
+    for c in &g.combinations {
+        if let Err(v) = rules.check(Field::CombinationReference, &c.reference) {
+            return Err(format!(
+                "déclinaison {} : {}",
+                c.reference,
+                refusal(&v, &c.reference)
+            ));
+        }
+        for (group, value) in &c.attributes {
+            if let Err(v) = rules.check(Field::AttributeGroupName, group) {
+                return Err(format!("attribut « {group} » : {}", refusal(&v, group)));
+            }
+            if let Err(v) = rules.check(Field::AttributeValueName, value) {
+                return Err(format!(
+                    "valeur « {value} » de l'attribut « {group} » : {}",
+                    refusal(&v, value)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The journal outcome of one group and the export units it consumed (one per

@@ -25,6 +25,7 @@ use super::import_orders::{open_connections, Connectors, Policies, UpdateConfig}
 use crate::engine::{RunContext, RunError, StepError, Workflow, WorkflowFuture};
 use crate::ports::{ChainQuery, Erp, OrderLink, Shop, UpdateLedger};
 use chrono::NaiveDateTime;
+use passerelle_domain::fields::{adapted, Field};
 use passerelle_domain::orders::updates::{
     self, plan_update, ChainDocument, ChainProblem, UpdatePlan,
 };
@@ -439,7 +440,7 @@ impl Io {
                             Err(problem) => return Ok(ItemOutcome::Failed(problem.to_string())),
                             Ok(plan) => plan,
                         };
-                        send_update(&ictx, &shop, &config, &p, &id, &plan).await?;
+                        let warnings = send_update(&ictx, &shop, &config, &p, &id, &plan).await?;
                         let (acc, prof, run) = (
                             ictx.account_id().clone(),
                             ictx.profile_id().clone(),
@@ -451,10 +452,11 @@ impl Io {
                             ledger.record_update(&acc, &prof, run, &id2, &plan2).await
                         })
                         .await?;
-                        Ok(ItemOutcome::Succeeded(Some(format!(
-                            "commande {id} : {}",
-                            plan.describe()
-                        ))))
+                        let mut msg = format!("commande {id} : {}", plan.describe());
+                        for w in warnings {
+                            msg.push_str(&format!(" ; {w}"));
+                        }
+                        Ok(ItemOutcome::Succeeded(Some(msg)))
                     }
                 },
             )
@@ -540,7 +542,10 @@ struct SentPdf {
 }
 
 /// The shop writes of one order's update, each a step retried on its own. Tracking (and its
-/// status) goes first so that a further document's status, set after, is the one that stays.
+/// status) goes first so that a further document's status, set after, is the one that stays;
+/// the delivery date goes last, after any status change (PrestaShop's delivery states set
+/// the order's delivery date to the time of the change). Returns the warnings of values
+/// adapted to the shop's field rules.
 async fn send_update(
     ctx: &RunContext,
     shop: &Arc<dyn Shop>,
@@ -548,7 +553,8 @@ async fn send_update(
     p: &Policies,
     order_id: &str,
     plan: &UpdatePlan,
-) -> Result<(), RunError> {
+) -> Result<Vec<String>, RunError> {
+    let mut warnings = Vec::new();
     let notify = config.settings.notify_customer;
     if let Some((number, state)) = &plan.tracking {
         if !config.settings.tracking_from_shop {
@@ -580,9 +586,26 @@ async fn send_update(
         })
         .await?;
         if *replace {
+            // A reference longer than the shop stores would be cut silently by the shop:
+            // it is shortened here, and the item says so.
+            let rules = shop.field_rules();
+            let reference = match rules.check(Field::OrderReference, number) {
+                Ok(()) => number.clone(),
+                Err(v) => {
+                    let max = rules.max_chars(Field::OrderReference).unwrap_or(usize::MAX);
+                    let short: String = number.chars().take(max).collect();
+                    warnings.push(adapted(
+                        &v,
+                        number,
+                        &format!("référence « {short} » envoyée"),
+                    ));
+                    short
+                }
+            };
             let shop = shop.clone();
+            let reference = &reference;
             ctx.step("replace_reference", &p.shop, || async move {
-                shop.set_order_reference(order_id, number).await
+                shop.set_order_reference(order_id, reference).await
             })
             .await?;
         }
@@ -594,5 +617,5 @@ async fn send_update(
         })
         .await?;
     }
-    Ok(())
+    Ok(warnings)
 }

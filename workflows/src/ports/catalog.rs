@@ -121,6 +121,11 @@ pub enum Written {
 /// `batch`: how many products one call may carry where the platform accepts several.
 #[async_trait]
 pub trait CatalogShop: Send + Sync {
+    /// The platform's field rules: the workflows fit every product to them before its
+    /// first write (issue 21). A platform without a table sends values unchecked.
+    fn field_rules(&self) -> passerelle_domain::fields::FieldRules {
+        passerelle_domain::fields::NO_RULES
+    }
     /// Creates (when `create`) or updates the products, by reference.
     async fn upsert_products(
         &self,

@@ -117,6 +117,11 @@ pub struct ProspectsPage {
 /// nothing twice (DESIGN §4 rule 3).
 #[async_trait]
 pub trait CustomerShop: Send + Sync {
+    /// The platform's field rules: the workflows fit every account to them before it is
+    /// written (issue 21). A platform without a table sends values unchecked.
+    fn field_rules(&self) -> passerelle_domain::fields::FieldRules {
+        passerelle_domain::fields::NO_RULES
+    }
     /// Creates (when `create`) or updates the accounts and their addresses; answers per
     /// draft key ([`CustomerDraft::key`]).
     async fn upsert_customers(

@@ -72,6 +72,11 @@ pub struct OrdersPage {
 /// An online shop.
 #[async_trait]
 pub trait Shop: Send + Sync {
+    /// The platform's field rules (issue 21): an order reference longer than the shop
+    /// stores is shortened explicitly, with a warning. None by default.
+    fn field_rules(&self) -> passerelle_domain::fields::FieldRules {
+        passerelle_domain::fields::NO_RULES
+    }
     /// Reads one page of the orders matching `query`: up to `limit` orders whose id comes
     /// after `after_id` (keyset paging in ascending id order, so orders whose status the
     /// import changes do not shift the following pages).

@@ -18,6 +18,7 @@ use crate::cms::prestashop::model::{association_ids, text, Obj};
 use async_trait::async_trait;
 use passerelle_domain::catalog::slugify;
 use passerelle_domain::catalog::ProductDraft;
+use passerelle_domain::fields::Field;
 use passerelle_workflows::engine::StepError;
 use passerelle_workflows::ports::{CatalogShop, Written};
 use reqwest::Method;
@@ -587,6 +588,10 @@ impl PrestaShopCatalog {
 
 #[async_trait]
 impl CatalogShop for PrestaShopCatalog {
+    fn field_rules(&self) -> passerelle_domain::fields::FieldRules {
+        crate::cms::prestashop::fields::FIELD_RULES
+    }
+
     async fn upsert_products(
         &self,
         drafts: &[ProductDraft],
@@ -671,8 +676,14 @@ impl CatalogShop for PrestaShopCatalog {
             let mut parent = root.to_string();
             let mut ids = Vec::new();
             for name in path {
-                // Names go into filters: PrestaShop's filter syntax cannot carry these.
-                if name.is_empty() || name.contains(['|', '[', ']', ',', '%', '!']) {
+                // Names go into filters: PrestaShop's filter syntax cannot carry these; a
+                // name the category rules refuse (`isCatalogName`, 128) could not be
+                // created: the product goes to the deepest level before it.
+                if name.contains(['|', '[', ']', ',', '%', '!'])
+                    || crate::cms::prestashop::fields::FIELD_RULES
+                        .check(Field::CategoryName, name)
+                        .is_err()
+                {
                     break;
                 }
                 let key = (parent.clone(), name.to_lowercase());
@@ -762,17 +773,15 @@ impl CatalogShop for PrestaShopCatalog {
         for chunk in names.chunks(50) {
             let mut known = self.manufacturers(chunk).await?;
             // Only names the shop can both search and store are created: a name it could
-            // not find again would be created at every run (`isCatalogName` refuses
-            // `<>;=#{}`, 64 characters at most).
+            // not find again would be created at every run (the field table's
+            // `isCatalogName`, 64 characters at most, and the filter syntax's characters).
+            let rules = crate::cms::prestashop::fields::FIELD_RULES;
             let missing: Vec<&String> = chunk
                 .iter()
                 .filter(|n| !known.contains_key(&n.to_lowercase()))
                 .filter(|n| {
-                    !n.is_empty()
-                        && n.chars().count() <= 64
-                        && !n.contains([
-                            '|', '[', ']', ',', '%', '!', '<', '>', ';', '=', '#', '{', '}',
-                        ])
+                    rules.check(Field::ManufacturerName, n).is_ok()
+                        && !n.contains(['|', '[', ']', ',', '%', '!'])
                 })
                 .collect();
             if !missing.is_empty() {

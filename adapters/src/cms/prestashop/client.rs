@@ -627,6 +627,10 @@ fn transport(e: reqwest::Error) -> StepError {
 
 #[async_trait]
 impl Shop for PrestaShopClient {
+    fn field_rules(&self) -> passerelle_domain::fields::FieldRules {
+        super::fields::FIELD_RULES
+    }
+
     /// Keyset paging: `filter[id]=>[after]` with `sort=[id_ASC]` and `limit=0,n`, so orders
     /// whose status the import changes (and which leave the status filter) never shift the
     /// following pages (`PS-docs:webservice/cheat-sheet.md`, comparison filters).
@@ -919,8 +923,8 @@ impl Shop for PrestaShopClient {
         .await
     }
 
-    /// `PATCH orders/{id}` with `reference` (`Order::$definition`: 9 characters at most —
-    /// PrestaShop refuses longer ones with a validation error, reported on the order).
+    /// `PATCH orders/{id}` with `reference` (the column is `varchar(9)`: the workflow
+    /// shortens a longer number itself, with a warning — PrestaShop would cut it silently).
     #[instrument(skip_all, fields(order = order_id), err(level = "warn"))]
     async fn set_order_reference(&self, order_id: &str, reference: &str) -> Result<(), StepError> {
         self.set_order_field(order_id, "reference", reference).await
@@ -1004,7 +1008,10 @@ impl Shop for PrestaShopClient {
                     Ok(e) => e.unwrap_or_default(),
                     Err(_) => String::new(),
                 };
-                let token = format!("{:012x}", fnv(order_id.as_bytes()));
+                // `customer_thread.token` is `varchar(12)`: 48 bits in 12 hex digits (a
+                // longer token would be cut by MySQL, refused where the definition has
+                // `'size' => 12`).
+                let token = format!("{:012x}", fnv(order_id.as_bytes()) & 0xffff_ffff_ffff);
                 let body = self
                     .call(
                         Method::POST,

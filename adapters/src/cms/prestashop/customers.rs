@@ -504,6 +504,10 @@ impl PrestaShopCustomers {
 
 #[async_trait]
 impl CustomerShop for PrestaShopCustomers {
+    fn field_rules(&self) -> passerelle_domain::fields::FieldRules {
+        crate::cms::prestashop::fields::FIELD_RULES
+    }
+
     async fn upsert_customers(
         &self,
         drafts: &[CustomerDraft],

@@ -14,6 +14,7 @@
 //! (PrestaShop/docs, branch 8.x).
 
 mod client;
+pub mod fields;
 pub mod model;
 mod platform;
 
