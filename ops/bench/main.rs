@@ -11,9 +11,11 @@
 //! * runs/s with 1 and 2 workers on PostgreSQL;
 //! * import orders/s with 1, 2 and 4 workers over 4 profiles (`scale`), and the kill -9
 //!   soak of 4 worker processes (`soak`, see `scale.rs`);
-//! * projection rebuild rate over a generated log on PostgreSQL.
+//! * projection rebuild rate over a generated log on PostgreSQL;
+//! * `audit verify` over a generated, linked log (`--only audit`, events/s, peak RSS).
 
 mod api;
+mod audit;
 mod export;
 mod import;
 mod scale;
@@ -52,7 +54,8 @@ struct Args {
     /// Articles of the export run at batch size 1 (slow by design).
     #[arg(long, default_value_t = 5_000)]
     articles_batch1: usize,
-    /// Only this part: `engine`, `workers`, `scheduler`, `rebuild`, `export`, `updates`, `import`,
+    /// Only this part: `engine`, `audit` (append before/after the chain, then `audit verify`
+    /// over `--events`), `audit-append` (only the former), `workers`, `scheduler`, `rebuild`, `export`, `updates`, `import`,
     /// `scale` (orders/s with 1, 2 and 4 workers over 4 profiles), `soak` (4 worker processes
     /// killed at random; needs the release `passerelle` binary; never part of a full run),
     /// `api` (the hosted API: 200 clients, 500 SSE watchers) or
@@ -433,6 +436,16 @@ async fn main() -> anyhow::Result<()> {
         bench_db("sqlite WAL synchronous=NORMAL", &sqlite, &args).await?;
         let pg = Db::connect(&fresh_pg(&args.pg).await?).await?;
         bench_db("postgres", &pg, &args).await?;
+    }
+    if part("audit") || args.only.as_deref() == Some("audit-append") {
+        let sqlite = format!("sqlite://{}/audit.db", dir.display());
+        audit::bench_append("sqlite", &sqlite, 1, args.steps).await?;
+        let pg = fresh_pg(&args.pg).await?;
+        audit::bench_append("postgres", &pg, 1, args.steps).await?;
+        audit::bench_append("postgres", &pg, 2, args.steps / 2).await?;
+    }
+    if part("audit") {
+        audit::bench_verify(&fresh_pg(&args.pg).await?, args.events).await?;
     }
     if part("workers") {
         workers_pg(&fresh_pg(&args.pg).await?, args.runs).await?;

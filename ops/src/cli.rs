@@ -142,6 +142,18 @@ pub enum Command {
         #[arg(long)]
         file: Option<String>,
     },
+    /// Runs the same action again over only the failed items of RUN (after the data was
+    /// fixed); the new run is linked to RUN in its log, RUN stays as it was.
+    Retry {
+        /// The run whose failed items are retried.
+        run: String,
+        /// Only these failed items (their keys: shop order ids, references…), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        items: Option<Vec<String>>,
+        /// Only queue it (a worker will execute it).
+        #[arg(long)]
+        enqueue_only: bool,
+    },
     /// Every event of one run, in order (audit).
     History {
         /// Run id (or, with --order, a profile id).
@@ -300,12 +312,59 @@ pub enum Command {
         #[command(subcommand)]
         op: TokenOp,
     },
+    /// Tamper-evident log: recompute the hash chains, export a signed bundle for an
+    /// auditor, check a bundle (docs/OPERATIONS.md, "Auditing the log").
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        op: AuditOp,
+    },
     /// Rebuilds every projection from the event log; --verify compares without replacing.
     Replay {
         /// Compare rebuilt and live projections; exit 1 on any difference.
         #[arg(long)]
         verify: bool,
     },
+}
+
+/// Audit operations (the account is `--account` when given, every account otherwise).
+#[derive(Debug, Subcommand)]
+pub enum AuditOp {
+    /// Recomputes the hash chains from the stored events; exit 1 naming the first broken
+    /// link.
+    Verify,
+    /// Writes a JSON Lines bundle of the events stored in the window with their chain
+    /// links, each account's piece signed with audit.signing_key (Ed25519).
+    Export {
+        /// Start: AAAA-MM-JJ (midnight UTC) or an RFC 3339 instant.
+        #[arg(long)]
+        from: String,
+        /// End: AAAA-MM-JJ (that day included) or an RFC 3339 instant (excluded).
+        #[arg(long)]
+        to: String,
+        /// The bundle file (must not exist).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Checks a bundle with no database: links recomputed, signed heads verified.
+    VerifyBundle {
+        /// The bundle file.
+        file: std::path::PathBuf,
+        /// The signer's public key (base64 or hex), given by the operator.
+        #[arg(long)]
+        public_key: String,
+    },
+    /// The chain heads recorded each day by the scheduler (day, link, hash), and the
+    /// current head.
+    Heads {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints a new signing key (for audit.signing_key) and its public key.
+    Keygen,
+    /// Prints the public key of the configured audit.signing_key.
+    PublicKey,
 }
 
 /// Master-key operations.

@@ -298,6 +298,14 @@ pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> 
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
+                let retries = crate::retry_cmd::retries_of(&app.db, &acc, run_id(run)?).await?;
+                if !retries.is_empty() {
+                    println!(
+                        "{} : {}",
+                        t("Relancée par", "Retried by"),
+                        retries.join(", ")
+                    );
+                }
                 for e in &events {
                     println!(
                         "#{:<4} {} {:<16} {}",
@@ -433,6 +441,42 @@ pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> 
                 crate::keys_cmd::rotate(&app, new_key_file.as_deref()).await
             }
         },
+        Command::Retry {
+            run,
+            items,
+            enqueue_only,
+        } => {
+            let app = App::open(settings).await?;
+            let original = run_id(run)?;
+            let plan =
+                crate::retry_cmd::plan_retry(app.store.as_ref(), &acc, original, items.as_deref())
+                    .await?;
+            let keys: Vec<&str> = plan.items.iter().map(String::as_str).collect();
+            println!(
+                "{} {original} : {}",
+                t(
+                    "Relance des éléments en échec de la tâche",
+                    "Retrying the failed items of run"
+                ),
+                keys.join(", ")
+            );
+            if *enqueue_only {
+                let id = enqueue(&app, &acc, plan.profile, plan.action, plan.input).await?;
+                println!("Tâche {id} ({}) en file.", plan.action.label_fr());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let backend = demo_backend(settings, &None);
+            let (_, status) =
+                run_action_with(&app, &acc, plan.profile, plan.action, plan.input, &backend)
+                    .await?;
+            println!("{} : {}", t("Résultat", "Result"), status.label(lang()));
+            Ok(if status == RunStatus::Failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Audit { op } => audit_op(settings, cli.account.as_deref(), op).await,
         Command::Replay { verify } => {
             let app = App::open(settings).await?;
             let report = rebuild(&app.projector, *verify).await?;
@@ -486,6 +530,113 @@ pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> 
                 }
                 Ok(ExitCode::from(1))
             }
+        }
+    }
+}
+
+/// `passerelle audit …` (the account only when `--account` was given explicitly).
+async fn audit_op(
+    settings: &Settings,
+    account: Option<&str>,
+    op: &crate::cli::AuditOp,
+) -> anyhow::Result<ExitCode> {
+    use crate::audit_cmd;
+    use crate::cli::AuditOp;
+    let signing_key = || -> anyhow::Result<ed25519_dalek::SigningKey> {
+        let text = settings.audit_signing_key.as_ref().ok_or_else(|| {
+            usage(
+                "audit.signing_key absente (PASSERELLE_AUDIT_SIGNING_KEY) : créez-en une avec passerelle audit keygen",
+            )
+        })?;
+        audit_cmd::signing_key(text.expose())
+    };
+    let open_db = || async {
+        passerelle_adapters::store::Db::connect_with(&settings.database_url, &settings.db_options())
+            .await
+            .with_context(|| {
+                format!(
+                    "connexion à la base impossible ({})",
+                    passerelle_adapters::store::redact(&settings.database_url)
+                )
+            })
+    };
+    match op {
+        AuditOp::Keygen => Ok(audit_cmd::keygen()),
+        AuditOp::PublicKey => {
+            println!("{}", audit_cmd::public_key_text(&signing_key()?));
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditOp::VerifyBundle { file, public_key } => {
+            audit_cmd::verify_bundle_cmd(file, public_key)
+        }
+        AuditOp::Verify => audit_cmd::verify(&open_db().await?, account).await,
+        AuditOp::Heads { json } => {
+            let db = open_db().await?;
+            let acc = settings.account.as_str();
+            let recorded = passerelle_adapters::store::chain::recorded_heads(&db, acc).await?;
+            let current = passerelle_adapters::store::chain::heads(&db, Some(acc)).await?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "recorded": recorded,
+                        "current": current.first().map(|h| json!({"link_no": h.link_no, "hash": h.hash})),
+                    }))?
+                );
+            } else {
+                for h in &recorded {
+                    println!(
+                        "{}  {} {:>8}  {}",
+                        h.day,
+                        t("maillon", "link"),
+                        h.link_no,
+                        h.hash
+                    );
+                }
+                if let Some(h) = current.first() {
+                    println!(
+                        "{}  {} {:>8}  {}",
+                        t("actuelle", "current"),
+                        t("maillon", "link"),
+                        h.link_no,
+                        h.hash
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditOp::Export { from, to, out } => {
+            let key = signing_key()?;
+            let (from, to) = (
+                audit_cmd::window_bound(from, false)?,
+                audit_cmd::window_bound(to, true)?,
+            );
+            if from >= to {
+                return Err(usage("--from doit précéder --to"));
+            }
+            let db = open_db().await?;
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(out)
+                .map_err(|e| {
+                    usage(format!(
+                        "{} : {e} (le fichier ne doit pas exister)",
+                        out.display()
+                    ))
+                })?;
+            let mut w = std::io::BufWriter::new(file);
+            let report = audit_cmd::export(&db, &key, account, from, to, &mut w).await?;
+            println!(
+                "{} {} : {} {}, {} {}",
+                t("paquet d'audit écrit", "audit bundle written"),
+                out.display(),
+                report.segments,
+                t("segment(s) signé(s)", "signed segment(s)"),
+                report.links,
+                t("maillon(s)", "link(s)")
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod access_cmd;
 pub mod api;
 pub mod app;
+pub mod audit_cmd;
 pub mod auth;
 pub mod catalog_connectors;
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod notify;
 pub mod orders_cmd;
 pub mod platforms;
 pub mod profiles;
+pub mod retry_cmd;
 pub mod scheduling;
 pub mod serve;
 pub mod settings;

@@ -159,7 +159,28 @@ impl Timing {
 /// (at most `poll`).
 pub async fn run_scheduler(app: &App, stop: Arc<AtomicBool>, poll: Duration) -> anyhow::Result<()> {
     let store = SqlScheduleStore::new(app.db.clone());
+    let mut heads_day: Option<chrono::NaiveDate> = None;
     while !stop.load(Ordering::SeqCst) {
+        // Once per UTC day: every account's audit chain head recorded in its log
+        // (docs/ARCHITECTURE.md, "Audit"). A failure is retried on the next turn.
+        let today = chrono::Utc::now().date_naive();
+        if heads_day != Some(today) {
+            match passerelle_adapters::store::chain::record_daily_heads(
+                &app.db,
+                today,
+                chrono::Utc::now(),
+            )
+            .await
+            {
+                Ok(recorded) => {
+                    for (account, h) in recorded {
+                        tracing::info!(account = %account, link = h.link_no, hash = %h.hash, "tête de la chaîne d'audit enregistrée");
+                    }
+                    heads_day = Some(today);
+                }
+                Err(e) => tracing::warn!(error = %e, "tête de la chaîne d'audit non enregistrée"),
+            }
+        }
         loop {
             let report = store.tick(chrono::Utc::now(), 200).await?;
             for (id, run, missed) in &report.fired {

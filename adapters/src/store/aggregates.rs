@@ -7,6 +7,7 @@
 //! Aggregate ids are scoped by account in the log (`<account>/<id>`), so two tenants with a
 //! profile named `demo` never share a stream, and every read filters on the account too.
 
+use super::chain::{self, ChainRow};
 use super::db::{Db, DbKind, Tx, Val};
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
@@ -161,7 +162,10 @@ impl AggregateStore {
         loop {
             attempt += 1;
             let mut tx = self.db.begin_write().await?;
-            let mut res = self.try_many::<A>(&mut tx, account, &cmds, origin).await;
+            let mut links = Vec::new();
+            let mut res = self
+                .try_many::<A>(&mut tx, account, &cmds, origin, &mut links)
+                .await;
             if matches!(&res, Ok(out) if out.iter().any(|r| matches!(r, Ok(ev) if !ev.is_empty())))
             {
                 for (sql, args) in extra {
@@ -169,6 +173,12 @@ impl AggregateStore {
                         res = Err(AggregateError::Db(e));
                         break;
                     }
+                }
+            }
+            // The audit chain is linked last, just before the commit.
+            if res.is_ok() {
+                if let Err(e) = chain::link(&mut tx, &links).await {
+                    res = Err(AggregateError::Db(e));
                 }
             }
             match res {
@@ -203,6 +213,7 @@ impl AggregateStore {
         account: &AccountId,
         cmds: &[(String, A::Command)],
         origin: &Origin,
+        links: &mut Vec<ChainRow>,
     ) -> Result<Vec<Result<Vec<A::Event>, A::Refusal>>, AggregateError<A::Refusal>> {
         let meta = EventMetadata {
             account_id: account.as_str().to_string(),
@@ -246,6 +257,16 @@ impl AggregateStore {
                 *seq += 1;
                 let payload =
                     serde_json::to_string(e).map_err(|e| AggregateError::Corrupt(e.to_string()))?;
+                links.push(ChainRow::new(
+                    account.as_str(),
+                    A::TYPE,
+                    sid,
+                    *seq,
+                    &e.event_type(),
+                    &e.event_version(),
+                    &payload,
+                    &meta,
+                ));
                 events_rows.push(serde_json::json!({
                     "id": sid,
                     "seq": *seq,

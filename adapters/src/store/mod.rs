@@ -1,8 +1,10 @@
 //! Event store wiring: PostgreSQL (hosted, multi-worker) or SQLite (embedded default),
 //! chosen by the database URL; the run queue, leases and the global event feed; the EBP
-//! call gate and token store shared by workers ([`erp_gate`]).
+//! call gate and token store shared by workers ([`erp_gate`]); the per-account hash chain
+//! over the stored events ([`chain`]).
 
 mod aggregates;
+pub mod chain;
 mod codec;
 mod db;
 pub mod erp_gate;

@@ -5,6 +5,7 @@
 //! was reclaimed finds no row and gets `LeaseLost`; the (aggregate, sequence) primary key
 //! catches any remaining race. Heartbeats (and parks, releases, ends) renew or drop the lease.
 
+use super::chain::{self, ChainRow};
 use super::codec::{decode_run_event, encode_event, raw_from_row, RAW_COLUMNS};
 use super::db::{Db, DbKind, Tx, Val};
 use async_trait::async_trait;
@@ -59,7 +60,9 @@ impl SqlRunStore {
         events: &[NewEvent],
     ) -> Result<(), sqlx::Error> {
         // One multi-row INSERT per append: one round trip whatever the batch size. Chunked
-        // to stay under SQLite's parameter limit.
+        // to stay under SQLite's parameter limit. The events join their account's audit
+        // chain last, just before the caller commits.
+        let mut links = Vec::with_capacity(events.len());
         for (chunk_no, chunk) in events.chunks(500).enumerate() {
             let mut sql = String::from(INSERT_EVENT);
             let mut args = Vec::with_capacity(chunk.len() * 7);
@@ -79,10 +82,21 @@ impl SqlRunStore {
                     b + 6,
                     b + 7
                 ));
+                let sequence = first_sequence + (chunk_no * 500 + i) as i64;
+                links.push(ChainRow::new(
+                    &ev.metadata.account_id,
+                    "SyncRun",
+                    run_id,
+                    sequence,
+                    &et,
+                    &ver,
+                    &payload,
+                    &meta,
+                ));
                 args.extend([
                     Val::text("SyncRun"),
                     Val::text(run_id),
-                    Val::int(first_sequence + (chunk_no * 500 + i) as i64),
+                    Val::int(sequence),
                     Val::text(et),
                     Val::text(ver),
                     Val::text(payload),
@@ -91,7 +105,7 @@ impl SqlRunStore {
             }
             tx.execute(&sql, &args).await?;
         }
-        Ok(())
+        chain::link(tx, &links).await
     }
 
     async fn load(&self, run_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -162,7 +176,7 @@ impl SqlRunStore {
             .collect()
     }
 
-    /// The hot path of the engine: one statement, no explicit transaction. The INSERT only
+    /// The hot path of the engine: one INSERT and the audit chain links in one transaction. The INSERT only
     /// happens if the fence still holds an unexpired lease (checked in the same statement;
     /// on PostgreSQL the queue row is locked `FOR SHARE`, so a concurrent claim — which
     /// skips locked rows — cannot slip in between the check and the insert). The lease is
@@ -182,8 +196,19 @@ impl SqlRunStore {
             Val::int(fence.epoch),
             Val::int(ms(now)),
         ];
+        let mut links = Vec::with_capacity(events.len());
         for (i, ev) in events.iter().enumerate() {
             let (et, ver, payload, meta) = encode_event(&ev.event, &ev.metadata);
+            links.push(ChainRow::new(
+                &ev.metadata.account_id,
+                "SyncRun",
+                &run_id,
+                first_sequence + i as i64,
+                &et,
+                &ver,
+                &payload,
+                &meta,
+            ));
             let b = 4 + i * 5;
             if i > 0 {
                 values.push(',');
@@ -220,14 +245,29 @@ impl SqlRunStore {
                            AND state = 'leased' AND lease_until >= $4 {lock}) \
              RETURNING {cancel}"
         );
-        let rows = match self.db.fetch(&sql, &args).await {
+        // The INSERT and the chain links commit together (a write transaction: on SQLite
+        // it takes the write lock first, so the chain head read cannot go stale).
+        let mut tx = self.db.begin_write().await.map_err(db_err)?;
+        let rows = match tx.fetch(&sql, &args).await {
             Ok(rows) => rows,
-            Err(e) if is_unique(&e) => return Err(StoreError::LeaseLost(fence.run_id)),
-            Err(e) => return Err(db_err(e)),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(if is_unique(&e) {
+                    StoreError::LeaseLost(fence.run_id)
+                } else {
+                    db_err(e)
+                });
+            }
         };
         if rows.len() != events.len() {
+            let _ = tx.rollback().await;
             return Err(StoreError::LeaseLost(fence.run_id));
         }
+        if let Err(e) = chain::link(&mut tx, &links).await {
+            let _ = tx.rollback().await;
+            return Err(db_err(e));
+        }
+        tx.commit().await.map_err(db_err)?;
         let mut cancel_requested_by = rows.first().and_then(|r| r[0].as_str()).map(str::to_string);
         // Cancel is honoured between items, so only appends that end an item (or start the
         // run) need the flag; plain step results skip the extra read.

@@ -4,6 +4,7 @@
 //! same transaction — records `TriggerFired` / `TriggerSkipped`, queues the run and moves
 //! `next_due_at`. A trigger therefore fires once, whatever the number of schedulers.
 
+use super::chain::{self, ChainRow};
 use super::codec::RAW_COLUMNS;
 use super::db::{Db, DbKind, Tx, Val};
 use super::runs::from_ms;
@@ -63,6 +64,8 @@ fn meta(account: &str, actor: Actor, correlation: &str, now: DateTime<Utc>) -> S
 #[allow(clippy::too_many_arguments)]
 async fn insert_event(
     tx: &mut Tx,
+    links: &mut Vec<ChainRow>,
+    account: &str,
     aggregate_type: &str,
     id: &str,
     sequence: i64,
@@ -71,6 +74,16 @@ async fn insert_event(
     payload: String,
     meta: String,
 ) -> Result<(), sqlx::Error> {
+    links.push(ChainRow::new(
+        account,
+        aggregate_type,
+        id,
+        sequence,
+        &event_type,
+        &version,
+        &payload,
+        &meta,
+    ));
     tx.execute(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, $6::json, $7::json)",
         &[
@@ -131,12 +144,15 @@ impl SqlScheduleStore {
             return Ok(events);
         }
         let m = meta(account.as_str(), actor, id, now);
+        let mut links = Vec::new();
         for (i, e) in events.iter().enumerate() {
             state.apply_event(e);
             let payload =
                 serde_json::to_string(e).map_err(|e| ScheduleStoreError::Corrupt(e.to_string()))?;
             if let Err(err) = insert_event(
                 &mut tx,
+                &mut links,
+                account.as_str(),
                 "Schedule",
                 id,
                 last_seq + 1 + i as i64,
@@ -184,6 +200,7 @@ impl SqlScheduleStore {
             ],
         )
         .await?;
+        chain::link(&mut tx, &links).await?;
         tx.commit().await?;
         Ok(events)
     }
@@ -218,6 +235,7 @@ impl SqlScheduleStore {
             )
             .await?;
         let mut report = TickReport::default();
+        let mut links = Vec::new();
         for r in &rows {
             let id = r[0].as_str().unwrap_or("").to_string();
             let account = r[1].as_str().unwrap_or("").to_string();
@@ -249,6 +267,8 @@ impl SqlScheduleStore {
                     .map_err(|e| ScheduleStoreError::Corrupt(e.to_string()))?;
                 insert_event(
                     &mut tx,
+                    &mut links,
+                    &account,
                     "Schedule",
                     &id,
                     last_seq + 1 + i as i64,
@@ -284,6 +304,8 @@ impl SqlScheduleStore {
                         };
                         insert_event(
                             &mut tx,
+                            &mut links,
+                            &account,
                             "SyncRun",
                             &rid,
                             1,
@@ -309,6 +331,8 @@ impl SqlScheduleStore {
             )
             .await?;
         }
+        // The audit chain is linked last, just before the commit.
+        chain::link(&mut tx, &links).await?;
         tx.commit().await?;
         Ok(report)
     }

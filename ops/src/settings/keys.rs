@@ -88,6 +88,13 @@ define_settings! {
         key: "secrets.key_file", env: "PASSERELLE_KEY_FILE", flag: None,
         default: "passerelle.key", kind: Kind::Text,
     }
+    /// Ed25519 signing key of the audit bundles (`passerelle audit export`): base64 of its
+    /// 32-byte seed, or 64 hex digits; `passerelle audit keygen` prints a new one and its
+    /// public key (the key an auditor is given for `audit verify-bundle`).
+    audit_signing_key: Option<Secret> {
+        key: "audit.signing_key", env: "PASSERELLE_AUDIT_SIGNING_KEY", flag: None,
+        default: "", kind: Kind::Secret,
+    }
     /// SMTP password for notification settings that name an SMTP user (never stored in the
     /// database).
     smtp_password: Option<Secret> {

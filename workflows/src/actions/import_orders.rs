@@ -291,7 +291,14 @@ impl Workflow for ImportOrders {
                 let Some(last) = page.orders.last().map(|o| o.id().to_string()) else {
                     break;
                 };
-                io.process_page(&mut state, page_no, page.orders).await?;
+                let mut orders = page.orders;
+                if let Some(only) = ctx.only_items() {
+                    // A retry run (issue 17.6): only the failed orders it names are planned.
+                    orders.retain(|o| only.contains(o.id()));
+                }
+                if !orders.is_empty() {
+                    io.process_page(&mut state, page_no, orders).await?;
+                }
                 after = Some(last);
                 if !page.has_more {
                     break;

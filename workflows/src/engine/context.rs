@@ -147,6 +147,7 @@ pub(crate) struct Shared {
     fault: Option<FaultHook>,
     concurrency: usize,
     totals: Mutex<ItemCounts>,
+    only_items: Option<Arc<std::collections::BTreeSet<String>>>,
 }
 
 /// The handle a workflow body works with. Cheap to clone; each item gets a child context
@@ -170,6 +171,8 @@ pub(crate) struct ContextParts {
     pub(crate) lease_lost: Arc<AtomicBool>,
     pub(crate) fault: Option<FaultHook>,
     pub(crate) concurrency: usize,
+    /// Retry run: only these item keys ([`super::retry_scope`]).
+    pub(crate) only_items: Option<std::collections::BTreeSet<String>>,
 }
 
 impl RunContext {
@@ -193,6 +196,7 @@ impl RunContext {
                 fault: p.fault,
                 concurrency: p.concurrency.max(1),
                 totals: Mutex::new(ItemCounts::default()),
+                only_items: p.only_items.map(Arc::new),
             }),
             scope: Arc::from("run"),
             counter: Arc::new(AtomicU32::new(0)),
@@ -222,6 +226,13 @@ impl RunContext {
     /// retries and resumes of the same step, different for every step of every run.
     pub fn idempotency_key(&self, step: &str) -> String {
         format!("{}:{}:{}", self.shared.run_id, self.scope, step)
+    }
+
+    /// A retry run's item keys (`None`: every item). [`RunContext::for_each_item`] applies
+    /// it by itself; a workflow that does work for a whole batch before its items narrows
+    /// the batch with it first (see [`super::retry_scope`]).
+    pub fn only_items(&self) -> Option<&std::collections::BTreeSet<String>> {
+        self.shared.only_items.as_deref()
     }
 
     /// Item counts of every `for_each_item` call so far (recorded outcomes included).
@@ -497,6 +508,14 @@ impl RunContext {
         Fut: Future<Output = Result<ItemOutcome, RunError>>,
     {
         let replay = self.shared.journal.is_replay();
+        // A retry run works on its failed items only: the others are not even discovered.
+        let items: Vec<I> = match self.only_items() {
+            Some(only) => items
+                .into_iter()
+                .filter(|i| only.contains(&describe(i).0))
+                .collect(),
+            None => items,
+        };
         let count = items.len() as u32;
         let loop_no = self.shared.discovery_cursor.fetch_add(1, Ordering::SeqCst);
         if loop_no >= self.shared.history.discoveries.len() && !replay {

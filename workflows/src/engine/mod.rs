@@ -18,6 +18,7 @@ mod journal;
 pub mod log;
 pub mod replay;
 mod retry;
+pub mod retry_scope;
 mod store;
 mod worker;
 

@@ -80,6 +80,7 @@ pub async fn replay_run(
         lease_lost: Arc::new(AtomicBool::new(false)),
         fault: None,
         concurrency: 1,
+        only_items: super::retry_scope::RetryScope::from_input(&input).map(|r| r.items),
     });
     let outcome = workflow.run(ctx.clone(), input).await;
     if let Err(e @ RunError::Nondeterminism(_)) = &outcome {

@@ -233,6 +233,7 @@ impl Worker {
                 return RunStatus::Failed;
             }
         };
+        let retry = super::retry_scope::RetryScope::from_input(&input);
         let history = History::from_events(&events);
         let resumed = events
             .iter()
@@ -264,6 +265,7 @@ impl Worker {
             lease_lost: lease_lost.clone(),
             fault: self.fault.clone(),
             concurrency: self.cfg.item_concurrency,
+            only_items: retry.as_ref().map(|r| r.items.clone()),
         });
         if let Err(e) = ctx
             .shared()
@@ -277,6 +279,14 @@ impl Worker {
         {
             warn!(error = %e, "could not start the run");
             return RunStatus::Running;
+        }
+        // A retry run says which run and items it retries, first thing in its log (the
+        // note is recorded once, even when the run resumes).
+        if let Some(r) = &retry {
+            if let Err(e) = ctx.note(r.note()).await {
+                warn!(error = %e, "could not note the retry");
+                return RunStatus::Running;
+            }
         }
 
         // Heartbeat: keeps the lease while a long step runs; notices a lost lease. It is
