@@ -12,7 +12,7 @@ use passerelle_domain::orders::{
 };
 use passerelle_simulators::ebp::{EbpSim, EbpSimConfig, Fault, SimCustomer};
 use passerelle_workflows::engine::StepError;
-use passerelle_workflows::ports::{CustomerKeys, Erp, ImportBatch};
+use passerelle_workflows::ports::{CustomerKeys, Erp, ImportBatch, ImportPoll};
 use rust_decimal::Decimal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -402,6 +402,7 @@ async fn imports_three_orders_in_one_call_and_rejects_the_unknown_customer() {
             order("W1002", "WEB00003", &[("VASE", "Vase", "1", "12")]),
             order("W1003", "ZZZ", &[("VASE", "Vase", "1", "12")]),
         ],
+        only_files: None,
     };
     let before = sim.calls().len();
     let outcome = c.import_batch(&batch).await.expect("import");
@@ -480,6 +481,7 @@ async fn reimport_is_avoided_through_documents_for_web_orders() {
     let batch = ImportBatch {
         customers: vec![],
         documents: vec![order("W2001", "C00001", &[("VASE", "Vase", "1", "12")])],
+        only_files: None,
     };
     c.import(&batch).await.expect("import");
     // An older document imported without the custom field: EBP's reference convention.
@@ -527,6 +529,7 @@ async fn windows_1252_round_trip_with_accents_euro_and_replacement() {
         .import_batch(&ImportBatch {
             customers: vec![],
             documents: vec![doc],
+            only_files: None,
         })
         .await
         .expect("import");
@@ -773,4 +776,67 @@ async fn a_page_above_100_is_refused_by_the_simulator() {
         .await
         .expect("call");
     assert_eq!(missing_key.status(), 401);
+}
+
+#[tokio::test]
+async fn an_async_import_is_accepted_then_polled_without_a_second_upload() {
+    let cfg = EbpSimConfig {
+        import_mode: passerelle_simulators::ebp::ImportMode::Async {
+            pending_polls: 2,
+            min_delay: Duration::ZERO,
+        },
+        ..sim_config()
+    };
+    let (sim, c, _) = setup(cfg).await;
+    seed_catalogue(&sim);
+    let batch = ImportBatch {
+        customers: vec![],
+        documents: vec![
+            order("W3001", "C00001", &[("VASE", "Vase", "1", "12")]),
+            order("W3002", "ZZZ", &[("VASE", "Vase", "1", "12")]),
+        ],
+        only_files: None,
+    };
+    let outcome = c.import_batch(&batch).await.expect("accepted");
+    let pending = outcome.report.pending.clone().expect("202: pending import");
+    assert!(outcome.report.created.is_empty());
+    assert_eq!(
+        outcome.import_id.as_deref(),
+        Some(pending.import_id.as_str())
+    );
+    assert_eq!(pending.web_orders, vec!["W3001", "W3002"]);
+    assert!(sim.documents().is_empty(), "nothing applied yet");
+    for _ in 0..2 {
+        match c.import_status(&pending).await.expect("status") {
+            ImportPoll::Pending(s) => assert_eq!(s, "Waiting"),
+            other => panic!("still pending expected: {other:?}"),
+        }
+    }
+    let ImportPoll::Done(report) = c.import_status(&pending).await.expect("status") else {
+        panic!("applied on the third poll");
+    };
+    assert_eq!(report.created.len(), 1);
+    assert_eq!(report.created[0].atoosync_order, "W3001");
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].0, "W3002");
+    assert!(report.rejected[0].1.contains("client inconnu : ZZZ"));
+    // Polling again repeats the result; nothing is applied twice.
+    let again = c.import_status(&pending).await.expect("status");
+    assert_eq!(again, ImportPoll::Done(report));
+    assert_eq!(sim.imports().len(), 1, "one upload");
+    assert_eq!(sim.documents().len(), 1);
+    assert_eq!(sim.import_status_polls().len(), 4);
+}
+
+#[tokio::test]
+async fn an_unknown_import_id_is_a_permanent_error() {
+    let (_sim, c, _) = setup(sim_config()).await;
+    let pending = passerelle_workflows::ports::PendingImport {
+        import_id: "nope".into(),
+        ..Default::default()
+    };
+    match c.import_status(&pending).await {
+        Err(StepError::Permanent(m)) => assert!(m.contains("404"), "{m}"),
+        other => panic!("{other:?}"),
+    }
 }
