@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 use passerelle_adapters::ebp::assumptions as a;
+use passerelle_adapters::ebp::import_request::ImportShape;
 use passerelle_adapters::ebp::{
     EbpClient, EbpConfig, MemoryGate, MemoryTokenStore, TokenStore, Where,
 };
@@ -12,7 +13,7 @@ use passerelle_domain::orders::{
 };
 use passerelle_simulators::ebp::{EbpSim, EbpSimConfig, Fault, SimCustomer};
 use passerelle_workflows::engine::StepError;
-use passerelle_workflows::ports::{CustomerKeys, Erp, ImportBatch};
+use passerelle_workflows::ports::{CustomerKeys, Erp, ImportBatch, ImportPoll};
 use rust_decimal::Decimal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -386,7 +387,11 @@ async fn where_condition_in_filters_items_customers_and_stock() {
 
 #[tokio::test]
 async fn imports_three_orders_in_one_call_and_rejects_the_unknown_customer() {
-    let (sim, c, _) = setup(sim_config()).await;
+    let (sim, _, tokens) = setup(sim_config()).await;
+    // The all-files shape (profile `import_shape = "all-files"`).
+    let mut cfg = config(&sim, "conn-1");
+    cfg.import_shape = ImportShape::AllFiles;
+    let c = EbpClient::new(cfg, free_gate(), tokens).expect("client");
     seed_catalogue(&sim);
     let batch = ImportBatch {
         customers: vec![new_customer("WEB00003", "Martin")],
@@ -402,6 +407,7 @@ async fn imports_three_orders_in_one_call_and_rejects_the_unknown_customer() {
             order("W1002", "WEB00003", &[("VASE", "Vase", "1", "12")]),
             order("W1003", "ZZZ", &[("VASE", "Vase", "1", "12")]),
         ],
+        only_files: None,
     };
     let before = sim.calls().len();
     let outcome = c.import_batch(&batch).await.expect("import");
@@ -480,6 +486,7 @@ async fn reimport_is_avoided_through_documents_for_web_orders() {
     let batch = ImportBatch {
         customers: vec![],
         documents: vec![order("W2001", "C00001", &[("VASE", "Vase", "1", "12")])],
+        only_files: None,
     };
     c.import(&batch).await.expect("import");
     // An older document imported without the custom field: EBP's reference convention.
@@ -527,6 +534,7 @@ async fn windows_1252_round_trip_with_accents_euro_and_replacement() {
         .import_batch(&ImportBatch {
             customers: vec![],
             documents: vec![doc],
+            only_files: None,
         })
         .await
         .expect("import");
@@ -739,9 +747,23 @@ async fn client_errors_are_permanent_with_ebp_message() {
 
     let conf = c.read_configuration().await.expect("configuration");
     assert_eq!(conf.vat_codes.len(), 9);
-    assert!(
-        conf.accounting_categories.is_empty(),
-        "table refused → empty"
+    // EBP's built-in list (no `Territoriality` table), listed without a call.
+    let cats: Vec<&str> = conf
+        .accounting_categories
+        .iter()
+        .map(|c| c.caption.as_str())
+        .collect();
+    assert_eq!(
+        cats,
+        [
+            "France",
+            "Corse",
+            "DOM",
+            "Import/Export",
+            "Intracommunautaire",
+            "Monaco",
+            "Hors France"
+        ]
     );
     assert_eq!(conf.warehouses[0].id, "DEP1");
     assert_eq!(conf.shipping[0].caption, "Chronopost", "ordered by Id");
@@ -773,4 +795,125 @@ async fn a_page_above_100_is_refused_by_the_simulator() {
         .await
         .expect("call");
     assert_eq!(missing_key.status(), 401);
+}
+
+#[tokio::test]
+async fn an_async_import_is_accepted_then_polled_without_a_second_upload() {
+    let cfg = EbpSimConfig {
+        import_mode: passerelle_simulators::ebp::ImportMode::Async {
+            pending_polls: 2,
+            min_delay: Duration::ZERO,
+        },
+        ..sim_config()
+    };
+    let (sim, c, _) = setup(cfg).await;
+    seed_catalogue(&sim);
+    let batch = ImportBatch {
+        customers: vec![],
+        documents: vec![
+            order("W3001", "C00001", &[("VASE", "Vase", "1", "12")]),
+            order("W3002", "ZZZ", &[("VASE", "Vase", "1", "12")]),
+        ],
+        only_files: None,
+    };
+    let outcome = c.import_batch(&batch).await.expect("accepted");
+    let pending = outcome.report.pending.clone().expect("202: pending import");
+    assert!(outcome.report.created.is_empty());
+    assert_eq!(
+        outcome.import_id.as_deref(),
+        Some(pending.import_id.as_str())
+    );
+    assert_eq!(pending.web_orders, vec!["W3001", "W3002"]);
+    assert!(sim.documents().is_empty(), "nothing applied yet");
+    for _ in 0..2 {
+        match c.import_status(&pending).await.expect("status") {
+            ImportPoll::Pending(s) => assert_eq!(s, "Waiting"),
+            other => panic!("still pending expected: {other:?}"),
+        }
+    }
+    let ImportPoll::Done(report) = c.import_status(&pending).await.expect("status") else {
+        panic!("applied on the third poll");
+    };
+    assert_eq!(report.created.len(), 1);
+    assert_eq!(report.created[0].atoosync_order, "W3001");
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].0, "W3002");
+    assert!(report.rejected[0].1.contains("client inconnu : ZZZ"));
+    // Polling again repeats the result; nothing is applied twice.
+    let again = c.import_status(&pending).await.expect("status");
+    assert_eq!(again, ImportPoll::Done(report));
+    assert_eq!(sim.imports().len(), 1, "one upload");
+    assert_eq!(sim.documents().len(), 1);
+    assert_eq!(sim.import_status_polls().len(), 4);
+}
+
+#[tokio::test]
+async fn an_unknown_import_id_is_a_permanent_error() {
+    let (_sim, c, _) = setup(sim_config()).await;
+    let pending = passerelle_workflows::ports::PendingImport {
+        import_id: "nope".into(),
+        ..Default::default()
+    };
+    match c.import_status(&pending).await {
+        Err(StepError::Permanent(m)) => assert!(m.contains("404"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_per_file_shape_sends_one_import_per_file_with_its_category_and_model() {
+    let (sim, c, _) = setup(sim_config()).await;
+    seed_catalogue(&sim);
+    let batch = ImportBatch {
+        customers: vec![new_customer("WEB00004", "Durand")],
+        documents: vec![
+            order("W4001", "WEB00004", &[("VASE", "Vase", "1", "12")]),
+            order("W4002", "ZZZ", &[("VASE", "Vase", "1", "12")]),
+        ],
+        only_files: None,
+    };
+    let before = sim.calls().len();
+    let outcome = c.import_batch(&batch).await.expect("import");
+    assert_eq!(sim.calls().len() - before, 4, "one call per file");
+    let files: Vec<(String, String)> = sim
+        .imports()
+        .into_iter()
+        .map(|i| {
+            assert_eq!(i.files.len(), 1, "one file per import");
+            (i.files[0].0.clone(), i.files[0].1.clone())
+        })
+        .collect();
+    assert_eq!(
+        files,
+        vec![
+            (
+                "Customers.txt".to_string(),
+                "Passerelle - Clients".to_string()
+            ),
+            ("Adresses.txt".into(), "Passerelle - Adresses".into()),
+            ("Orders.txt".into(), "Passerelle - Commandes".into()),
+            ("Payments.txt".into(), "Passerelle - Règlements".into()),
+        ]
+    );
+    let report = outcome.report;
+    assert_eq!(report.created.len(), 1);
+    assert_eq!(report.created[0].atoosync_order, "W4001");
+    assert_eq!(report.rejected.len(), 1);
+    assert!(report.rejected[0].1.contains("client inconnu : ZZZ"));
+    assert!(report.pending.is_none() && report.rest.is_none());
+    // The payment went in its own import, after its document existed.
+    let docs = sim.documents();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].document.payments.len(), 1);
+
+    // Only some files of a batch (the rest of an interrupted per-file import).
+    let only = ImportBatch {
+        only_files: Some(vec!["Customers.txt".into()]),
+        ..batch
+    };
+    let n = sim.imports().len();
+    c.import_batch(&only).await.expect("import");
+    let imports = sim.imports();
+    assert_eq!(imports.len(), n + 1);
+    assert_eq!(imports[n].files[0].0, "Customers.txt");
 }

@@ -388,6 +388,7 @@ fn check(c: &Cart, tally: &Tally) -> Result<(), TestCaseError> {
         let written = files::write_batch(&ImportBatch {
             customers: vec![],
             documents: vec![doc.clone()],
+            only_files: None,
         });
         let file = written.iter().find(|f| f.name == "Orders.txt").unwrap();
         let table = files::parse_bytes(&file.bytes).unwrap();

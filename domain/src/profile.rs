@@ -97,6 +97,21 @@ pub struct ErpConnection {
     pub folder_id: String,
     /// Fingerprint of the stored client secret and subscription key.
     pub credential_fingerprint: String,
+    /// How import files are sent to EBP (absent from connections set before it existed:
+    /// one import per file).
+    #[serde(default)]
+    pub import_shape: ImportShape,
+}
+
+/// How import files are sent to EBP's Import API (`adapters/src/ebp/import_request.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportShape {
+    /// One import per file, addressed by folder, category and model (default).
+    #[default]
+    PerFile,
+    /// Every file of a batch in one call (the first guess, kept behind this setting).
+    AllFiles,
 }
 
 /// Events.

@@ -119,8 +119,9 @@ impl DbConnectors {
             erp.client_id,
             erp.folder_id
         );
-        let cfg = EbpConfig::new(erp.client_id, secret, key, erp.folder_id, connection)
+        let mut cfg = EbpConfig::new(erp.client_id, secret, key, erp.folder_id, connection)
             .with_bases(&erp.api_url, &erp.login_url);
+        cfg.import_shape = erp.import_shape;
         EbpClient::new(cfg, self.gate.clone(), self.tokens.clone())
     }
 

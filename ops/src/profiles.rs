@@ -51,6 +51,10 @@ pub struct ErpSection {
     /// APIM subscription key (secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_key: Option<String>,
+    /// How import files are sent: `per-file` (default: one import per file with its
+    /// category and model) or `all-files` (every file in one call).
+    #[serde(default)]
+    pub import_shape: passerelle_domain::profile::ImportShape,
 }
 
 fn api_url() -> String {
@@ -216,6 +220,7 @@ impl Profiles {
                 client_id: file.erp.client_id,
                 folder_id: file.erp.folder_id,
                 credential_fingerprint: erp_fp,
+                import_shape: file.erp.import_shape,
             }),
             import: file.import.map(Box::new),
         };
@@ -274,6 +279,7 @@ impl Profiles {
                 folder_id: erp.folder_id,
                 client_secret: None,
                 subscription_key: None,
+                import_shape: erp.import_shape,
             },
             import: p.import,
             export: p.export,

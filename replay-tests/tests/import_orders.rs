@@ -20,8 +20,9 @@ use passerelle_workflows::actions::import_orders::{
 use passerelle_workflows::engine::replay::replay_run;
 use passerelle_workflows::engine::{RecordedEvent, RunError, StepError};
 use passerelle_workflows::ports::{
-    ChainQuery, Counter, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportReport, Ledger,
-    OrderQuery, OrdersPage, Quotas, Reservation, Shop, StockLevel, Transferred,
+    ChainQuery, Counter, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportPoll,
+    ImportReport, Ledger, OrderQuery, OrdersPage, PendingImport, Quotas, Reservation, Shop,
+    StockLevel, Transferred,
 };
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,6 +108,9 @@ impl Erp for NoIo {
         no_io()
     }
     async fn import(&self, _: &ImportBatch) -> Result<ImportReport, StepError> {
+        no_io()
+    }
+    async fn import_status(&self, _: &PendingImport) -> Result<ImportPoll, StepError> {
         no_io()
     }
     async fn stock_levels(&self, _: &[String], _: &[String]) -> Result<Vec<StockLevel>, StepError> {

@@ -31,14 +31,12 @@ pub const FIELD_FILES: &str = "files";
 /// are rows of `EbpSysGenericImportSettings` identified by `name` (§7), so we send names.
 pub const FIELD_MODELS: &str = "models";
 
-/// Column of `Item` holding the article's image.
-///
-/// **Assumption**: the reference names only that `Item` rows are heavy because of their
-/// images (`reference/ebp-api.md` §4); the column is taken to be `Image`, as in the EBP
-/// Gestion Commerciale database, and to arrive in the JSON answer as a **base64 string**
-/// (how .NET serialises a `byte[]`), null or empty when the article has none. An
+/// Column of `Item` holding the article's image: **`ItemImage`** (bytea in a real Open Line
+/// database; there is no `Image` column — `reference/ebp-import-api-2.md` F10, High on the
+/// desktop schema, Medium for SaaS). It is taken to arrive in the JSON answer as a **base64
+/// string** (how .NET serialises a `byte[]`), null or empty when the article has none. An
 /// undecodable value fails that article's ERP image only.
-pub const ITEM_IMAGE_COLUMN: &str = "Image";
+pub const ITEM_IMAGE_COLUMN: &str = "ItemImage";
 
 /// Customers file (one row per customer).
 pub const CUSTOMERS_FILE: &str = "Customers.txt";
@@ -215,6 +213,24 @@ pub const STATUS_COMPLETED_WITH_ERRORS: &str = "CompletedWithErrors";
 /// See [`STATUS_COMPLETED`].
 pub const STATUS_FAILED: &str = "Failed";
 
+/// Status call of an import EBP accepted asynchronously: `GET {IMPORT_STATUS_PATH}?importId=`.
+///
+/// **Assumption** (`reference/ebp-import-api-2.md` §3 risk 2): the Import API is not
+/// documented, but its sister Export API is asynchronous — `POST CreateExport/Pdf` answers
+/// **202** `{exportId}`, then `GET Status?exportId=` and `GET Result?exportId=`
+/// (`reference/ebp-api.md` §4.1). If `createImport` behaves the same, it answers 202
+/// `{importId}` (or 200 with a pending status) and the result is read here; the answer is
+/// taken to be the same `StatutResultImport` as the synchronous one, with one of
+/// [`STATUS_PENDING`] while the import is queued or running. A synchronous 200 with a final
+/// status keeps working unchanged. To confirm on EBP's preprod: import one order and look
+/// at the HTTP status and body of `createImport`.
+pub const IMPORT_STATUS_PATH: &str = "/import/api/v1/Status";
+/// Query parameter of [`IMPORT_STATUS_PATH`] (by analogy with the Export API's `exportId`).
+pub const PARAM_IMPORT_ID: &str = "importId";
+/// Statuses of an import not applied yet (the Export API's `Waiting`/`Starting`, plus the
+/// usual `Running`/`InProgress`): polled again, never uploaded again.
+pub const STATUS_PENDING: [&str; 4] = ["Waiting", "Starting", "Running", "InProgress"];
+
 /// Whether token-endpoint calls count against the API quota.
 ///
 /// **Assumption**: they do not (they go to `api-login.ebp.com`, outside the APIM gateway
@@ -226,12 +242,21 @@ pub const TOKEN_CALLS_GATED: bool = false;
 /// **Assumption**: the standard OAuth answer, 400 `{"error":"invalid_grant"}` (§9 item 7).
 pub const INVALID_GRANT: &str = "invalid_grant";
 
-/// Table read for accounting categories (catégories comptables) in `read_configuration`.
-///
-/// **Assumption**: not in the documented GenericQuery table list; the Open Line schema
-/// names the notion *territoriality* (`Customer.TerritorialityId`), so we try
-/// `Territoriality` and treat a refusal as "unknown" (empty list), not as an error.
-pub const ACCOUNTING_CATEGORY_TABLE: &str = "Territoriality";
+/// EBP's accounting categories (catégories comptables / territorialités): a **list built
+/// into the application**, not a table — a real Open Line schema has no `Territoriality`
+/// table, only `TerritorialityId` columns (`reference/ebp-import-api-2.md` F11, Medium); the
+/// values are those Hubbix exposes as an enum (France 0 … Hors France 6). The profile's
+/// country mapping must name one of these captions; `read_configuration` lists them
+/// without any call.
+pub const ACCOUNTING_CATEGORIES: [(i64, &str); 7] = [
+    (0, "France"),
+    (1, "Corse"),
+    (2, "DOM"),
+    (3, "Import/Export"),
+    (4, "Intracommunautaire"),
+    (5, "Monaco"),
+    (6, "Hors France"),
+];
 
 /// Wait used when EBP answers 429 without `Retry-After` (its presence is unknown, §8).
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
@@ -260,12 +285,14 @@ pub const CHAIN_COLUMNS: [&str; 8] = [
     "sysModifiedDate",
 ];
 
-/// [infer] The table recording deletions (`EbpSysDeletedRecord`: `UniqueId`, `Kind`,
-/// `Version`, reference §6) is readable through `GenericQuery` with `FromModifiedDate`, and
-/// `Kind` names the table of the deleted row.
+/// The table recording deletions, `EbpSysDeletedRecord` (`Id varchar`, `UniqueId uuid`,
+/// **`Kind uuid`**, `Version`; `reference/ebp-import-api-2.md` F12, High on the schema),
+/// read through `GenericQuery` with `FromModifiedDate` [infer]. `Kind` is a uuid, not a
+/// table name, so filtering on `Kind = "SaleDocument"` matched nothing: deletions are
+/// counted without any `Kind` filter: any deletion since the cursor makes the order-update
+/// flow re-read every chain (safe, costs calls). Matching the records' ids against the
+/// `SaleDocument.Id` of our documents would need those ids stored (not done yet).
 pub const DELETED_TABLE: &str = "EbpSysDeletedRecord";
-/// `Kind` of a deleted sale document.
-pub const DELETED_SALE_DOCUMENT: &str = "SaleDocument";
 
 /// Export API (reference §4.1): `POST CreateExport/Pdf` `{kind, entityId, folderId}` → 202
 /// `{exportId}`; `GET Status?exportId=`; `GET Result?exportId=` → the file.

@@ -8,8 +8,9 @@
 //! subscription key are never logged (the gate sees a SHA-256 prefix of the key).
 
 use super::assumptions as a;
-use super::files::{self, EncodedFile};
+use super::files;
 use super::gate::{CallGate, GateError, RefreshFn, TokenPair, TokenStore};
+use super::import_request::{self, ImportShape};
 use super::query::{self, chunks, chunks_of, query_string, Operator, Where};
 use crate::mail::Secret;
 use async_trait::async_trait;
@@ -18,8 +19,8 @@ use passerelle_domain::orders::updates::{ChainDocument, ChainKind};
 use passerelle_domain::orders::{ErpCustomer, ErpItem};
 use passerelle_workflows::engine::StepError;
 use passerelle_workflows::ports::{
-    ChainQuery, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport,
-    StockLevel,
+    ChainQuery, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportPoll,
+    ImportReport, PendingImport, StockLevel,
 };
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
@@ -62,6 +63,8 @@ pub struct EbpConfig {
     pub timeout: Duration,
     /// Refresh this long before the access token expires.
     pub refresh_margin: Duration,
+    /// How import files are sent (one call per file by default).
+    pub import_shape: ImportShape,
 }
 
 impl EbpConfig {
@@ -84,6 +87,7 @@ impl EbpConfig {
             scopes: "openid profile offline_access".into(),
             timeout: Duration::from_secs(30),
             refresh_margin: Duration::from_secs(60),
+            import_shape: ImportShape::PerFile,
         }
     }
 
@@ -127,7 +131,7 @@ pub struct ConfigEntry {
 pub struct EbpConfiguration {
     /// VAT codes (`Vat`).
     pub vat_codes: Vec<ConfigEntry>,
-    /// Accounting categories (see [`a::ACCOUNTING_CATEGORY_TABLE`]); empty when refused.
+    /// Accounting categories: EBP's built-in list ([`a::ACCOUNTING_CATEGORIES`]).
     pub accounting_categories: Vec<ConfigEntry>,
     /// Settlement modes (`SettlementMode`).
     pub settlement_modes: Vec<ConfigEntry>,
@@ -144,7 +148,7 @@ pub struct EbpConfiguration {
 }
 
 /// An import with what the [`ImportReport`] cannot hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImportOutcome {
     /// The port's report (files sent, created documents, rejected web orders).
     pub report: ImportReport,
@@ -525,6 +529,15 @@ impl EbpClient {
     where
         F: Fn() -> reqwest::RequestBuilder,
     {
+        Ok(self.execute_with_status(build).await?.1)
+    }
+
+    /// [`Self::execute_raw`] with the success status (`202 Accepted` of an asynchronous
+    /// import is not a `200`).
+    async fn execute_with_status<F>(&self, build: F) -> Result<(StatusCode, Vec<u8>), StepError>
+    where
+        F: Fn() -> reqwest::RequestBuilder,
+    {
         let mut pair = self.valid_pair().await?;
         let mut replayed = false;
         loop {
@@ -570,7 +583,7 @@ impl EbpClient {
                 continue;
             }
             if status.is_success() {
-                return Ok(body);
+                return Ok((status, body));
             }
             let err = classify(
                 status,
@@ -732,18 +745,19 @@ impl EbpClient {
             .await
     }
 
-    /// The set-up tables the mapping screens need (8 calls at least, one per table).
+    /// The set-up tables the mapping screens need (7 calls at least, one per table).
     pub async fn read_configuration(&self) -> Result<EbpConfiguration, StepError> {
         Ok(EbpConfiguration {
             vat_codes: self.config_table("Vat").await?,
-            accounting_categories: match self.config_table(a::ACCOUNTING_CATEGORY_TABLE).await {
-                Ok(v) => v,
-                Err(StepError::Permanent(m)) => {
-                    tracing::info!(reason = %m, "catégories comptables non lisibles via l'API");
-                    Vec::new()
-                }
-                Err(e) => return Err(e),
-            },
+            // Built into EBP, not a table (no call).
+            accounting_categories: a::ACCOUNTING_CATEGORIES
+                .iter()
+                .map(|(id, caption)| ConfigEntry {
+                    id: id.to_string(),
+                    caption: caption.to_string(),
+                    row: serde_json::json!({ "Id": id, "Caption": caption }),
+                })
+                .collect(),
             settlement_modes: self.config_table("SettlementMode").await?,
             payment_types: self.config_table("PaymentType").await?,
             series: self.config_table("DocumentSerial").await?,
@@ -774,7 +788,9 @@ impl EbpClient {
     ///
     /// A transient failure of this call (timeout, 5xx) may come after EBP applied the
     /// files: callers must look the web orders up with `documents_for_web_orders` before
-    /// importing again (FEATURES §4 step 4).
+    /// importing again (FEATURES §4 step 4). An answer `202 {importId}` (or a pending status)
+    /// means EBP accepted the files without applying them yet: the report carries it in
+    /// `pending`, to poll with [`Self::import_status_of`].
     pub async fn import_batch(&self, batch: &ImportBatch) -> Result<ImportOutcome, StepError> {
         let mut outcome = ImportOutcome::default();
         let mut batch = batch.clone();
@@ -796,7 +812,13 @@ impl EbpClient {
         if batch.customers.is_empty() && batch.documents.is_empty() {
             return Ok(outcome);
         }
-        let files = files::write_batch(&batch);
+        let mut files = files::write_batch(&batch);
+        if let Some(only) = &batch.only_files {
+            files.retain(|f| only.contains(&f.name));
+        }
+        if files.is_empty() {
+            return Ok(outcome);
+        }
         for f in &files {
             for r in &f.replaced {
                 outcome.warnings.push(format!(
@@ -809,50 +831,167 @@ impl EbpClient {
                 ));
             }
         }
-        outcome.report.files = files
-            .iter()
-            .map(|f| ImportFile {
-                name: f.name.clone(),
-                content: f.text.clone(),
-            })
-            .collect();
+        let shape = self.cfg.import_shape;
         let url = format!("{}{}", self.cfg.api_base, a::IMPORT_PATH);
-        let body = self
-            .execute(|| self.http.post(&url).multipart(self.import_form(&files)))
-            .await?;
-        let result: ImportResult = serde_json::from_str(&body).map_err(|e| {
-            StepError::permanent(format!("EBP : résultat d'import illisible : {e}"))
-        })?;
-        apply_result(&mut outcome, result)?;
+        let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+        let calls = import_request::calls(shape, files);
+        let mut sent_count = 0usize;
+        for call in calls {
+            let sent: Vec<ImportFile> = call
+                .iter()
+                .map(|f| ImportFile {
+                    name: f.name.clone(),
+                    content: f.text.clone(),
+                })
+                .collect();
+            let answer = self
+                .execute_with_status(|| {
+                    self.http.post(&url).multipart(import_request::form(
+                        shape,
+                        &self.cfg.folder_id,
+                        &call,
+                    ))
+                })
+                .await;
+            let (status, body) = match answer {
+                Ok(a) => a,
+                // Earlier files were applied: they are journaled with this report, and the
+                // files from this one on are sent again by a later step (after the
+                // existence check), never the applied ones.
+                Err(e @ StepError::Transient { .. }) if sent_count > 0 => {
+                    tracing::warn!(error = %e, file = %sent[0].name, "import EBP interrompu, suite reportée");
+                    set_rest(&mut outcome.report, &batch, &names[sent_count..]);
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            sent_count += call.len();
+            outcome.report.files.extend(sent.iter().cloned());
+            match read_import_answer(status, &body)? {
+                Answer::Pending(import_id) => {
+                    let web_orders = batch
+                        .documents
+                        .iter()
+                        .filter(|d| sent.iter().any(|f| f.name == a::document_file(d.kind)))
+                        .map(|d| d.atoosync_order.clone())
+                        .collect();
+                    outcome.import_id = Some(import_id.clone());
+                    outcome.status = "Accepted".into();
+                    outcome.report.pending = Some(PendingImport {
+                        import_id,
+                        files: sent,
+                        web_orders,
+                    });
+                    set_rest(&mut outcome.report, &batch, &names[sent_count..]);
+                    break;
+                }
+                Answer::Done(result) => apply_result(&mut outcome, result, &sent)?,
+            }
+        }
         for w in &outcome.warnings {
             tracing::warn!(warning = %w, "import EBP");
         }
         Ok(outcome)
     }
 
-    fn import_form(&self, files: &[EncodedFile]) -> reqwest::multipart::Form {
-        let models: BTreeMap<&str, &str> = files
-            .iter()
-            .map(|f| (f.name.as_str(), f.model.as_str()))
-            .collect();
-        let mut form = reqwest::multipart::Form::new()
-            .text(a::FIELD_FOLDER_ID, self.cfg.folder_id.clone())
-            .text(
-                a::FIELD_MODELS,
-                serde_json::to_string(&models).unwrap_or_default(),
-            );
-        let mime = format!("text/plain; charset={}", a::ENCODING_LABEL);
-        for f in files {
-            let part =
-                || reqwest::multipart::Part::bytes(f.bytes.clone()).file_name(f.name.clone());
-            let part = part().mime_str(&mime).unwrap_or_else(|_| part());
-            form = form.part(a::FIELD_FILES, part);
+    /// The status of an import EBP accepted asynchronously (one call, never an upload):
+    /// still pending, or applied with its created documents and refused rows (row errors
+    /// without a key are matched to their web order through the file sent).
+    pub async fn import_status_of(
+        &self,
+        pending: &PendingImport,
+    ) -> Result<(ImportPoll, Vec<String>), StepError> {
+        let url = format!("{}{}", self.cfg.api_base, a::IMPORT_STATUS_PATH);
+        let (status, body) = self
+            .execute_with_status(|| {
+                self.http
+                    .get(&url)
+                    .query(&[(a::PARAM_IMPORT_ID, pending.import_id.as_str())])
+            })
+            .await?;
+        match read_import_answer(status, &body)? {
+            Answer::Pending(_) => {
+                let word = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| cell(&v, "status"))
+                    .unwrap_or_else(|| "Accepted".into());
+                Ok((ImportPoll::Pending(word), Vec::new()))
+            }
+            Answer::Done(result) => {
+                let mut outcome = ImportOutcome::default();
+                apply_result(&mut outcome, result, &pending.files)?;
+                for w in &outcome.warnings {
+                    tracing::warn!(warning = %w, import = %pending.import_id, "import EBP");
+                }
+                Ok((ImportPoll::Done(outcome.report), outcome.warnings))
+            }
         }
-        form
     }
 }
 
-fn apply_result(outcome: &mut ImportOutcome, result: ImportResult) -> Result<(), StepError> {
+/// Puts the files `names` of `batch` still to send in the report's rest (none: no rest).
+fn set_rest(report: &mut ImportReport, batch: &ImportBatch, names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    report.rest_is_payments = names.iter().all(|n| n == a::PAYMENTS_FILE);
+    report.rest = Some(ImportBatch {
+        customers: batch.customers.clone(),
+        documents: batch.documents.clone(),
+        only_files: Some(names.to_vec()),
+    });
+}
+
+/// What `createImport` or the status call answered.
+enum Answer {
+    /// Accepted, not applied yet: the import id.
+    Pending(String),
+    /// Applied.
+    Done(ImportResult),
+}
+
+/// Reads an import answer: `202` with an import id, a pending status, or a final result.
+/// An accepted import without an id is a permanent error (it could be neither polled nor
+/// safely sent again).
+fn read_import_answer(status: StatusCode, body: &[u8]) -> Result<Answer, StepError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        StepError::permanent(format!(
+            "EBP : résultat d'import illisible (HTTP {}) : {e}",
+            status.as_u16()
+        ))
+    })?;
+    let id = cell(&value, "importId").or_else(|| cell(&value, "id"));
+    let word = cell(&value, "status").unwrap_or_default();
+    if status == StatusCode::ACCEPTED || a::STATUS_PENDING.contains(&word.as_str()) {
+        return match id {
+            Some(id) if !id.trim().is_empty() => Ok(Answer::Pending(id)),
+            _ => Err(StepError::permanent(
+                "EBP : import accepté sans identifiant : son statut ne peut pas être suivi ; vérifier dans EBP avant de relancer (import accepted without an id)",
+            )),
+        };
+    }
+    let result: ImportResult = serde_json::from_value(value)
+        .map_err(|e| StepError::permanent(format!("EBP : résultat d'import illisible : {e}")))?;
+    Ok(Answer::Done(result))
+}
+
+/// The web order number of a data row of a sent documents file (`row` counts the header as
+/// 1), for row errors that carry no key.
+fn key_of_row(sent: &[ImportFile], file: &str, row: usize) -> Option<String> {
+    let f = sent.iter().find(|f| f.name == file)?;
+    let t = files::parse_text(&f.content).ok()?;
+    let i = row.checked_sub(2)?;
+    if i >= t.rows.len() {
+        return None;
+    }
+    non_empty(Some(t.get(i, files::D_ATOOSYNC).to_string()))
+}
+
+fn apply_result(
+    outcome: &mut ImportOutcome,
+    result: ImportResult,
+    sent: &[ImportFile],
+) -> Result<(), StepError> {
     outcome.status = result.status.clone();
     outcome.import_id = result.import_id.clone();
     if result.status == a::STATUS_FAILED && result.files.is_empty() {
@@ -872,8 +1011,13 @@ fn apply_result(outcome: &mut ImportOutcome, result: ImportResult) -> Result<(),
                     });
                 }
                 for e in f.errors {
+                    let key = if e.key.trim().is_empty() {
+                        key_of_row(sent, &f.file_name, e.row).unwrap_or_default()
+                    } else {
+                        e.key
+                    };
                     outcome.report.rejected.push((
-                        e.key,
+                        key,
                         format!("{} ligne {} : {}", f.file_name, e.row, e.message),
                     ));
                 }
@@ -1092,6 +1236,10 @@ impl Erp for EbpClient {
         Ok(self.import_batch(batch).await?.report)
     }
 
+    async fn import_status(&self, pending: &PendingImport) -> Result<ImportPoll, StepError> {
+        Ok(self.import_status_of(pending).await?.0)
+    }
+
     /// `GenericQuery` on `StockItem` (`ItemId In` per 100 articles, `And StorehouseId In`
     /// when warehouses are given — only the first 100 warehouses), `RealStock` summed per
     /// article. Every article asked gets a level: 0 when it has no stock row.
@@ -1194,12 +1342,14 @@ impl Erp for EbpClient {
     async fn deleted_documents_since(&self, since: &str) -> Result<u32, StepError> {
         let at = NaiveDateTime::parse_from_str(since, "%Y-%m-%dT%H:%M:%S%.f")
             .map_err(|e| StepError::permanent(format!("date illisible « {since} » : {e}")))?;
-        let filter = Where::equal("Kind", a::DELETED_SALE_DOCUMENT);
+        // `Kind` is a uuid (F12), so no filter on it: every deletion since the cursor counts.
+        // Over-approximate on purpose — a deleted article or customer also triggers the full
+        // re-read, which costs calls but never misses a deleted document.
         let rows = self
             .generic_query(
                 a::DELETED_TABLE,
-                &["UniqueId", "Kind"],
-                Some(&filter),
+                &["Id", "UniqueId"],
+                None,
                 "UniqueId",
                 Some(at),
             )

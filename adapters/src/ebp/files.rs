@@ -258,6 +258,8 @@ pub struct EncodedFile {
     pub bytes: Vec<u8>,
     /// Characters replaced by `?`.
     pub replaced: Vec<Replacement>,
+    /// The encoding's label, sent as the part's `charset`.
+    pub charset: String,
 }
 
 // ---------------------------------------------------------------- encoding
@@ -425,6 +427,7 @@ pub fn encode_file<S: AsRef<str>>(name: &str, header: &[S], rows: &[Vec<String>]
         text: decode_cp1252(&bytes),
         bytes,
         replaced,
+        charset: a::ENCODING_LABEL.to_string(),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod assumptions;
 pub mod client;
 pub mod files;
 pub mod gate;
+pub mod import_request;
 pub mod memory;
 pub mod query;
 

@@ -14,6 +14,32 @@ pub const FIELD_FOLDER_ID: &str = "folderId";
 pub const FIELD_FILES: &str = "files";
 /// Multipart field: JSON map file name → saved import model.
 pub const FIELD_MODELS: &str = "models";
+/// Status of an import accepted asynchronously (`GET`, `importId` query parameter).
+pub const IMPORT_STATUS_PATH: &str = "/import/api/v1/Status";
+/// Query parameter of [`IMPORT_STATUS_PATH`].
+pub const PARAM_IMPORT_ID: &str = "importId";
+/// Per-file import: multipart text field of the import category.
+pub const FIELD_CATEGORY: &str = "category";
+/// Per-file import: multipart text field of the model name.
+pub const FIELD_MODEL_NAME: &str = "modelName";
+/// Per-file import: the one file.
+pub const FIELD_FILE: &str = "file";
+
+/// The import category of each file (customers, sale orders, delivery notes, invoices
+/// as EBP's desktop engine names them; quotes, addresses and payments assumed).
+pub fn category(file: &str) -> Option<&'static str> {
+    Some(match file {
+        CUSTOMERS_FILE => "Customers",
+        ADDRESSES_FILE => "CustomerAddresses",
+        PAYMENTS_FILE => "CustomerSettlements",
+        "Quotes.txt" => "SaleQuotes",
+        "Orders.txt" => "SaleOrders",
+        "Delivery Notes.txt" => "SaleDelivery",
+        "Invoices.txt" => "SaleInvoices",
+        _ => return None,
+    })
+}
+
 /// Base of the Export API (invoice PDFs).
 pub const EXPORT_BASE: &str = "/export/api/v1";
 /// Export kind of a sale invoice.
@@ -48,7 +74,7 @@ pub const IMPORTED_REFERENCE_PREFIX: &str = "Document importé n° ";
 pub const CREDIT_NOTE_TYPE: i64 = 9;
 
 /// Article image column (base64 in the JSON answer).
-pub const ITEM_IMAGE_COLUMN: &str = "Image";
+pub const ITEM_IMAGE_COLUMN: &str = "ItemImage";
 /// Price-list inclusion lines table.
 pub const PRICE_LIST_INCLUSION_TABLE: &str = "PriceListInclusionLine";
 /// Price list on a price category.

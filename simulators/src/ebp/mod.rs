@@ -78,6 +78,28 @@ pub struct EbpSimConfig {
     /// How the folder rounds the VAT of its documents' footers (per rate by default, see
     /// `VAT_ROUNDING` in the EBP client's `assumptions.rs`).
     pub vat_rounding: passerelle_domain::orders::VatRounding,
+    /// Whether `createImport` applies the files at once or later (see [`ImportMode`]).
+    pub import_mode: ImportMode,
+}
+
+/// How the simulated Import API answers (`reference/ebp-import-api-2.md` §3 risk 2: the
+/// contract is not public; the sister Export API is asynchronous).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImportMode {
+    /// `createImport` applies the files and answers 200 with the `StatutResultImport`.
+    #[default]
+    Sync,
+    /// `createImport` answers **202** `{importId}` and applies nothing; `GET
+    /// /import/api/v1/Status?importId=` answers `{"importId", "status": "Waiting"}` until
+    /// the import has been polled `pending_polls` times **and** `min_delay` has passed
+    /// since it was accepted; the poll after that applies the files and answers the
+    /// result, which later polls repeat unchanged.
+    Async {
+        /// Polls answered "Waiting" before the import is applied.
+        pending_polls: u32,
+        /// Time after acceptance before the import may be applied.
+        min_delay: Duration,
+    },
 }
 
 impl Default for EbpSimConfig {
@@ -99,6 +121,7 @@ impl Default for EbpSimConfig {
             throttle_retry_after: Some(1),
             seed: 42,
             vat_rounding: passerelle_domain::orders::VatRounding::PerRate,
+            import_mode: ImportMode::Sync,
         }
     }
 }
@@ -252,7 +275,21 @@ pub struct SimImport {
     pub folder_id: String,
     /// (file name, model name, raw bytes).
     pub files: Vec<(String, String, Vec<u8>)>,
+    /// The id answered.
+    pub import_id: String,
 }
+
+/// An import accepted in [`ImportMode::Async`], applied on a later status poll.
+struct QueuedImport {
+    files: Vec<(String, String, Vec<u8>)>,
+    accepted: Instant,
+    polls: u32,
+    result: Option<Value>,
+}
+
+/// `EbpSysDeletedRecord.Kind` of a deleted sale document in the simulated folder (a uuid,
+/// as in a real schema; its value for sale documents is not known).
+const SALE_DOCUMENT_KIND: &str = "5f0c2c52-4d3e-4b8a-9d5e-3b1f2c0a7e61";
 
 /// The main warehouse of the simulated folder.
 pub const MAIN_WAREHOUSE: &str = "DEP1";
@@ -280,6 +317,9 @@ struct Inner {
     day_calls: u32,
     rate_rejections: u32,
     imports: Vec<SimImport>,
+    queued: HashMap<String, QueuedImport>,
+    status_polls: Vec<String>,
+    row_failures: BTreeMap<String, String>,
     tables: BTreeMap<String, Vec<Value>>,
     credit_notes: u32,
     deleted: Vec<(String, NaiveDateTime)>,
@@ -543,7 +583,8 @@ impl Inner {
                 .iter()
                 .enumerate()
                 .map(|(i, (id, at))| {
-                    json!({"UniqueId": id, "Kind": "SaleDocument", "Version": i + 1,
+                    // `Kind` is a uuid in a real schema (not a table name).
+                    json!({"Id": id, "UniqueId": id, "Kind": SALE_DOCUMENT_KIND, "Version": i + 1,
                            "sysModifiedDate": iso(*at)})
                 })
                 .collect(),
@@ -1099,6 +1140,10 @@ impl Inner {
                 };
                 for pd in files::read_documents(kind, t) {
                     let first = pd.rows.first().copied().unwrap_or(2);
+                    if let Some(message) = self.row_failures.get(pd.key.trim()) {
+                        err(out, first, &pd.key, message.clone());
+                        continue;
+                    }
                     match self.check_document(pd.document) {
                         Err(e) => err(out, first, &pd.key, e),
                         Ok(doc) => {
@@ -1190,22 +1235,76 @@ impl Inner {
                 &format!("dossier introuvable : {folder}"),
             );
         }
-        let models: BTreeMap<String, String> = text(a::FIELD_MODELS)
-            .and_then(|m| serde_json::from_str(&m).ok())
-            .unwrap_or_default();
-        let mut record = SimImport {
-            folder_id: folder,
-            files: Vec::new(),
+        // Per-file shape (category + model + one file) or the all-files one.
+        let received: Vec<(String, String, Vec<u8>)> = match text(a::FIELD_CATEGORY) {
+            Some(category) => {
+                let files: Vec<&Part> = parts
+                    .iter()
+                    .filter(|p| p.name == a::FIELD_FILE && p.filename.is_some())
+                    .collect();
+                let [file] = files.as_slice() else {
+                    return ebp_error(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidFile",
+                        "un import porte exactement un fichier",
+                    );
+                };
+                let name = file.filename.clone().unwrap_or_default();
+                if a::category(&name) != Some(category.as_str()) {
+                    return ebp_error(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidCategory",
+                        &format!("la catégorie « {category} » ne correspond pas au fichier {name}"),
+                    );
+                }
+                let model = text(a::FIELD_MODEL_NAME).unwrap_or_default();
+                vec![(name, model, file.data.clone())]
+            }
+            None => {
+                let models: BTreeMap<String, String> = text(a::FIELD_MODELS)
+                    .and_then(|m| serde_json::from_str(&m).ok())
+                    .unwrap_or_default();
+                parts
+                    .iter()
+                    .filter(|p| p.name == a::FIELD_FILES)
+                    .map(|p| {
+                        let name = p.filename.clone().unwrap_or_default();
+                        let model = models.get(&name).cloned().unwrap_or_default();
+                        (name, model, p.data.clone())
+                    })
+                    .collect()
+            }
         };
+        let import_id = uuid::Uuid::new_v4().to_string();
+        self.imports.push(SimImport {
+            folder_id: folder,
+            files: received.clone(),
+            import_id: import_id.clone(),
+        });
+        match self.cfg.import_mode {
+            ImportMode::Sync => Json(self.apply_import(&import_id, &received)).into_response(),
+            ImportMode::Async { .. } => {
+                self.queued.insert(
+                    import_id.clone(),
+                    QueuedImport {
+                        files: received,
+                        accepted: Instant::now(),
+                        polls: 0,
+                        result: None,
+                    },
+                );
+                (StatusCode::ACCEPTED, Json(json!({ "importId": import_id }))).into_response()
+            }
+        }
+    }
+
+    /// Applies the files of one import in the order received and returns its
+    /// `StatutResultImport`.
+    fn apply_import(&mut self, import_id: &str, received: &[(String, String, Vec<u8>)]) -> Value {
         let mut results = Vec::new();
         let (mut created, mut errors) = (0usize, 0usize);
-        for p in parts.iter().filter(|p| p.name == a::FIELD_FILES) {
-            let name = p.filename.clone().unwrap_or_default();
-            let model = models.get(&name).cloned().unwrap_or_default();
-            record
-                .files
-                .push((name.clone(), model.clone(), p.data.clone()));
-            let mut out = file_result(&name, &model, 0);
+        for (name, model, data) in received {
+            let mut out = file_result(name, model, 0);
             if model.is_empty() {
                 push(
                     &mut out,
@@ -1213,7 +1312,7 @@ impl Inner {
                     json!({"row": 1, "key": "", "message": "aucun modèle d'import pour ce fichier"}),
                 );
             } else {
-                match files::parse_bytes(&p.data) {
+                match files::parse_bytes(data) {
                     Err(e) => push(
                         &mut out,
                         "errors",
@@ -1221,9 +1320,9 @@ impl Inner {
                     ),
                     Ok(t) => {
                         out.insert("rowsRead".into(), json!(t.rows.len()));
-                        let missing = t.missing(&required_columns(&name));
+                        let missing = t.missing(&required_columns(name));
                         if missing.is_empty() {
-                            self.apply_file(&name, &t, &mut out);
+                            self.apply_file(name, &t, &mut out);
                         } else {
                             push(
                                 &mut out,
@@ -1245,18 +1344,53 @@ impl Inner {
                 .map_or(0, Vec::len);
             results.push(Value::Object(out));
         }
-        self.imports.push(record);
         let status = match (created, errors) {
             (_, 0) => a::STATUS_COMPLETED,
             (0, _) => a::STATUS_FAILED,
             _ => a::STATUS_COMPLETED_WITH_ERRORS,
         };
-        Json(json!({
-            "importId": uuid::Uuid::new_v4().to_string(),
+        json!({
+            "importId": import_id,
             "status": status,
             "files": results,
-        }))
-        .into_response()
+        })
+    }
+
+    /// `GET /import/api/v1/Status?importId=`: "Waiting" until the import is due (see
+    /// [`ImportMode::Async`]), then its result, applied once.
+    fn import_status(&mut self, uri: &Uri) -> Response {
+        let q: HashMap<String, String> = Query::try_from_uri(uri).map(|q| q.0).unwrap_or_default();
+        let Some(id) = q.get(a::PARAM_IMPORT_ID).cloned() else {
+            return ebp_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                "importId obligatoire",
+            );
+        };
+        self.status_polls.push(id.clone());
+        let (pending_polls, min_delay) = match self.cfg.import_mode {
+            ImportMode::Async {
+                pending_polls,
+                min_delay,
+            } => (pending_polls, min_delay),
+            ImportMode::Sync => (0, Duration::ZERO),
+        };
+        let Some(q) = self.queued.get_mut(&id) else {
+            return ebp_error(StatusCode::NOT_FOUND, "ImportNotFound", "import inconnu");
+        };
+        if let Some(r) = &q.result {
+            return Json(r.clone()).into_response();
+        }
+        q.polls += 1;
+        if q.polls <= pending_polls || q.accepted.elapsed() < min_delay {
+            return Json(json!({ "importId": id, "status": "Waiting" })).into_response();
+        }
+        let files = q.files.clone();
+        let result = self.apply_import(&id, &files);
+        if let Some(q) = self.queued.get_mut(&id) {
+            q.result = Some(result.clone());
+        }
+        Json(result).into_response()
     }
 }
 
@@ -1434,6 +1568,9 @@ impl Inner {
         let path = uri.path();
         if path == a::IMPORT_PATH && method == Method::POST {
             return self.import(headers, body);
+        }
+        if path == a::IMPORT_STATUS_PATH && method == Method::GET {
+            return self.import_status(uri);
         }
         if let Some(op) = path.strip_prefix(a::EXPORT_BASE) {
             return self.export(method, op, uri, body);
@@ -1735,6 +1872,9 @@ impl EbpSim {
             day_calls: 0,
             rate_rejections: 0,
             imports: Vec::new(),
+            queued: HashMap::new(),
+            status_polls: Vec::new(),
+            row_failures: BTreeMap::new(),
             tables: default_tables(),
             credit_notes: 0,
             deleted: Vec::new(),
@@ -1966,6 +2106,28 @@ impl EbpSim {
     /// Forgets the calls received so far (to count those of one run).
     pub fn calls_reset(&self) {
         lock(&self.inner).calls.clear();
+    }
+
+    /// Status polls received (`importId` of each, in order).
+    pub fn import_status_polls(&self) -> Vec<String> {
+        lock(&self.inner).status_polls.clone()
+    }
+
+    /// Imports accepted asynchronously and not applied yet.
+    pub fn queued_imports(&self) -> usize {
+        lock(&self.inner)
+            .queued
+            .values()
+            .filter(|q| q.result.is_none())
+            .count()
+    }
+
+    /// Refuses the document of `web_order` in every later import, with `message` as the
+    /// row error (an import that fails for some rows).
+    pub fn fail_import_of(&self, web_order: &str, message: &str) {
+        lock(&self.inner)
+            .row_failures
+            .insert(web_order.to_string(), message.to_string());
     }
 
     /// Import calls received, with their raw files.

@@ -185,6 +185,8 @@ pub(crate) struct Policies {
     pub(crate) read: RetryPolicy,
     pub(crate) erp: RetryPolicy,
     pub(crate) shop: RetryPolicy,
+    /// Status polls of an import EBP accepted asynchronously.
+    pub(crate) poll: RetryPolicy,
 }
 
 impl Policies {
@@ -198,9 +200,10 @@ impl Policies {
             read: RetryPolicy::READ,
             erp: RetryPolicy::ERP,
             shop: RetryPolicy::SHOP,
+            poll: RetryPolicy::ERP_IMPORT_STATUS,
         };
         if let Some(ms) = retry_initial_ms {
-            for r in [&mut p.read, &mut p.erp, &mut p.shop] {
+            for r in [&mut p.read, &mut p.erp, &mut p.shop, &mut p.poll] {
                 r.initial = Duration::from_millis(ms);
                 r.max_delay = Duration::from_millis(ms * 20);
                 r.jitter = 0.0;
@@ -579,6 +582,7 @@ impl Io {
         let batch = ImportBatch {
             customers,
             documents,
+            only_files: None,
         };
         let erp = self.erp.clone();
         let outcome: ImportOutcome = self
@@ -587,6 +591,11 @@ impl Io {
                 import_missing(erp.as_ref(), batch).await
             })
             .await?;
+        // An import EBP accepted without applying it yet: polled (the run parks between
+        // polls), then the files that had to wait for it.
+        let outcome =
+            super::erp_import::complete(&self.ctx, &self.erp, &self.p.poll, &self.p.erp, outcome)
+                .await?;
         Ok(outcome.into_result())
     }
 

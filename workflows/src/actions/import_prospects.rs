@@ -235,14 +235,38 @@ async fn process_page(
             ImportBatch {
                 customers: new.iter().map(|(_, r)| r.clone()).collect(),
                 documents: Vec::new(),
+                only_files: None,
             },
         );
-        let _report: ImportReport = io
+        let report: ImportReport = io
             .ctx
             .step("erp_import", &io.p.read, || async move {
                 e.import(&batch).await
             })
             .await?;
+        if report.pending.is_some() || report.rest.is_some() {
+            // Accepted asynchronously (or sent file by file): polled until applied, the run
+            // parking between polls, then the files that had to wait.
+            let outcome = super::import_orders::ImportOutcome {
+                existing: Vec::new(),
+                report,
+            };
+            // The status policy, as short as the run's reads when a test shortened them.
+            let poll = crate::engine::RetryPolicy {
+                initial: io
+                    .p
+                    .read
+                    .initial
+                    .min(crate::engine::RetryPolicy::ERP_IMPORT_STATUS.initial),
+                max_delay: io
+                    .p
+                    .read
+                    .max_delay
+                    .min(crate::engine::RetryPolicy::ERP_IMPORT_STATUS.max_delay),
+                ..crate::engine::RetryPolicy::ERP_IMPORT_STATUS
+            };
+            super::erp_import::complete(&io.ctx, erp, &poll, &io.p.read, outcome).await?;
+        }
         // The ERP code back on the shop account: the next run links it without a look-up.
         let (s, links) = (
             shop.clone(),

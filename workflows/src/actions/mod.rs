@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod customers;
 pub mod deactivate_customers;
 pub mod demo_engine;
+pub(crate) mod erp_import;
 pub mod export_articles;
 pub mod export_customer_groups;
 pub mod export_customers;

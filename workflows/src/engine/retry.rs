@@ -43,6 +43,17 @@ impl RetryPolicy {
         max_attempts: 10,
         jitter: 0.2,
     };
+    /// Status polls of an import the ERP accepted asynchronously (HTTP 202): each poll that
+    /// finds it still running parks the run until the next one (persisted `retry_at`, no
+    /// worker waits). 40 polls from 2 s growing to 60 s cover about half an hour; past that
+    /// the run fails naming the import id, and nothing is uploaded again.
+    pub const ERP_IMPORT_STATUS: RetryPolicy = RetryPolicy {
+        initial: Duration::from_secs(2),
+        factor: 1.5,
+        max_delay: Duration::from_secs(60),
+        max_attempts: 40,
+        jitter: 0.1,
+    };
     /// Writes to a shop.
     pub const SHOP: RetryPolicy = RetryPolicy {
         initial: Duration::from_millis(500),

@@ -38,6 +38,10 @@ pub struct ImportBatch {
     pub customers: Vec<CustomerRecord>,
     /// Documents to create.
     pub documents: Vec<ErpDocument>,
+    /// Only these files of the batch are sent (the rest of a per-file import whose earlier
+    /// files EBP accepted asynchronously); `None`: every file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_files: Option<Vec<String>>,
 }
 
 /// A file sent to the ERP (kept per run for audit).
@@ -50,7 +54,7 @@ pub struct ImportFile {
 }
 
 /// The result of an import call.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImportReport {
     /// The files sent.
     pub files: Vec<ImportFile>,
@@ -58,6 +62,42 @@ pub struct ImportReport {
     pub created: Vec<ExistingDocument>,
     /// Documents refused by the ERP: (web order number, reason).
     pub rejected: Vec<(String, String)>,
+    /// An import the ERP accepted but has not applied yet (HTTP 202 + import id): its
+    /// status must be polled, and nothing of it uploaded again while the status is unknown.
+    /// Absent from results journaled before asynchronous imports were handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingImport>,
+    /// What is still to send after the files of this report (per-file shape: the files
+    /// after an import accepted asynchronously, or after a transient failure once earlier
+    /// files were applied), as a batch restricted by [`ImportBatch::only_files`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest: Option<ImportBatch>,
+    /// The rest only carries the payments of this report's documents: it is sent for the
+    /// documents this run created (not for those found already there, whose payments
+    /// went with them), without the existence check (which would drop them all).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rest_is_payments: bool,
+}
+
+/// An import accepted by the ERP and not applied yet (journaled in the step result before
+/// anything else, so that a resumed run polls this id instead of uploading again).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingImport {
+    /// The import id the ERP answered.
+    pub import_id: String,
+    /// The files this import carries (name and content as sent), to read its row errors.
+    pub files: Vec<ImportFile>,
+    /// The web orders whose documents this import carries.
+    pub web_orders: Vec<String>,
+}
+
+/// What a status poll of a [`PendingImport`] says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ImportPoll {
+    /// Still queued or running (the ERP's status word).
+    Pending(String),
+    /// Applied: documents created and rows refused (`files` and `pending` empty).
+    Done(ImportReport),
 }
 
 /// Stock of one article.
@@ -94,8 +134,12 @@ pub trait Erp: Send + Sync {
         &self,
         web_orders: &[String],
     ) -> Result<Vec<ExistingDocument>, StepError>;
-    /// Imports customers then documents in one call (or as few as the ERP needs).
+    /// Imports customers then documents in one call (or one call per file). An import the
+    /// ERP accepts without applying it yet comes back in [`ImportReport::pending`]; the
+    /// files after it are not sent (they are in [`ImportReport::rest`]).
     async fn import(&self, batch: &ImportBatch) -> Result<ImportReport, StepError>;
+    /// The status of an accepted import (one call; never uploads anything).
+    async fn import_status(&self, pending: &PendingImport) -> Result<ImportPoll, StepError>;
     /// Real stock of these articles, summed over `warehouses` (all when empty).
     async fn stock_levels(
         &self,

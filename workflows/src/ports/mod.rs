@@ -95,8 +95,8 @@ pub use customers::{
     ProspectsPage,
 };
 pub use erp::{
-    ChainQuery, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportReport,
-    StockLevel,
+    ChainQuery, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportPoll,
+    ImportReport, PendingImport, StockLevel,
 };
 pub use ledger::{Counter, Ledger, OrderLink, Quotas, Reservation, Transferred, UpdateLedger};
 pub use links::{ErpLinks, LinksErp, LinksShop, LinksWritten, ProductLinks};
