@@ -24,7 +24,7 @@ fn reset_peak() {
 /// Generates `events` events of account `bench` (10 per run, as in the rebuild part), links
 /// them the way the append path does (same [`chain::link_hash`]), then times
 /// [`chain::verify`].
-pub async fn bench_verify(url: &str, events: i64) -> anyhow::Result<()> {
+pub(crate) async fn bench_verify(url: &str, events: i64) -> anyhow::Result<()> {
     let db = Db::connect(url).await?;
     let runs = events / 10;
     let t = Instant::now();
@@ -126,7 +126,7 @@ pub async fn bench_verify(url: &str, events: i64) -> anyhow::Result<()> {
 /// in one transaction). `appenders` tasks append at once for one account (they contend on
 /// its chain head), each to its own leased run; blocks of 100 alternate between the two
 /// paths so both see the same machine load.
-pub async fn bench_append(
+pub(crate) async fn bench_append(
     name: &str,
     url: &str,
     appenders: usize,

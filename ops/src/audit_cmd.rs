@@ -459,7 +459,8 @@ pub fn verify_bundle(input: &mut dyn BufRead, key: &VerifyingKey) -> BundleCheck
                     .decode(&signature)
                     .ok()
                     .and_then(|b| Signature::from_slice(&b).ok());
-                if !sig.is_some_and(|s| key.verify(&msg, &s).is_ok()) {
+                let valid = sig.is_some_and(|s| key.verify(&msg, &s).is_ok());
+                if !valid {
                     fail(
                         n,
                         format!("signature invalide pour le segment du compte {account} (bad signature)"),
