@@ -307,3 +307,66 @@ async fn a_body_refused_at_its_third_element_keeps_two_and_the_client_recovers_t
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn order_write_backs_meet_the_delivery_reset_the_9_character_reference_and_the_token() {
+    use passerelle_workflows::ports::Shop;
+    let sim = PrestaShopSim::start_demo(3).await.unwrap();
+    let client = PrestaShopClient::new(&sim.url(), DEMO_KEY).unwrap();
+    let id: u64 = sim.with_shop(|s| {
+        s.rows("orders")[0]["id"]
+            .to_string()
+            .trim_matches('"')
+            .parse()
+            .unwrap()
+    });
+    let oid = id.to_string();
+    let date = |sim: &PrestaShopSim| {
+        sim.row("orders", id).unwrap()["delivery_date"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+    client.set_order_state(&oid, "4", false).await.unwrap();
+    client.set_delivery_date(&oid, day).await.unwrap();
+    assert_eq!(date(&sim), "2026-12-03 00:00:00");
+    // A later change to a delivery state (5) resets it to the time of the change, as
+    // PrestaShop's `setDelivery` does: the sync has to send it again after the status.
+    let rows = sim.order_history(id).len();
+    client.set_order_state(&oid, "5", false).await.unwrap();
+    assert_ne!(date(&sim), "2026-12-03 00:00:00");
+    assert_eq!(sim.order_history(id).len(), rows + 1, "one row per change");
+    client.set_delivery_date(&oid, day).await.unwrap();
+    assert_eq!(date(&sim), "2026-12-03 00:00:00");
+    // No same-state guard in the shop: the client's own look-up avoids a second row.
+    client.set_order_state(&oid, "5", false).await.unwrap();
+    assert_eq!(sim.order_history(id).len(), rows + 1);
+    // The shop cuts a reference over 9 characters (varchar(9), non-strict SQL).
+    client
+        .set_order_reference(&oid, "FA2026-000123")
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.row("orders", id).unwrap()["reference"].as_str(),
+        Some("FA2026-00")
+    );
+    assert_eq!(
+        FIELD_RULES.max_chars(Field::OrderReference),
+        Some(9),
+        "the table knows it: the workflow shortens it itself, with a warning"
+    );
+    // The invoice's customer thread: a 12-character token, stored whole.
+    let pdf = b"%PDF-1.4 facture".to_vec();
+    client.attach_invoice(&oid, "FA0001", &pdf).await.unwrap();
+    let tokens: Vec<String> = sim.with_shop(|s| {
+        s.rows("customer_threads")
+            .iter()
+            .filter_map(|t| t["token"].as_str().map(str::to_string))
+            .collect()
+    });
+    assert!(!tokens.is_empty());
+    for t in tokens {
+        assert_eq!(t.len(), 12, "{t}");
+    }
+}

@@ -18,10 +18,9 @@ use common::*;
 use passerelle::app::App;
 use passerelle::demo::DemoWorld;
 use passerelle::export_demo::ensure_export_plan;
-use passerelle::profiles::Profiles;
 use passerelle_domain::catalog::{AttributeFields, TextMapping, VariantSettings, WeightSource};
 use passerelle_domain::sync_run::RunEvent;
-use passerelle_domain::{AccountId, Actor, ProfileId, RunId, RunStatus, SyncAction};
+use passerelle_domain::{AccountId, ProfileId, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_simulators::ebp::{EbpSimConfig, SimArticle, SimCustomer};
 use passerelle_workflows::engine::RunStore;
@@ -57,6 +56,9 @@ async fn setup(kind: Kind, variants: bool) -> Setup {
     let acc = account("acme");
     let mut file = world.profile_file().unwrap();
     if let Some(e) = file.export.as_mut() {
+        e.weight_factor = Decimal::ONE;
+    }
+    if let (Some(e), false) = (file.export.as_mut(), variants) {
         e.text.meta_title = Some("xx_MetaTitre".into());
         e.text.meta_description = Some("xx_MetaDesc".into());
         e.languages = vec!["1".into(), "2".into()];
@@ -72,6 +74,8 @@ async fn setup(kind: Kind, variants: bool) -> Setup {
         e.weight = WeightSource::Gross;
         e.dimensions.width = Some("xx_Largeur".into());
         e.dimensions.height = Some("xx_Hauteur".into());
+    }
+    if let Some(e) = file.export.as_mut() {
         if variants {
             e.variants = Some(VariantSettings {
                 master_field: "xx_Maitre".into(),

@@ -185,6 +185,11 @@ async fn walk_through_the_chain(kind: Kind) {
     let (_, _, c) = run(&s, SyncAction::UpdateOrderStatuses).await;
     assert_eq!((c.total, c.succeeded), (1, 1), "{c:?}");
     assert_eq!(s.world.shop.order_state(id).as_deref(), Some("5"));
+    // "Livré" is a delivery state: PrestaShop set the delivery date to the time of the
+    // change; the ERP's date was sent again after it (issue 21). One history row per change.
+    assert_eq!(delivery_date(&s, id), "2026-12-03 00:00:00");
+    let after = s.world.shop.order_history(id);
+    assert_eq!(after.len(), history.len() + 1, "{after:?}");
     assert!(s.world.shop.order_note(id).unwrap().contains(&fa));
     assert_eq!(s.world.shop.order_tracking(id).as_deref(), Some("6A111"));
     let (_, _, c) = run(&s, SyncAction::UpdateOrderStatuses).await;

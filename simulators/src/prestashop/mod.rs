@@ -2177,6 +2177,20 @@ fn create_message(
                 ));
             }
         }
+        // `customer_thread.token` is `varchar(12)`: 8.x's MySQL would cut a longer one,
+        // the newer definition (`'size' => 12`) refuses it; the simulator takes the
+        // stricter of the two so a client sending more is seen.
+        let token = get("token");
+        if token.chars().count() > 12 {
+            return Err(api_err(
+                StatusCode::BAD_REQUEST,
+                85,
+                format!(
+                    "Validation error: \"The length of property CustomerThread->token is currently {} chars. It must be between 0 and 12 chars.\"",
+                    token.chars().count()
+                ),
+            ));
+        }
         obj(vec![
             ("id_lang", s(get("id_lang"))),
             ("id_shop", s(get("id_shop"))),
@@ -2185,13 +2199,10 @@ fn create_message(
             ("id_order", s(get("id_order"))),
             ("id_product", s("0")),
             ("email", s(get("email"))),
-            // `customer_thread.token` is `varchar(12)` and `status` an enum: on the
-            // non-strict connection a longer token is cut, an unknown status stored ''
-            // (db_structure.sql, DbPDO.php).
-            (
-                "token",
-                s(get("token").chars().take(12).collect::<String>()),
-            ),
+            // `status` is an enum: on the non-strict connection an unknown one is stored
+            // '' (db_structure.sql, DbPDO.php). The token (checked above) fits its
+            // `varchar(12)`.
+            ("token", s(get("token"))),
             (
                 "status",
                 s(Some(get("status"))

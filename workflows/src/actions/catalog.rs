@@ -370,11 +370,6 @@ pub(crate) async fn finish_items(
     .map(|_| ())
 }
 
-/// The end-of-run summary line.
-pub(crate) async fn summary(ctx: &RunContext, what: &str) -> Result<(), RunError> {
-    summary_with(ctx, what, 0).await
-}
-
 /// The end-of-run summary line, saying how many of the items that went through had
 /// values adapted to the shop's field rules (issue 21) when there were some.
 pub(crate) async fn summary_with(
