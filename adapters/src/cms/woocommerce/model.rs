@@ -389,6 +389,7 @@ pub fn map_order(o: &Value, erp_codes: &HashMap<u64, String>) -> Result<ShopOrde
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
