@@ -277,7 +277,7 @@ impl WooSim {
             return Vec::new();
         };
         let mut ids = Vec::new();
-        let mut next = s
+        let start = s
             .shop
             .orders
             .keys()
@@ -285,13 +285,12 @@ impl WooSim {
             .copied()
             .unwrap_or(FIRST_ORDER_ID)
             + 1;
-        for _ in 0..n {
+        for next in start..start + n as u64 {
             let mut o = first.clone();
             o["id"] = json!(next);
             o["number"] = json!(next.to_string());
             s.shop.orders.insert(next, o);
             ids.push(next);
-            next += 1;
         }
         ids
     }
@@ -419,12 +418,13 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Who is calling: Ok when the key and secret match (Basic, else query string).
+/// Who is calling: `None` when the key and secret match (Basic, else query string), else
+/// WooCommerce's 401.
 fn authenticate(
     headers: &HeaderMap,
     params: &[(String, String)],
     config: &WooSimConfig,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let from_header = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -442,13 +442,13 @@ fn authenticate(
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let from_query = param("consumer_key").zip(param("consumer_secret"));
     match from_header.or(from_query) {
-        None => Err(error(
+        None => Some(error(
             StatusCode::UNAUTHORIZED,
             "woocommerce_rest_cannot_view",
             "Sorry, you cannot list resources.",
         )),
-        Some((k, s)) if k == config.key && s == config.secret => Ok(()),
-        Some(_) => Err(error(
+        Some((k, s)) if k == config.key && s == config.secret => None,
+        Some(_) => Some(error(
             StatusCode::UNAUTHORIZED,
             "woocommerce_rest_authentication_error",
             "Consumer key is invalid.",
@@ -496,7 +496,7 @@ async fn handle(
             names.insert(k.trim_end_matches("[]").to_string());
         }
     }
-    if let Err(r) = authenticate(&headers, &params, &s.config) {
+    if let Some(r) = authenticate(&headers, &params, &s.config) {
         return r;
     }
     let share = s.config.error_share;
