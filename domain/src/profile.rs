@@ -82,6 +82,10 @@ pub struct ShopConnection {
     /// Fingerprint of the stored credential (first hex digits of its SHA-256), to show
     /// that it changed without showing it.
     pub credential_fingerprint: String,
+    /// The credentials travel in the query string instead of the `Authorization` header
+    /// (for servers that strip it; WooCommerce accepts both). Absent in earlier events.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credentials_in_query: bool,
 }
 
 /// The ERP side of a connection (public part).

@@ -102,20 +102,89 @@ impl DemoWorld {
         acc: &AccountId,
         file: ProfileFile,
     ) -> anyhow::Result<ProfileId> {
-        let id = ProfileId::parse(&file.id).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Profiles::new(app.db.clone())
-            .import(acc, file, app.secrets()?.as_ref(), Actor::Cli)
-            .await?;
-        let client = app
-            .connectors()?
-            .ebp_client(acc, &id)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        client
-            .exchange_code(&self.ebp.authorize(REDIRECT_URI), REDIRECT_URI)
-            .await
-            .map_err(|e| anyhow::anyhow!("connexion EBP : {e}"))?;
-        Ok(id)
+        install_profile(app, acc, file, &self.ebp).await
+    }
+}
+
+/// Imports `file` and logs into the simulated `ebp` (authorization code → token pair
+/// stored encrypted).
+pub async fn install_profile(
+    app: &App,
+    acc: &AccountId,
+    file: ProfileFile,
+    ebp: &EbpSim,
+) -> anyhow::Result<ProfileId> {
+    let id = ProfileId::parse(&file.id).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Profiles::new(app.db.clone())
+        .import(acc, file, app.secrets()?.as_ref(), Actor::Cli)
+        .await?;
+    let client = app
+        .connectors()?
+        .ebp_client(acc, &id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    client
+        .exchange_code(&ebp.authorize(REDIRECT_URI), REDIRECT_URI)
+        .await
+        .map_err(|e| anyhow::anyhow!("connexion EBP : {e}"))?;
+    Ok(id)
+}
+
+/// The demo on a platform other than PrestaShop: its simulator (from
+/// [`crate::simulate::start_shop`]) serving the shared seed, the ERP seeded as for the
+/// PrestaShop demo, and the platform's demo profile pointing at both.
+pub struct ShopDemoWorld {
+    /// The shop simulator.
+    pub shop: crate::simulate::RunningShop,
+    /// The ERP.
+    pub ebp: EbpSim,
+}
+
+impl ShopDemoWorld {
+    /// `orders` seeded orders plus the two broken ones on `platform`'s simulator.
+    pub async fn start(
+        platform: passerelle_domain::Platform,
+        orders: usize,
+        ebp: EbpSimConfig,
+    ) -> anyhow::Result<ShopDemoWorld> {
+        let seed = passerelle_simulators::seed::Seed::demo(orders).with_broken();
+        let shop = crate::simulate::start_shop(
+            platform,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            &seed,
+        )
+        .await?;
+        let ebp = EbpSim::start(ebp).await?;
+        seed_erp(&ebp, &passerelle_simulators::seed::Seed::demo(0));
+        Ok(ShopDemoWorld { shop, ebp })
+    }
+
+    /// The platform's demo profile pointing at the simulators.
+    pub fn profile_file(&self) -> anyhow::Result<ProfileFile> {
+        let template = crate::simulate::demo_profile_template(self.shop.platform)
+            .context("pas de profil de démonstration pour cette plateforme")?;
+        let c = self.ebp.config();
+        let folder = c.folders.first().map(|f| f.0.clone()).unwrap_or_default();
+        let key = self
+            .shop
+            .credentials
+            .get("key")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let text = template
+            .replace("{{SHOP_URL}}", &self.shop.url)
+            .replace("{{SHOP_KEY}}", key)
+            .replace("{{EBP_URL}}", &self.ebp.url())
+            .replace("{{EBP_CLIENT_ID}}", &c.client_id)
+            .replace("{{EBP_CLIENT_SECRET}}", &c.client_secret)
+            .replace("{{EBP_SUBSCRIPTION_KEY}}", &c.subscription_key)
+            .replace("{{EBP_FOLDER}}", &folder);
+        toml::from_str(&text).context("profil de démonstration illisible")
+    }
+
+    /// Imports the profile and logs into the simulated EBP.
+    pub async fn install(&self, app: &App, acc: &AccountId) -> anyhow::Result<ProfileId> {
+        install_profile(app, acc, self.profile_file()?, &self.ebp).await
     }
 }
 

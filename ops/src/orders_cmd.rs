@@ -77,7 +77,11 @@ pub fn run_files(events: &[RecordedEvent]) -> Vec<(String, String)> {
 pub async fn demo(
     settings: &crate::settings::Settings,
     acc: &AccountId,
+    platform: passerelle_domain::Platform,
 ) -> anyhow::Result<ExitCode> {
+    if platform != passerelle_domain::Platform::PrestaShop {
+        return shop_demo(settings, acc, platform).await;
+    }
     let url = &settings.database_url;
     println!(
         "{} ({} : {})",
@@ -200,6 +204,88 @@ pub async fn demo(
         t(
             "relancez `passerelle demo` : les commandes déjà transférées sont ignorées.",
             "run `passerelle demo` again: orders already transferred are ignored."
+        )
+    );
+    Ok(if status == RunStatus::Failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `passerelle demo --shop PLATFORM` on a platform other than PrestaShop: the same seed
+/// and ERP, the platform's demo profile, an import of orders, the journal and the run.
+async fn shop_demo(
+    settings: &crate::settings::Settings,
+    acc: &AccountId,
+    platform: passerelle_domain::Platform,
+) -> anyhow::Result<ExitCode> {
+    println!(
+        "{} {} {} ({} : {})",
+        t(
+            "Passerelle — démonstration : import des commandes",
+            "Passerelle — demo: importing orders from"
+        ),
+        platform.label(),
+        t("vers EBP", "into EBP"),
+        t("base", "database"),
+        passerelle_adapters::store::redact(&settings.database_url)
+    );
+    let app = App::open(settings).await?;
+    let world = crate::demo::ShopDemoWorld::start(platform, 60, EbpSimConfig::default()).await?;
+    println!(
+        "{} {} : {} (62 {}) ; {} {} ({})",
+        t("Boutique simulée", "Simulated shop"),
+        platform.label(),
+        world.shop.url,
+        t("commandes", "orders"),
+        t("EBP simulé :", "simulated EBP:"),
+        world.ebp.url(),
+        t(
+            "1 appel/s, comme en production",
+            "1 call/s, as in production"
+        )
+    );
+    let profile = world.install(&app, acc).await?;
+    if ensure_import_plan(&app, acc, 1000).await? {
+        println!(
+            "{}",
+            t(
+                "Forfait mensuel import de 1000 unités souscrit pour le compte.",
+                "Monthly import plan of 1000 units bought for the account."
+            )
+        );
+    }
+    let started = std::time::Instant::now();
+    let (id, status) = crate::commands::run_action(
+        &app,
+        acc,
+        profile.clone(),
+        SyncAction::ImportOrders,
+        serde_json::json!({"retry_initial_ms": 300}),
+    )
+    .await?;
+    let docs = world.ebp.documents();
+    println!(
+        "\n{} {} document(s), {} {} ; {:.1} s.",
+        t("EBP simulé :", "Simulated EBP:"),
+        docs.len(),
+        world.ebp.calls().len(),
+        t("appel(s) d'API reçus", "API call(s) received"),
+        started.elapsed().as_secs_f64()
+    );
+    crate::commands::show_journal(&app, acc, 10).await?;
+    println!();
+    crate::commands::run_detail(&app, acc, id, false, None).await?;
+    println!();
+    quota(&app, acc, false).await?;
+    println!(
+        "\n{} : {} — {}",
+        t("Résultat", "Result"),
+        status.label(lang()),
+        t(
+            "relancez la démo : les commandes déjà transférées sont ignorées.",
+            "run the demo again: orders already transferred are ignored."
         )
     );
     Ok(if status == RunStatus::Failed {

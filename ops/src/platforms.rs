@@ -5,7 +5,7 @@
 //! Adding a platform is one arm in each function below (see `docs/PLATFORMS.md`,
 //! "Adding a platform").
 
-use passerelle_adapters::cms::prestashop;
+use passerelle_adapters::cms::{prestashop, woocommerce};
 use passerelle_domain::platform::{partial_notes, Capabilities, Platform};
 use passerelle_domain::profile::Profile;
 use passerelle_domain::SyncAction;
@@ -17,8 +17,8 @@ use passerelle_workflows::ports::ShopConnection;
 pub fn capabilities(platform: Platform) -> Capabilities {
     match platform {
         Platform::PrestaShop => prestashop::CAPABILITIES,
-        Platform::WooCommerce
-        | Platform::Shopify
+        Platform::WooCommerce => woocommerce::CAPABILITIES,
+        Platform::Shopify
         | Platform::BigCommerce
         | Platform::Magento
         | Platform::Wix
@@ -57,6 +57,7 @@ pub fn connect(profile: &Profile, key: &str) -> Result<ShopConnection, StepError
             };
             prestashop::connect(&shop.url, key, languages)
         }
+        Platform::WooCommerce => woocommerce::connect(&shop.url, key, shop.credentials_in_query),
         other => Err(StepError::permanent(format!(
             "plateforme {} pas encore prise en charge (platform not supported yet)",
             other.label()
@@ -69,6 +70,7 @@ pub fn connect(profile: &Profile, key: &str) -> Result<ShopConnection, StepError
 pub fn normalise_url(platform: Platform, url: &str) -> Result<String, String> {
     match platform {
         Platform::PrestaShop => prestashop::normalise_shop_url(url),
+        Platform::WooCommerce => woocommerce::normalise_shop_url(url),
         // Platforms without a client keep the URL as given (they cannot run anything yet).
         _ => Ok(url.trim().to_string()),
     }

@@ -30,6 +30,10 @@ pub struct ShopSection {
     /// Webservice key (secret; absent in exports, kept when absent in an import).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Send the credentials in the query string rather than the `Authorization` header
+    /// (WooCommerce behind a server that strips it). Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credentials_in_query: bool,
 }
 
 /// The ERP section of a profile file.
@@ -213,6 +217,7 @@ impl Profiles {
                 platform,
                 url,
                 credential_fingerprint: shop_fp,
+                credentials_in_query: file.shop.credentials_in_query,
             }),
             erp: Some(ErpConnection {
                 api_url: file.erp.api_url,
@@ -271,6 +276,7 @@ impl Profiles {
                 platform: shop.platform.as_str().to_string(),
                 url: shop.url,
                 key: None,
+                credentials_in_query: shop.credentials_in_query,
             },
             erp: ErpSection {
                 api_url: erp.api_url,

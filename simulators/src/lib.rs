@@ -11,6 +11,7 @@
 //!   every shop simulator renders in its own API shape.
 //! * [`prestashop`]: the PrestaShop Webservice (`/api/…`).
 //! * [`ebp`]: EBP Gestion Commerciale SaaS (API, login, Import and Export APIs).
+//! * [`woocommerce`]: the WooCommerce REST API `wc/v3` (`/wp-json/wc/v3/…`).
 //! * [`storage`]: Dropbox, pCloud and Cloudinary.
 //! * [`demo_backend`]: the engine demonstration's backend.
 
@@ -19,3 +20,4 @@ pub mod ebp;
 pub mod prestashop;
 pub mod seed;
 pub mod storage;
+pub mod woocommerce;

@@ -3,5 +3,7 @@
 //! simulator faithful enough to test it.
 //!
 //! * [`prestashop`]: PrestaShop Webservice 1.7 / 8.x (JSON reads, XML writes).
+//! * [`woocommerce`]: WooCommerce REST `wc/v3`.
 
 pub mod prestashop;
+pub mod woocommerce;
