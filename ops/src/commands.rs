@@ -69,11 +69,15 @@ pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> 
                 .map_err(|e: passerelle_domain::platform::UnknownPlatform| usage(e.to_string()))?;
             if !crate::simulate::has_shop_simulator(platform) {
                 return Err(usage(format!(
-                    "démo indisponible pour {} : plateforme pas encore prise en charge (prestashop seulement pour l'instant)",
+                    "démo indisponible pour {} : plateforme pas encore prise en charge (prestashop, shopify)",
                     platform.label()
                 )));
             }
-            crate::orders_cmd::demo(settings, &acc).await
+            if platform == passerelle_domain::Platform::PrestaShop {
+                crate::orders_cmd::demo(settings, &acc).await
+            } else {
+                crate::orders_cmd::demo_on(settings, &acc, platform).await
+            }
         }
         Command::Sim {
             platform,

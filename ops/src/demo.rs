@@ -19,6 +19,72 @@ pub const PROFILE_TEMPLATE: &str = include_str!("../deploy/profile.sample.toml")
 /// The demo profile id.
 pub const DEMO_PROFILE: &str = "demo-prestashop";
 
+/// The sample profile of `platform` (its own statuses, payment gateways, carriers), with the
+/// same placeholders as [`PROFILE_TEMPLATE`]; `None` for a platform without one yet.
+pub fn profile_template(platform: passerelle_domain::Platform) -> Option<&'static str> {
+    use passerelle_domain::Platform as P;
+    match platform {
+        P::PrestaShop => Some(PROFILE_TEMPLATE),
+        P::Shopify => Some(include_str!("../deploy/profile.shopify.sample.toml")),
+        _ => None,
+    }
+}
+
+/// A shop simulator of any platform and the EBP simulator, seeded consistently, with the
+/// platform's sample profile installed (`passerelle demo --shop PLATFORM`).
+pub struct PlatformDemo {
+    /// The shop simulator.
+    pub shop: crate::simulate::RunningShop,
+    /// The ERP.
+    pub ebp: EbpSim,
+}
+
+impl PlatformDemo {
+    /// The shared seed's `orders` orders plus the two broken ones on `platform`'s simulator.
+    pub async fn start(
+        platform: passerelle_domain::Platform,
+        orders: usize,
+        ebp: EbpSimConfig,
+    ) -> anyhow::Result<PlatformDemo> {
+        let seed = passerelle_simulators::seed::Seed::demo(orders).with_broken();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let shop = crate::simulate::start_shop(platform, addr, &seed).await?;
+        let ebp = EbpSim::start(ebp).await?;
+        seed_erp(&ebp, &passerelle_simulators::seed::Seed::demo(0));
+        Ok(PlatformDemo { shop, ebp })
+    }
+
+    /// Imports the platform's sample profile pointing at both simulators and logs into EBP.
+    pub async fn install(&self, app: &App, acc: &AccountId) -> anyhow::Result<ProfileId> {
+        let template = profile_template(self.shop.platform)
+            .context("pas de profil d'exemple pour cette plateforme")?;
+        let c = self.ebp.config();
+        let folder = c.folders.first().map(|f| f.0.clone()).unwrap_or_default();
+        let key = self.shop.credentials["key"].as_str().unwrap_or_default();
+        let text = template
+            .replace("{{SHOP_URL}}", &self.shop.url)
+            .replace("{{SHOP_KEY}}", key)
+            .replace("{{EBP_URL}}", &self.ebp.url())
+            .replace("{{EBP_CLIENT_ID}}", &c.client_id)
+            .replace("{{EBP_CLIENT_SECRET}}", &c.client_secret)
+            .replace("{{EBP_SUBSCRIPTION_KEY}}", &c.subscription_key)
+            .replace("{{EBP_FOLDER}}", &folder);
+        let file: ProfileFile = toml::from_str(&text).context("profil d'exemple illisible")?;
+        let id = ProfileId::parse(&file.id).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Profiles::new(app.db.clone())
+            .import(acc, file, app.secrets()?.as_ref(), Actor::Cli)
+            .await?;
+        app.connectors()?
+            .ebp_client(acc, &id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .exchange_code(&self.ebp.authorize(REDIRECT_URI), REDIRECT_URI)
+            .await
+            .map_err(|e| anyhow::anyhow!("connexion EBP : {e}"))?;
+        Ok(id)
+    }
+}
+
 /// OAuth redirect URI registered for the demo client (EBP pre-registers this one).
 pub const REDIRECT_URI: &str = "http://localhost:3333";
 

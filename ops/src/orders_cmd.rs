@@ -209,6 +209,65 @@ pub async fn demo(
     })
 }
 
+/// `passerelle demo --shop PLATFORM` on a platform other than PrestaShop: the same seed on
+/// that platform's simulator, its sample profile, an import of orders (the bad ones failed
+/// with their reason; run again, nothing new), the journal, the run's detail, the quotas.
+pub async fn demo_on(
+    settings: &crate::settings::Settings,
+    acc: &AccountId,
+    platform: passerelle_domain::Platform,
+) -> anyhow::Result<ExitCode> {
+    println!(
+        "{} {} {} ({} : {})",
+        t("Passerelle — démonstration : import des commandes", "Passerelle — demo: importing"),
+        platform.label(),
+        t("vers EBP", "orders into EBP"),
+        t("base", "database"),
+        passerelle_adapters::store::redact(&settings.database_url)
+    );
+    let app = App::open(settings).await?;
+    let world = crate::demo::PlatformDemo::start(platform, 60, EbpSimConfig::default()).await?;
+    println!(
+        "{} {} : {} (62 {}) ; {} {}",
+        t("Boutique simulée", "Simulated shop"),
+        platform.label(),
+        world.shop.url,
+        t("commandes", "orders"),
+        t("EBP simulé :", "simulated EBP:"),
+        world.ebp.url()
+    );
+    let profile = world.install(&app, acc).await?;
+    ensure_import_plan(&app, acc, 1000).await?;
+    let (id, status) = crate::commands::run_action(
+        &app,
+        acc,
+        profile,
+        SyncAction::ImportOrders,
+        serde_json::json!({"retry_initial_ms": 300}),
+    )
+    .await?;
+    println!(
+        "\n{} {} document(s).",
+        t("EBP simulé :", "Simulated EBP:"),
+        world.ebp.documents().len()
+    );
+    crate::commands::show_journal(&app, acc, 10).await?;
+    println!();
+    crate::commands::run_detail(&app, acc, id, false, None).await?;
+    println!();
+    quota(&app, acc, false).await?;
+    println!(
+        "\n{} : {}",
+        t("Résultat", "Result"),
+        status.label(lang())
+    );
+    Ok(if status == RunStatus::Failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// The demo's ERP user at work: the first imported order becomes a delivery note with two
 /// parcels, the second a delivery note then an invoice, the third an invoice directly.
 /// Returns what was done, one line each.

@@ -9,6 +9,7 @@ use passerelle_domain::Platform;
 use passerelle_simulators::ebp::{EbpSim, EbpSimConfig};
 use passerelle_simulators::prestashop::{Corruption, PrestaShopSim, SimShop, DEMO_KEY};
 use passerelle_simulators::seed::{Seed, SeedBreakage};
+use passerelle_simulators::shopify::{ShopifySim, ShopifySimConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -52,7 +53,7 @@ async fn prestashop_from_seed(
 
 /// True when this build has a simulator of `platform` (what `demo --shop` can run).
 pub fn has_shop_simulator(platform: Platform) -> bool {
-    matches!(platform, Platform::PrestaShop)
+    matches!(platform, Platform::PrestaShop | Platform::Shopify)
 }
 
 /// Starts the shop simulator of `platform` on `addr`, serving `seed`.
@@ -71,6 +72,15 @@ pub async fn start_shop(
                 _server: Box::new(sim),
             })
         }
+        Platform::Shopify => {
+            let sim = ShopifySim::start_at(seed, ShopifySimConfig::default(), addr).await?;
+            Ok(RunningShop {
+                platform,
+                url: sim.url(),
+                credentials: json!({"key": sim.token()}),
+                _server: Box::new(sim),
+            })
+        }
         other => Err(usage(format!(
             "pas de simulateur pour {} dans cette version (simulateurs : {})",
             other.label(),
@@ -80,7 +90,7 @@ pub async fn start_shop(
 }
 
 /// What `passerelle sim` can start.
-pub const SIMULATORS: [&str; 2] = ["prestashop", "ebp"];
+pub const SIMULATORS: [&str; 3] = ["prestashop", "shopify", "ebp"];
 
 /// `passerelle sim PLATFORM [--listen ADDR] [--seed FILE] [--json]`.
 pub async fn sim_cmd(

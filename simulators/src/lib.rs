@@ -10,6 +10,7 @@
 //! * [`seed`]: the one platform-neutral set of demo data (orders, articles, customers) that
 //!   every shop simulator renders in its own API shape.
 //! * [`prestashop`]: the PrestaShop Webservice (`/api/…`).
+//! * [`shopify`]: the Shopify Admin GraphQL API (2026-04), cost-throttled.
 //! * [`ebp`]: EBP Gestion Commerciale SaaS (API, login, Import and Export APIs).
 //! * [`storage`]: Dropbox, pCloud and Cloudinary.
 //! * [`demo_backend`]: the engine demonstration's backend.
@@ -18,4 +19,5 @@ pub mod demo_backend;
 pub mod ebp;
 pub mod prestashop;
 pub mod seed;
+pub mod shopify;
 pub mod storage;

@@ -3,5 +3,7 @@
 //! simulator faithful enough to test it.
 //!
 //! * [`prestashop`]: PrestaShop Webservice 1.7 / 8.x (JSON reads, XML writes).
+//! * [`shopify`]: Shopify Admin GraphQL 2026-04 (cost-throttled, bucket shared in the database).
 
 pub mod prestashop;
+pub mod shopify;
