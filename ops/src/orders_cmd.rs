@@ -219,7 +219,10 @@ pub async fn demo_on(
 ) -> anyhow::Result<ExitCode> {
     println!(
         "{} {} {} ({} : {})",
-        t("Passerelle — démonstration : import des commandes", "Passerelle — demo: importing"),
+        t(
+            "Passerelle — démonstration : import des commandes",
+            "Passerelle — demo: importing"
+        ),
         platform.label(),
         t("vers EBP", "orders into EBP"),
         t("base", "database"),
@@ -256,11 +259,7 @@ pub async fn demo_on(
     crate::commands::run_detail(&app, acc, id, false, None).await?;
     println!();
     quota(&app, acc, false).await?;
-    println!(
-        "\n{} : {}",
-        t("Résultat", "Result"),
-        status.label(lang())
-    );
+    println!("\n{} : {}", t("Résultat", "Result"), status.label(lang()));
     Ok(if status == RunStatus::Failed {
         ExitCode::from(1)
     } else {

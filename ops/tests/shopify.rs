@@ -16,8 +16,6 @@ use passerelle::profiles::{ProfileFile, Profiles};
 use passerelle_adapters::cms::shopify::{queries, CostBucket};
 use passerelle_adapters::store::SqlQuotas;
 use passerelle_domain::subscription::{PlanKind, QuotaCounter, SubscriptionCommand};
-use passerelle_workflows::ports::SystemClock;
-use std::sync::Arc;
 use passerelle_domain::{AccountId, Actor, ProfileId, RunEvent, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_projections::rebuild::rebuild;
@@ -25,9 +23,11 @@ use passerelle_simulators::ebp::{EbpSim, EbpSimConfig, SimArticle};
 use passerelle_simulators::seed::Seed;
 use passerelle_simulators::shopify::{ShopifySim, ShopifySimConfig};
 use passerelle_workflows::engine::RunStore;
+use passerelle_workflows::ports::SystemClock;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -157,7 +157,11 @@ fn docs_per_order(w: &World) -> HashMap<String, usize> {
 
 async fn verify_replay(w: &World) {
     let report = rebuild(&w.app.projector, true).await.unwrap();
-    assert!(report.diffs.is_empty(), "replay differs: {:?}", report.diffs);
+    assert!(
+        report.diffs.is_empty(),
+        "replay differs: {:?}",
+        report.diffs
+    );
 }
 
 async fn import_orders_end_to_end(kind: Kind) {
@@ -172,7 +176,10 @@ async fn import_orders_end_to_end(kind: Kind) {
         why.values().any(|r| r.contains("quantité négative")),
         "{why:?}"
     );
-    assert!(why.values().any(|r| r.contains("sans référence (SKU)")), "{why:?}");
+    assert!(
+        why.values().any(|r| r.contains("sans référence (SKU)")),
+        "{why:?}"
+    );
     let docs = docs_per_order(&w);
     assert_eq!(docs.len() as i64, c1.succeeded);
     assert!(docs.values().all(|n| *n == 1), "one document per order");
@@ -218,7 +225,11 @@ fn every_document_validates_against_the_published_schema() {
     for (name, doc, vars, cost) in queries::all() {
         let sim = passerelle_simulators::shopify::requested_cost(&doc, &vars)
             .unwrap_or_else(|e| panic!("{name} refused by the simulator's schema: {e}"));
-        assert_eq!(sim, u64::from(cost), "{name}: client cost {cost}, simulator {sim}");
+        assert_eq!(
+            sim,
+            u64::from(cost),
+            "{name}: client cost {cost}, simulator {sim}"
+        );
         assert!(cost <= queries::MAX_QUERY_COST, "{name} costs {cost}");
     }
     let Some(sdl) = published_schema() else {
@@ -264,28 +275,52 @@ async fn stock_through_a_small_bucket(kind: Kind) {
     };
     let w = setup(kind, &Seed::demo(0), config).await;
     seed_stock(&w, n);
-    // Another app of the shop has just spent the bucket: the first queries are throttled.
-    w.shop.drain_bucket();
+    // Another app of the shop spends the whole bucket just before our first two queries:
+    // both are throttled and must be waited out.
+    w.shop.drain_before_next(2);
     let (run1, status, c) = run(&w, SyncAction::UpdateStock).await;
     assert_eq!(status, RunStatus::Succeeded, "{c:?}");
     let why = reasons(&w, run1).await;
     assert!(why.is_empty(), "{why:?}");
     for i in 1..=n {
-        assert_eq!(w.shop.available(&format!("SKU-{i:05}")), Some(i as i64), "SKU-{i:05}");
+        assert_eq!(
+            w.shop.available(&format!("SKU-{i:05}")),
+            Some(i as i64),
+            "SKU-{i:05}"
+        );
     }
     let s = w.shop.stats();
-    assert!(s.throttled >= 1, "the drained bucket throttled: {s:?}");
-    assert!(s.lowest_level >= 0.0, "never over-drawn: {}", s.lowest_level);
+    assert_eq!(
+        s.throttled, 2,
+        "both drained requests were throttled, then waited out"
+    );
+    assert!(
+        s.lowest_level >= 0.0,
+        "never over-drawn: {}",
+        s.lowest_level
+    );
     assert_eq!(s.too_costly, 0);
-    assert!(s.sets_per_sku.values().all(|n| *n == 1), "each article set once");
-    assert_eq!(s.sets_per_sku.keys().filter(|k| k.starts_with("SKU-")).count(), n);
+    assert!(
+        s.sets_per_sku.values().all(|n| *n == 1),
+        "each article set once"
+    );
+    assert_eq!(
+        s.sets_per_sku
+            .keys()
+            .filter(|k| k.starts_with("SKU-"))
+            .count(),
+        n
+    );
     // The shared bucket learnt the shop's limits from the answers.
     let level = CostBucket::new(w.app.db.clone())
         .level(&w.shop.url())
         .await
         .unwrap()
         .unwrap();
-    assert!(level <= 500.0, "the bucket follows the shop's maximum: {level}");
+    assert!(
+        level <= 500.0,
+        "the bucket follows the shop's maximum: {level}"
+    );
     verify_replay(&w).await;
 }
 both!(stock_small_bucket, stock_through_a_small_bucket);
@@ -323,10 +358,15 @@ async fn crash_then_resume(w: &World, action: &str, step: &str) -> journal::Coun
     assert!(!crashed.status.success(), "the first worker was aborted");
     tokio::time::sleep(Duration::from_millis(900)).await;
     let url = w.url.clone();
-    let healthy = tokio::task::spawn_blocking(move || passerelle(&url, &["worker", "--drain"], None))
-        .await
-        .unwrap();
-    assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
+    let healthy =
+        tokio::task::spawn_blocking(move || passerelle(&url, &["worker", "--drain"], None))
+            .await
+            .unwrap();
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
     w.app.projector.catch_up().await.unwrap();
     let runs = journal::list(&w.app.db, w.acc.as_str(), &Default::default())
         .await
@@ -345,12 +385,21 @@ async fn crash_after_inventory_set(kind: Kind) {
     assert_eq!(c.failed, 0, "{c:?}");
     assert!(c.succeeded >= n as i64, "{c:?}");
     let s = w.shop.stats();
-    assert!(s.replays >= 1, "the resumed step was answered from its first call: {s:?}");
+    assert!(
+        s.replays >= 1,
+        "the resumed step was answered from its first call: {s:?}"
+    );
     assert!(
         s.sets_per_sku.values().all(|k| *k == 1),
         "no article changed twice"
     );
-    assert_eq!(s.sets_per_sku.keys().filter(|k| k.starts_with("SKU-")).count(), n);
+    assert_eq!(
+        s.sets_per_sku
+            .keys()
+            .filter(|k| k.starts_with("SKU-"))
+            .count(),
+        n
+    );
     for i in 1..=n {
         assert_eq!(w.shop.available(&format!("SKU-{i:05}")), Some(i as i64));
     }
@@ -359,12 +408,20 @@ async fn crash_after_inventory_set(kind: Kind) {
 both!(crash_inventory, crash_after_inventory_set);
 
 async fn worker_killed_mid_import(kind: Kind) {
-    let w = setup(kind, &Seed::demo(30).with_broken(), ShopifySimConfig::default()).await;
+    let w = setup(
+        kind,
+        &Seed::demo(30).with_broken(),
+        ShopifySimConfig::default(),
+    )
+    .await;
     let c = crash_then_resume(&w, "import-orders", "erp_import").await;
     assert!(c.succeeded >= 20, "{c:?}");
     let docs = docs_per_order(&w);
     assert_eq!(docs.len() as i64, c.succeeded);
-    assert!(docs.values().all(|n| *n == 1), "exactly one ERP document per order");
+    assert!(
+        docs.values().all(|n| *n == 1),
+        "exactly one ERP document per order"
+    );
     verify_replay(&w).await;
 }
 both!(killed_import, worker_killed_mid_import);

@@ -64,7 +64,11 @@ pub(crate) fn fields(set: &SelectionSet) -> Vec<&Field> {
 }
 
 fn is_connection(field: &Field) -> bool {
-    field.ty().inner_named_type().as_str().ends_with("Connection")
+    field
+        .ty()
+        .inner_named_type()
+        .as_str()
+        .ends_with("Connection")
 }
 
 fn is_leaf(schema: &Schema, field: &Field) -> bool {
@@ -96,7 +100,11 @@ fn node_cost(schema: &Schema, conn: &Field, vars: &Map<String, Value>) -> u64 {
 }
 
 /// Requested cost of a selection set.
-pub(crate) fn selection_cost(schema: &Schema, set: &SelectionSet, vars: &Map<String, Value>) -> u64 {
+pub(crate) fn selection_cost(
+    schema: &Schema,
+    set: &SelectionSet,
+    vars: &Map<String, Value>,
+) -> u64 {
     let mut total = 0;
     for f in fields(set) {
         if is_leaf(schema, f) {
@@ -131,7 +139,12 @@ pub(crate) fn actual_cost(schema: &Schema, set: &SelectionSet, data: &Value) -> 
             total += 2;
             for sub in fields(&f.selection_set) {
                 if sub.name == "nodes" {
-                    for n in v.get(sub.response_key().as_str()).and_then(Value::as_array).into_iter().flatten() {
+                    for n in v
+                        .get(sub.response_key().as_str())
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         total += 1 + actual_cost(schema, &sub.selection_set, n);
                     }
                 }
@@ -155,8 +168,14 @@ pub(crate) fn cursor(position: usize) -> String {
 
 /// The position a cursor stands for (`None`: not one of ours).
 pub(crate) fn position(cursor: &str) -> Option<usize> {
-    let raw = base64::engine::general_purpose::STANDARD.decode(cursor).ok()?;
-    String::from_utf8(raw).ok()?.strip_prefix("pos:")?.parse().ok()
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(cursor)
+        .ok()?;
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix("pos:")?
+        .parse()
+        .ok()
 }
 
 /// A resolver for the fields whose value depends on arguments (`metafield(key:)`,
@@ -233,7 +252,9 @@ fn connection(
         ));
     }
     let start = match arg(f, "after", vars).as_str() {
-        Some(c) => position(c).map(|p| p + 1).ok_or_else(|| "Invalid cursor".to_string())?,
+        Some(c) => position(c)
+            .map(|p| p + 1)
+            .ok_or_else(|| "Invalid cursor".to_string())?,
         None => 0,
     };
     let end = (start + n as usize).min(items.len());

@@ -145,7 +145,8 @@ struct Bucket {
 impl Bucket {
     fn refill(&mut self) {
         let now = Instant::now();
-        self.level = (self.level + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.max);
+        self.level =
+            (self.level + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.max);
         self.at = now;
     }
     fn status(&self) -> Value {
@@ -165,6 +166,7 @@ struct SimState {
     metafields: BTreeMap<(String, String, String), (String, String)>,
     idempotency: HashMap<String, (Value, Value)>,
     groups: u64,
+    drain_next: u32,
     bucket: Bucket,
     stats: ShopifyStats,
 }
@@ -197,7 +199,10 @@ pub fn requested_cost(query: &str, variables: &Value) -> Result<u64, String> {
     let schema = schema()?;
     let doc = ExecutableDocument::parse_and_validate(&schema, query, "query.graphql")
         .map_err(|e| e.errors.to_string())?;
-    let op = doc.operations.get(None).map_err(|e| e.message().to_string())?;
+    let op = doc
+        .operations
+        .get(None)
+        .map_err(|e| e.message().to_string())?;
     let vars = variables.as_object().cloned().unwrap_or_default();
     Ok(match op.operation_type {
         OperationType::Mutation => 10 * exec::fields(&op.selection_set).len() as u64,
@@ -238,6 +243,7 @@ impl ShopifySim {
             metafields: BTreeMap::new(),
             idempotency: HashMap::new(),
             groups: 0,
+            drain_next: 0,
             bucket: Bucket {
                 max: config.bucket_size,
                 rate: config.restore_rate,
@@ -321,6 +327,12 @@ impl ShopifySim {
             .map(|(_, v)| v.clone())
     }
 
+    /// Empties the bucket just before each of the next `n` requests (as another app of the
+    /// shop spending it would): each of them is throttled.
+    pub fn drain_before_next(&self, n: u32) {
+        lock(&self.state).drain_next = n;
+    }
+
     /// Empties the bucket (as another app of the shop would): the next requests are throttled
     /// until it restores.
     pub fn drain_bucket(&self) {
@@ -353,8 +365,10 @@ async fn graphql(
     }
     s.stats.requests += 1;
     let mut resp = answer(&mut s, &body).into_response();
-    resp.headers_mut()
-        .insert("x-shopify-api-version", HeaderValue::from_static(API_VERSION));
+    resp.headers_mut().insert(
+        "x-shopify-api-version",
+        HeaderValue::from_static(API_VERSION),
+    );
     resp
 }
 
@@ -388,7 +402,10 @@ fn answer(s: &mut SimState, body: &[u8]) -> Response {
                 .map(|d| {
                     let mut v = serde_json::to_value(d.to_json()).unwrap_or(Value::Null);
                     if let Some(o) = v.as_object_mut() {
-                        o.insert("extensions".into(), json!({"code": "GRAPHQL_VALIDATION_FAILED"}));
+                        o.insert(
+                            "extensions".into(),
+                            json!({"code": "GRAPHQL_VALIDATION_FAILED"}),
+                        );
                     }
                     v
                 })
@@ -416,6 +433,11 @@ fn answer(s: &mut SimState, body: &[u8]) -> Response {
         }));
     }
     s.bucket.refill();
+    if s.drain_next > 0 {
+        // Another app of the shop spent the bucket just before this request.
+        s.drain_next -= 1;
+        s.bucket.level = 0.0;
+    }
     if (requested as f64) > s.bucket.level {
         s.stats.throttled += 1;
         return ok(json!({
@@ -517,7 +539,10 @@ fn terms(q: &str) -> Vec<Term> {
 }
 
 fn legacy_id(gid: &str) -> u64 {
-    gid.rsplit('/').next().and_then(|x| x.parse().ok()).unwrap_or(0)
+    gid.rsplit('/')
+        .next()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0)
 }
 
 fn date(v: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -548,7 +573,11 @@ fn order_matches(o: &Value, terms: &[Term]) -> bool {
             .parse::<u64>()
             .is_ok_and(|v| compare(legacy_id(o["id"].as_str().unwrap_or("")), t.op, v)),
         "updated_at" | "created_at" => {
-            let member = if t.field == "updated_at" { "updatedAt" } else { "createdAt" };
+            let member = if t.field == "updated_at" {
+                "updatedAt"
+            } else {
+                "createdAt"
+            };
             match (o[member].as_str().and_then(date), date(&t.value)) {
                 (Some(a), Some(b)) => compare(a, t.op, b),
                 _ => false,
@@ -559,7 +588,11 @@ fn order_matches(o: &Value, terms: &[Term]) -> bool {
     })
 }
 
-fn query_root(s: &mut SimState, op: &Operation, vars: &Map<String, Value>) -> Result<Value, String> {
+fn query_root(
+    s: &mut SimState,
+    op: &Operation,
+    vars: &Map<String, Value>,
+) -> Result<Value, String> {
     let root = json!({"__root": true});
     let special = |parent: &Value, f: &Field| -> Option<Value> { resolve(s, parent, f, vars) };
     exec::project(&op.selection_set, &root, vars, &special)
@@ -577,7 +610,12 @@ fn resolve(s: &SimState, parent: &Value, f: &Field, vars: &Map<String, Value>) -
         (true, "orders") => {
             let q = exec::arg(f, "query", vars);
             let t = terms(q.as_str().unwrap_or(""));
-            let mut list: Vec<Value> = s.orders.iter().filter(|o| order_matches(o, &t)).cloned().collect();
+            let mut list: Vec<Value> = s
+                .orders
+                .iter()
+                .filter(|o| order_matches(o, &t))
+                .cloned()
+                .collect();
             let key = exec::arg(f, "sortKey", vars);
             let member = match key.as_str().unwrap_or("PROCESSED_AT") {
                 "ID" => "",
@@ -586,8 +624,14 @@ fn resolve(s: &SimState, parent: &Value, f: &Field, vars: &Map<String, Value>) -
                 _ => "processedAt",
             };
             list.sort_by(|a, b| {
-                let ka = (a[member].as_str().unwrap_or("").to_string(), legacy_id(a["id"].as_str().unwrap_or("")));
-                let kb = (b[member].as_str().unwrap_or("").to_string(), legacy_id(b["id"].as_str().unwrap_or("")));
+                let ka = (
+                    a[member].as_str().unwrap_or("").to_string(),
+                    legacy_id(a["id"].as_str().unwrap_or("")),
+                );
+                let kb = (
+                    b[member].as_str().unwrap_or("").to_string(),
+                    legacy_id(b["id"].as_str().unwrap_or("")),
+                );
                 ka.cmp(&kb)
             });
             if exec::arg(f, "reverse", vars).as_bool() == Some(true) {
@@ -608,7 +652,11 @@ fn resolve(s: &SimState, parent: &Value, f: &Field, vars: &Map<String, Value>) -
         (true, "productVariants") => {
             let q = exec::arg(f, "query", vars);
             let t = terms(q.as_str().unwrap_or(""));
-            let skus: Vec<&str> = t.iter().filter(|t| t.field == "sku").map(|t| t.value.as_str()).collect();
+            let skus: Vec<&str> = t
+                .iter()
+                .filter(|t| t.field == "sku")
+                .map(|t| t.value.as_str())
+                .collect();
             Some(Value::Array(
                 s.variants
                     .iter()
@@ -617,10 +665,15 @@ fn resolve(s: &SimState, parent: &Value, f: &Field, vars: &Map<String, Value>) -
                     .collect(),
             ))
         }
-        (true, "locations") => Some(json!([{"id": LOCATION_ID, "name": "Entrepôt", "isActive": true}])),
+        (true, "locations") => {
+            Some(json!([{"id": LOCATION_ID, "name": "Entrepôt", "isActive": true}]))
+        }
         (false, "metafield") => {
             let owner = parent.get("id")?.as_str()?.to_string();
-            let ns = exec::arg(f, "namespace", vars).as_str().unwrap_or("app").to_string();
+            let ns = exec::arg(f, "namespace", vars)
+                .as_str()
+                .unwrap_or("app")
+                .to_string();
             let key = exec::arg(f, "key", vars).as_str().unwrap_or("").to_string();
             Some(
                 s.metafields
@@ -643,7 +696,12 @@ fn resolve(s: &SimState, parent: &Value, f: &Field, vars: &Map<String, Value>) -
         }
         (false, "quantities") => {
             let names = exec::arg(f, "names", vars);
-            let wanted: Vec<&str> = names.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let wanted: Vec<&str> = names
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             let all = parent.get("quantities")?.as_array()?;
             Some(Value::Array(
                 all.iter()
@@ -691,20 +749,34 @@ fn metafields_set(s: &mut SimState, f: &Field, vars: &Map<String, Value>) -> Res
     let input = exec::arg(f, "metafields", vars);
     let list = input.as_array().cloned().unwrap_or_default();
     if list.len() > 25 {
-        return Ok(json!({"metafields": Value::Null, "userErrors": [user_error(&["metafields"], "Exceeded the maximum metafields input limit of 25.", Some("LESS_THAN_OR_EQUAL_TO"))]}));
+        return Ok(
+            json!({"metafields": Value::Null, "userErrors": [user_error(&["metafields"], "Exceeded the maximum metafields input limit of 25.", Some("LESS_THAN_OR_EQUAL_TO"))]}),
+        );
     }
     let mut errors = Vec::new();
     for (i, m) in list.iter().enumerate() {
         let idx = i.to_string();
         let owner = m["ownerId"].as_str().unwrap_or("");
         if !owner_exists(s, owner) {
-            errors.push(user_error(&["metafields", &idx, "ownerId"], "Owner does not exist.", Some("INVALID_VALUE")));
+            errors.push(user_error(
+                &["metafields", &idx, "ownerId"],
+                "Owner does not exist.",
+                Some("INVALID_VALUE"),
+            ));
         }
         if m["key"].as_str().is_none_or(|k| k.len() < 2) {
-            errors.push(user_error(&["metafields", &idx, "key"], "Key is too short (minimum is 2 characters)", Some("TOO_SHORT")));
+            errors.push(user_error(
+                &["metafields", &idx, "key"],
+                "Key is too short (minimum is 2 characters)",
+                Some("TOO_SHORT"),
+            ));
         }
         if m["value"].as_str().is_none_or(str::is_empty) {
-            errors.push(user_error(&["metafields", &idx, "value"], "Value can't be blank.", Some("BLANK")));
+            errors.push(user_error(
+                &["metafields", &idx, "value"],
+                "Value can't be blank.",
+                Some("BLANK"),
+            ));
         }
     }
     if !errors.is_empty() {
@@ -715,10 +787,15 @@ fn metafields_set(s: &mut SimState, f: &Field, vars: &Map<String, Value>) -> Res
         let owner = m["ownerId"].as_str().unwrap_or("").to_string();
         let ns = m["namespace"].as_str().unwrap_or("app").to_string();
         let key = m["key"].as_str().unwrap_or("").to_string();
-        let ty = m["type"].as_str().unwrap_or("single_line_text_field").to_string();
+        let ty = m["type"]
+            .as_str()
+            .unwrap_or("single_line_text_field")
+            .to_string();
         let value = m["value"].as_str().unwrap_or("").to_string();
-        s.metafields
-            .insert((owner, ns.clone(), key.clone()), (ty.clone(), value.clone()));
+        s.metafields.insert(
+            (owner, ns.clone(), key.clone()),
+            (ty.clone(), value.clone()),
+        );
         out.push(json!({"id": "gid://shopify/Metafield/1", "namespace": ns, "key": key, "value": value, "type": ty}));
     }
     Ok(json!({"metafields": out, "userErrors": []}))
@@ -730,7 +807,10 @@ fn inventory_set(s: &mut SimState, f: &Field, vars: &Map<String, Value>) -> Resu
         .get("idempotent")
         .and_then(|d| d.specified_argument_by_name("key"))
         .map(|v| exec::to_json(v, vars));
-    let Some(key) = key.and_then(|k| k.as_str().map(str::to_string)).filter(|k| !k.trim().is_empty()) else {
+    let Some(key) = key
+        .and_then(|k| k.as_str().map(str::to_string))
+        .filter(|k| !k.trim().is_empty())
+    else {
         return Err("The @idempotent directive with a non-blank key is required for inventorySetQuantities as of 2026-04.".into());
     };
     let input = exec::arg(f, "input", vars);
@@ -739,7 +819,9 @@ fn inventory_set(s: &mut SimState, f: &Field, vars: &Map<String, Value>) -> Resu
             s.stats.replays += 1;
             return Ok(seen_answer.clone());
         }
-        return Ok(json!({"inventoryAdjustmentGroup": Value::Null, "userErrors": [user_error(&["input"], "The same idempotency key cannot be used with different operation parameters.", Some("IDEMPOTENCY_KEY_PARAMETER_MISMATCH"))]}));
+        return Ok(
+            json!({"inventoryAdjustmentGroup": Value::Null, "userErrors": [user_error(&["input"], "The same idempotency key cannot be used with different operation parameters.", Some("IDEMPOTENCY_KEY_PARAMETER_MISMATCH"))]}),
+        );
     }
     let quantities = input["quantities"].as_array().cloned().unwrap_or_default();
     if quantities.len() > MAX_INPUT_ITEMS {
@@ -751,26 +833,46 @@ fn inventory_set(s: &mut SimState, f: &Field, vars: &Map<String, Value>) -> Resu
     let mut errors = Vec::new();
     let name = input["name"].as_str().unwrap_or("");
     if name != "available" && name != "on_hand" {
-        errors.push(user_error(&["input", "name"], "The quantity name must be either 'available' or 'on_hand'.", Some("INVALID_NAME")));
+        errors.push(user_error(
+            &["input", "name"],
+            "The quantity name must be either 'available' or 'on_hand'.",
+            Some("INVALID_NAME"),
+        ));
     }
     if !REASONS.contains(&input["reason"].as_str().unwrap_or("")) {
-        errors.push(user_error(&["input", "reason"], "The specified reason is invalid.", Some("INVALID_REASON")));
+        errors.push(user_error(
+            &["input", "reason"],
+            "The specified reason is invalid.",
+            Some("INVALID_REASON"),
+        ));
     }
     let mut plan = Vec::new();
     for (i, q) in quantities.iter().enumerate() {
         let idx = i.to_string();
         let item = q["inventoryItemId"].as_str().unwrap_or("");
         let Some(pos) = s.variants.iter().position(|v| v.item_id == item) else {
-            errors.push(user_error(&["input", "quantities", &idx, "inventoryItemId"], "The specified inventory item could not be found.", Some("INVALID_INVENTORY_ITEM")));
+            errors.push(user_error(
+                &["input", "quantities", &idx, "inventoryItemId"],
+                "The specified inventory item could not be found.",
+                Some("INVALID_INVENTORY_ITEM"),
+            ));
             continue;
         };
         if q["locationId"].as_str() != Some(LOCATION_ID) {
-            errors.push(user_error(&["input", "quantities", &idx, "locationId"], "The specified location could not be found.", Some("INVALID_LOCATION")));
+            errors.push(user_error(
+                &["input", "quantities", &idx, "locationId"],
+                "The specified location could not be found.",
+                Some("INVALID_LOCATION"),
+            ));
             continue;
         }
         let target = q["quantity"].as_i64().unwrap_or(0);
         if target > 1_000_000_000 {
-            errors.push(user_error(&["input", "quantities", &idx, "quantity"], "The quantity can't be higher than 1,000,000,000.", Some("INVALID_QUANTITY_TOO_HIGH")));
+            errors.push(user_error(
+                &["input", "quantities", &idx, "quantity"],
+                "The quantity can't be higher than 1,000,000,000.",
+                Some("INVALID_QUANTITY_TOO_HIGH"),
+            ));
             continue;
         }
         match q.get("changeFromQuantity") {

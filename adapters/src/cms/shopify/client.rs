@@ -164,7 +164,10 @@ impl ShopifyClient {
                 let (available, rate) = c
                     .status
                     .map(|s| (s.available, s.restore_rate.max(1.0)))
-                    .unwrap_or((0.0, crate::cms::shopify::bucket::DEFAULT_RESTORE_RATE as f64));
+                    .unwrap_or((
+                        0.0,
+                        crate::cms::shopify::bucket::DEFAULT_RESTORE_RATE as f64,
+                    ));
                 let need = f64::from(c.requested.unwrap_or(cost)) - available;
                 let retry = Duration::from_millis(((need.max(0.0) / rate) * 1000.0) as u64 + 50);
                 tracing::info!(shop = %self.shop, cost, wait_ms = retry.as_millis() as u64, "Shopify THROTTLED : attente");
@@ -226,7 +229,10 @@ impl ShopifyClient {
                 StepError::transient(format!("réponse Shopify illisible (JSON) : {e}"))
             });
         }
-        let detail = String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>();
+        let detail = String::from_utf8_lossy(&bytes)
+            .chars()
+            .take(200)
+            .collect::<String>();
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             return Err(StepError::Transient {
                 message: format!("Shopify HTTP {} : {detail}", status.as_u16()),

@@ -17,7 +17,7 @@
 
 use chrono::{DateTime, Utc};
 use passerelle_domain::orders::{
-    Address, OrderDiscount, OrderLine, OrderTotals, Payment, ShopCustomer, ShopOrder, Shipping,
+    Address, OrderDiscount, OrderLine, OrderTotals, Payment, Shipping, ShopCustomer, ShopOrder,
     Wrapping,
 };
 use passerelle_workflows::ports::ShopOrderRead;

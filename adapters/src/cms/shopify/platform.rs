@@ -57,7 +57,10 @@ pub fn connect(
     bucket: super::CostBucket,
     money: Money,
 ) -> Result<ShopConnection, StepError> {
-    let shop = Arc::new(ShopifyShop::new(ShopifyClient::new(url, token, bucket)?, money));
+    let shop = Arc::new(ShopifyShop::new(
+        ShopifyClient::new(url, token, bucket)?,
+        money,
+    ));
     let mut c = ShopConnection::new(Platform::Shopify, CAPABILITIES);
     c.orders = Some(shop.clone());
     c.catalog = Some(shop.clone());
@@ -156,10 +159,15 @@ impl ShopifyShop {
                 )
                 .await?;
             let wanted: HashSet<&String> = chunk.iter().collect();
-            for v in data["productVariants"]["nodes"].as_array().into_iter().flatten() {
+            for v in data["productVariants"]["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let sku = v["sku"].as_str().unwrap_or("").to_string();
                 // Search terms are tokenized (platforms.md §3): keep exact matches only.
-                if let (true, Some(id)) = (wanted.contains(&sku), v["inventoryItem"]["id"].as_str()) {
+                if let (true, Some(id)) = (wanted.contains(&sku), v["inventoryItem"]["id"].as_str())
+                {
                     out.entry(sku).or_insert_with(|| id.to_string());
                 }
             }
@@ -196,20 +204,29 @@ impl ShopifyShop {
                         json!({"inventoryItemId": item, "locationId": location, "quantity": qty, "changeFromQuantity": null})
                     })
                     .collect();
-                let input = json!({"name": "available", "reason": "correction", "quantities": quantities});
+                let input =
+                    json!({"name": "available", "reason": "correction", "quantities": quantities});
                 let digest = Sha256::digest(input.to_string().as_bytes());
                 let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
                 let key = format!("{base}:stock:{n}:{hex}");
                 let data = self
                     .client
-                    .call(q::SET_QUANTITIES, json!({"input": input, "key": key}), q::MUTATION_COST)
+                    .call(
+                        q::SET_QUANTITIES,
+                        json!({"input": input, "key": key}),
+                        q::MUTATION_COST,
+                    )
                     .await?;
                 let errors = data["inventorySetQuantities"]["userErrors"]
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
                 if errors.is_empty() {
-                    out.extend(pending.drain(..).map(|(r, item, _)| (r, Written::Updated(item))));
+                    out.extend(
+                        pending
+                            .drain(..)
+                            .map(|(r, item, _)| (r, Written::Updated(item))),
+                    );
                     break;
                 }
                 let mut refused: BTreeMap<usize, String> = BTreeMap::new();
@@ -217,7 +234,11 @@ impl ShopifyShop {
                 for e in &errors {
                     let msg = e["message"].as_str().unwrap_or("refusé").to_string();
                     let code = e["code"].as_str().unwrap_or("");
-                    let text = if code.is_empty() { msg } else { format!("{msg} ({code})") };
+                    let text = if code.is_empty() {
+                        msg
+                    } else {
+                        format!("{msg} ({code})")
+                    };
                     match item_index(&e["field"]) {
                         Some(i) if i < pending.len() => {
                             refused.insert(i, text);
@@ -227,7 +248,11 @@ impl ShopifyShop {
                 }
                 if !general.is_empty() || refused.is_empty() {
                     let why = format!("Shopify : {}", general.join(" ; "));
-                    out.extend(pending.drain(..).map(|(r, ..)| (r, Written::Refused(why.clone()))));
+                    out.extend(
+                        pending
+                            .drain(..)
+                            .map(|(r, ..)| (r, Written::Refused(why.clone()))),
+                    );
                     break;
                 }
                 let mut kept = Vec::new();
@@ -240,7 +265,10 @@ impl ShopifyShop {
                 pending = kept;
             }
             out.extend(pending.into_iter().map(|(r, ..)| {
-                (r, Written::Refused("Shopify : refusé trois fois (refused three times)".into()))
+                (
+                    r,
+                    Written::Refused("Shopify : refusé trois fois (refused three times)".into()),
+                )
             }));
         }
         Ok(out)
@@ -248,7 +276,11 @@ impl ShopifyShop {
 
     /// Sets metafields of one owner (`metafieldsSet`); a user error is a permanent error
     /// for that order or customer only.
-    async fn set_metafields(&self, owner: &str, fields: &[(&str, &str, &str)]) -> Result<(), StepError> {
+    async fn set_metafields(
+        &self,
+        owner: &str,
+        fields: &[(&str, &str, &str)],
+    ) -> Result<(), StepError> {
         let metafields: Vec<Value> = fields
             .iter()
             .map(|(key, ty, value)| {
@@ -257,13 +289,23 @@ impl ShopifyShop {
             .collect();
         let data = self
             .client
-            .call(q::METAFIELDS_SET, json!({"metafields": metafields}), q::MUTATION_COST)
+            .call(
+                q::METAFIELDS_SET,
+                json!({"metafields": metafields}),
+                q::MUTATION_COST,
+            )
             .await?;
-        let errors = data["metafieldsSet"]["userErrors"].as_array().cloned().unwrap_or_default();
+        let errors = data["metafieldsSet"]["userErrors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if errors.is_empty() {
             return Ok(());
         }
-        let msgs: Vec<&str> = errors.iter().filter_map(|e| e["message"].as_str()).collect();
+        let msgs: Vec<&str> = errors
+            .iter()
+            .filter_map(|e| e["message"].as_str())
+            .collect();
         Err(StepError::permanent(format!(
             "Shopify : métachamp refusé sur {owner} : {}",
             msgs.join(" ; ")
@@ -278,7 +320,11 @@ impl ShopifyShop {
         while more {
             let data = self
                 .client
-                .call(&q::order_lines(), json!({"id": id, "after": cursor}), q::ORDER_LINES_COST)
+                .call(
+                    &q::order_lines(),
+                    json!({"id": id, "after": cursor}),
+                    q::ORDER_LINES_COST,
+                )
                 .await?;
             let page = &data["order"]["lineItems"];
             let nodes = page["nodes"].as_array().cloned().unwrap_or_default();
@@ -312,9 +358,9 @@ impl Shop for ShopifyShop {
             terms.push(format!("{field}:<='{}'", to.format("%Y-%m-%dT%H:%M:%SZ")));
         }
         let after: u64 = match after_id {
-            Some(a) => a
-                .parse()
-                .map_err(|_| StepError::permanent(format!("identifiant de commande Shopify invalide : {a}")))?,
+            Some(a) => a.parse().map_err(|_| {
+                StepError::permanent(format!("identifiant de commande Shopify invalide : {a}"))
+            })?,
             None => 0,
         };
         terms.push(format!("id:>{after}"));
@@ -331,7 +377,8 @@ impl Shop for ShopifyShop {
         let mut cursor = Value::Null;
         let limit = limit.max(1) as usize;
         loop {
-            let first = q::orders_per_query().min(u32::try_from(limit - orders.len()).unwrap_or(250));
+            let first =
+                q::orders_per_query().min(u32::try_from(limit - orders.len()).unwrap_or(250));
             let data = self
                 .client
                 .call(
@@ -371,13 +418,22 @@ impl Shop for ShopifyShop {
         }
     }
 
-    async fn set_order_state(&self, order_id: &str, state_id: &str, _notify: bool) -> Result<(), StepError> {
+    async fn set_order_state(
+        &self,
+        order_id: &str,
+        state_id: &str,
+        _notify: bool,
+    ) -> Result<(), StepError> {
         Err(StepError::permanent(format!(
             "Shopify : le statut de la commande {order_id} ne peut pas être mis à « {state_id} » (pas de statut modifiable ; platform has no settable order status)"
         )))
     }
 
-    async fn set_order_document_number(&self, order_id: &str, document_number: &str) -> Result<(), StepError> {
+    async fn set_order_document_number(
+        &self,
+        order_id: &str,
+        document_number: &str,
+    ) -> Result<(), StepError> {
         self.set_metafields(
             &order_gid(order_id),
             &[("erp_document", "single_line_text_field", document_number)],
@@ -407,7 +463,12 @@ impl Shop for ShopifyShop {
         }
     }
 
-    async fn set_tracking(&self, order_id: &str, _number: &str, _notify: bool) -> Result<(), StepError> {
+    async fn set_tracking(
+        &self,
+        order_id: &str,
+        _number: &str,
+        _notify: bool,
+    ) -> Result<(), StepError> {
         Err(StepError::permanent(format!(
             "Shopify : suivi de la commande {order_id} non pris en charge par cette version (fulfillmentCreate not implemented)"
         )))
@@ -424,17 +485,29 @@ impl Shop for ShopifyShop {
     async fn set_delivery_date(&self, order_id: &str, date: NaiveDate) -> Result<(), StepError> {
         self.set_metafields(
             &order_gid(order_id),
-            &[("delivery_date", "date", &date.format("%Y-%m-%d").to_string())],
+            &[(
+                "delivery_date",
+                "date",
+                &date.format("%Y-%m-%d").to_string(),
+            )],
         )
         .await
     }
 
-    async fn tracking_numbers(&self, _order_ids: &[String]) -> Result<BTreeMap<String, String>, StepError> {
+    async fn tracking_numbers(
+        &self,
+        _order_ids: &[String],
+    ) -> Result<BTreeMap<String, String>, StepError> {
         // Tracking is not a declared capability: nothing is read.
         Ok(BTreeMap::new())
     }
 
-    async fn attach_invoice(&self, order_id: &str, _invoice_number: &str, _pdf: &[u8]) -> Result<String, StepError> {
+    async fn attach_invoice(
+        &self,
+        order_id: &str,
+        _invoice_number: &str,
+        _pdf: &[u8],
+    ) -> Result<String, StepError> {
         Err(StepError::permanent(format!(
             "Shopify : facture PDF de la commande {order_id} non prise en charge par cette version (stagedUploadsCreate/fileCreate not implemented)"
         )))
@@ -456,11 +529,20 @@ impl CatalogShop for ShopifyShop {
     ) -> Result<Vec<(String, Written)>, StepError> {
         Ok(drafts
             .iter()
-            .map(|d| (d.reference.clone(), Written::Refused(not_supported("produits"))))
+            .map(|d| {
+                (
+                    d.reference.clone(),
+                    Written::Refused(not_supported("produits")),
+                )
+            })
             .collect())
     }
 
-    async fn existing(&self, references: &[String], _batch: usize) -> Result<Vec<(String, String)>, StepError> {
+    async fn existing(
+        &self,
+        references: &[String],
+        _batch: usize,
+    ) -> Result<Vec<(String, String)>, StepError> {
         let found = self.inventory_items(references).await?;
         Ok(references
             .iter()
@@ -479,7 +561,11 @@ impl CatalogShop for ShopifyShop {
             .collect())
     }
 
-    async fn set_stock(&self, quantities: &[(String, i64)], batch: usize) -> Result<Vec<(String, Written)>, StepError> {
+    async fn set_stock(
+        &self,
+        quantities: &[(String, i64)],
+        batch: usize,
+    ) -> Result<Vec<(String, Written)>, StepError> {
         let refs: Vec<String> = quantities.iter().map(|(r, _)| r.clone()).collect();
         let found = self.inventory_items(&refs).await?;
         let mut out = Vec::new();
@@ -505,18 +591,34 @@ impl CatalogShop for ShopifyShop {
         Err(StepError::permanent(not_supported("catégories")))
     }
 
-    async fn find_categories(&self, _entries: &[String], _by_id: bool) -> Result<Vec<(String, Option<String>)>, StepError> {
+    async fn find_categories(
+        &self,
+        _entries: &[String],
+        _by_id: bool,
+    ) -> Result<Vec<(String, Option<String>)>, StepError> {
         Err(StepError::permanent(not_supported("catégories")))
     }
 
-    async fn ensure_manufacturers(&self, _names: &[String]) -> Result<Vec<(String, String)>, StepError> {
+    async fn ensure_manufacturers(
+        &self,
+        _names: &[String],
+    ) -> Result<Vec<(String, String)>, StepError> {
         Err(StepError::permanent(not_supported("fabricants")))
     }
 
-    async fn set_active(&self, states: &[(String, bool)], _batch: usize) -> Result<Vec<(String, Written)>, StepError> {
+    async fn set_active(
+        &self,
+        states: &[(String, bool)],
+        _batch: usize,
+    ) -> Result<Vec<(String, Written)>, StepError> {
         Ok(states
             .iter()
-            .map(|(r, _)| (r.clone(), Written::Refused(not_supported("activation des produits"))))
+            .map(|(r, _)| {
+                (
+                    r.clone(),
+                    Written::Refused(not_supported("activation des produits")),
+                )
+            })
             .collect())
     }
 }
@@ -524,7 +626,10 @@ impl CatalogShop for ShopifyShop {
 #[async_trait]
 impl ShopConfigurationRead for ShopifyShop {
     async fn test_connection(&self) -> Result<(), StepError> {
-        self.client.call(q::SHOP, json!({}), q::SHOP_COST).await.map(|_| ())
+        self.client
+            .call(q::SHOP, json!({}), q::SHOP_COST)
+            .await
+            .map(|_| ())
     }
 
     async fn read_configuration(&self) -> Result<ShopConfiguration, StepError> {

@@ -124,7 +124,8 @@ pub fn variants_cost(first: u32) -> u32 {
 
 /// Sets available quantities (2026-04: `changeFromQuantity` on each, idempotency key
 /// required).
-pub const SET_QUANTITIES: &str = "mutation SetQuantities($input: InventorySetQuantitiesInput!, $key: String!) { \
+pub const SET_QUANTITIES: &str =
+    "mutation SetQuantities($input: InventorySetQuantitiesInput!, $key: String!) { \
      inventorySetQuantities(input: $input) @idempotent(key: $key) { \
      inventoryAdjustmentGroup { id } userErrors { field message code } } }";
 
@@ -142,7 +143,12 @@ pub fn all() -> Vec<(&'static str, String, serde_json::Value, u32)> {
     let first = orders_per_query();
     vec![
         ("Shop", SHOP.to_string(), json!({}), SHOP_COST),
-        ("Locations", LOCATIONS.to_string(), json!({}), LOCATIONS_COST),
+        (
+            "Locations",
+            LOCATIONS.to_string(),
+            json!({}),
+            LOCATIONS_COST,
+        ),
         (
             "Orders",
             orders(),
