@@ -69,7 +69,7 @@ pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> 
                 .map_err(|e: passerelle_domain::platform::UnknownPlatform| usage(e.to_string()))?;
             if !crate::simulate::has_shop_simulator(platform) {
                 return Err(usage(format!(
-                    "démo indisponible pour {} : plateforme pas encore prise en charge (prestashop, woocommerce)",
+                    "démo indisponible pour {} : plateforme pas encore prise en charge (prestashop, woocommerce, shopify)",
                     platform.label()
                 )));
             }

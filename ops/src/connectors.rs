@@ -20,6 +20,7 @@ use std::time::Duration;
 
 /// Connections built from the profiles in the database.
 pub struct DbConnectors {
+    db: Db,
     profiles: Profiles,
     secrets: Arc<SecretBox>,
     gate: Arc<dyn CallGate>,
@@ -60,6 +61,7 @@ impl DbConnectors {
             interval + Duration::from_millis(60)
         };
         Self {
+            db: db.clone(),
             profiles: Profiles::new(db.clone()),
             gate: Arc::new(SqlCallGate::new(db.clone(), interval, budget)),
             tokens: Arc::new(SqlTokenStore::new(db, (*secrets).clone())),
@@ -134,7 +136,7 @@ impl DbConnectors {
     ) -> Result<ShopConnection, StepError> {
         let p = self.profile(account, profile).await?;
         let key = self.secret(account, profile, SHOP_KEY).await?;
-        crate::platforms::connect(&p, key.expose())
+        crate::platforms::connect(&p, key.expose(), &self.db)
     }
 
     /// A credential of the profile, in clear (memory only).

@@ -5,7 +5,8 @@
 //! Adding a platform is one arm in each function below (see `docs/PLATFORMS.md`,
 //! "Adding a platform").
 
-use passerelle_adapters::cms::{prestashop, woocommerce};
+use passerelle_adapters::cms::{prestashop, shopify, woocommerce};
+use passerelle_adapters::store::Db;
 use passerelle_domain::platform::{partial_notes, Capabilities, Platform};
 use passerelle_domain::profile::Profile;
 use passerelle_domain::SyncAction;
@@ -18,8 +19,8 @@ pub fn capabilities(platform: Platform) -> Capabilities {
     match platform {
         Platform::PrestaShop => prestashop::CAPABILITIES,
         Platform::WooCommerce => woocommerce::CAPABILITIES,
-        Platform::Shopify
-        | Platform::BigCommerce
+        Platform::Shopify => shopify::CAPABILITIES,
+        Platform::BigCommerce
         | Platform::Magento
         | Platform::Wix
         | Platform::LeNewBlack
@@ -40,8 +41,9 @@ pub fn partial(profile: &Profile, action: SyncAction) -> (Capabilities, Vec<Stri
     }
 }
 
-/// The shop connection of `profile` with its credential `key` (in clear, memory only).
-pub fn connect(profile: &Profile, key: &str) -> Result<ShopConnection, StepError> {
+/// The shop connection of `profile` with its credential `key` (in clear, memory only);
+/// `db` holds what the workers of one shop share (Shopify's cost bucket).
+pub fn connect(profile: &Profile, key: &str, db: &Db) -> Result<ShopConnection, StepError> {
     let shop = profile
         .shop
         .as_ref()
@@ -58,6 +60,20 @@ pub fn connect(profile: &Profile, key: &str) -> Result<ShopConnection, StepError
             prestashop::connect(&shop.url, key, languages)
         }
         Platform::WooCommerce => woocommerce::connect(&shop.url, key, shop.credentials_in_query),
+        Platform::Shopify => {
+            // The document in the buyer's currency when the profile wants foreign-currency
+            // documents, else in the shop's.
+            let foreign = profile
+                .import
+                .as_ref()
+                .is_some_and(|i| i.settings.foreign_currency_documents);
+            let money = if foreign {
+                shopify::Money::Presentment
+            } else {
+                shopify::Money::Shop
+            };
+            shopify::connect(&shop.url, key, shopify::CostBucket::new(db.clone()), money)
+        }
         other => Err(StepError::permanent(format!(
             "plateforme {} pas encore prise en charge (platform not supported yet)",
             other.label()
@@ -71,6 +87,7 @@ pub fn normalise_url(platform: Platform, url: &str) -> Result<String, String> {
     match platform {
         Platform::PrestaShop => prestashop::normalise_shop_url(url),
         Platform::WooCommerce => woocommerce::normalise_shop_url(url),
+        Platform::Shopify => shopify::normalise_shop_url(url),
         // Platforms without a client keep the URL as given (they cannot run anything yet).
         _ => Ok(url.trim().to_string()),
     }

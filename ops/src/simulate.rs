@@ -9,6 +9,7 @@ use passerelle_domain::Platform;
 use passerelle_simulators::ebp::{EbpSim, EbpSimConfig};
 use passerelle_simulators::prestashop::{Corruption, PrestaShopSim, SimShop, DEMO_KEY};
 use passerelle_simulators::seed::{Seed, SeedBreakage};
+use passerelle_simulators::shopify::{ShopifySim, ShopifySimConfig};
 use passerelle_simulators::woocommerce::{WooSim, WooSimConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -53,7 +54,10 @@ async fn prestashop_from_seed(
 
 /// True when this build has a simulator of `platform` (what `demo --shop` can run).
 pub fn has_shop_simulator(platform: Platform) -> bool {
-    matches!(platform, Platform::PrestaShop | Platform::WooCommerce)
+    matches!(
+        platform,
+        Platform::PrestaShop | Platform::WooCommerce | Platform::Shopify
+    )
 }
 
 /// The demo profile of `platform` (placeholders `{{SHOP_URL}}`, `{{SHOP_KEY}}` and the
@@ -61,6 +65,7 @@ pub fn has_shop_simulator(platform: Platform) -> bool {
 pub fn demo_profile_template(platform: Platform) -> Option<&'static str> {
     match platform {
         Platform::WooCommerce => Some(include_str!("../deploy/profile.woocommerce.sample.toml")),
+        Platform::Shopify => Some(include_str!("../deploy/profile.shopify.sample.toml")),
         _ => None,
     }
 }
@@ -94,6 +99,15 @@ pub async fn start_shop(
                 _server: Box::new(sim),
             })
         }
+        Platform::Shopify => {
+            let sim = ShopifySim::start_at(seed, ShopifySimConfig::default(), addr).await?;
+            Ok(RunningShop {
+                platform,
+                url: sim.url(),
+                credentials: json!({"key": sim.token()}),
+                _server: Box::new(sim),
+            })
+        }
         other => Err(usage(format!(
             "pas de simulateur pour {} dans cette version (simulateurs : {})",
             other.label(),
@@ -103,7 +117,7 @@ pub async fn start_shop(
 }
 
 /// What `passerelle sim` can start.
-pub const SIMULATORS: [&str; 3] = ["prestashop", "woocommerce", "ebp"];
+pub const SIMULATORS: [&str; 4] = ["prestashop", "woocommerce", "shopify", "ebp"];
 
 /// `passerelle sim PLATFORM [--listen ADDR] [--seed FILE] [--json]`.
 pub async fn sim_cmd(

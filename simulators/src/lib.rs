@@ -10,6 +10,7 @@
 //! * [`seed`]: the one platform-neutral set of demo data (orders, articles, customers) that
 //!   every shop simulator renders in its own API shape.
 //! * [`prestashop`]: the PrestaShop Webservice (`/api/…`).
+//! * [`shopify`]: the Shopify Admin GraphQL API (2026-04), cost-throttled.
 //! * [`ebp`]: EBP Gestion Commerciale SaaS (API, login, Import and Export APIs).
 //! * [`woocommerce`]: the WooCommerce REST API `wc/v3` (`/wp-json/wc/v3/…`).
 //! * [`storage`]: Dropbox, pCloud and Cloudinary.
@@ -19,5 +20,6 @@ pub mod demo_backend;
 pub mod ebp;
 pub mod prestashop;
 pub mod seed;
+pub mod shopify;
 pub mod storage;
 pub mod woocommerce;

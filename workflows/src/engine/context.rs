@@ -17,6 +17,21 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
 
+tokio::task_local! {
+    /// The idempotency key of the step whose body is running (see [`step_idempotency_key`]).
+    static STEP_IDEMPOTENCY_KEY: String;
+}
+
+/// The idempotency key of the journaled step whose body is running on this task: the run,
+/// the scope, the step's position and name — the same when the step runs again after a
+/// crash between its external effect and its journal entry, different for every other
+/// step. Adapters whose API takes an idempotency key (Shopify's `@idempotent(key:)`) send
+/// it, so a resumed step's write is answered from the first one instead of being made twice.
+/// `None` outside a step (commands, tests calling an adapter directly).
+pub fn step_idempotency_key() -> Option<String> {
+    STEP_IDEMPOTENCY_KEY.try_with(Clone::clone).ok()
+}
+
 /// A recorded failure of one attempt.
 #[derive(Debug, Clone)]
 struct Failure {
@@ -370,8 +385,15 @@ impl RunContext {
         // The step span puts `step` on every log line the step's IO writes; error level so
         // it exists whatever the filter lets through (a warn line still names its step).
         let started = std::time::Instant::now();
-        let outcome = f()
-            .instrument(tracing::error_span!("step", step = name))
+        let step_key = format!(
+            "{}:{}:{}:{}",
+            self.shared.run_id, key.scope, key.index, key.name
+        );
+        let outcome = STEP_IDEMPOTENCY_KEY
+            .scope(
+                step_key,
+                f().instrument(tracing::error_span!("step", step = name)),
+            )
             .await;
         let action = self.shared.action.as_str();
         metrics::histogram!(

@@ -22,7 +22,7 @@ pub mod retry_scope;
 mod store;
 mod worker;
 
-pub use context::{ItemCounts, RunContext};
+pub use context::{step_idempotency_key, ItemCounts, RunContext};
 pub use error::{RunError, StepError};
 pub use retry::RetryPolicy;
 pub use store::{
