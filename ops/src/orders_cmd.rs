@@ -95,29 +95,13 @@ pub async fn demo(
     let app = App::open(settings).await?;
     // The simulated EBP keeps its real limit: 1 call per second.
     let world = DemoWorld::start(60, EbpSimConfig::default()).await?;
-    println!(
-        "{} {} ({} {}) ; {} {} ({})",
+    announce_worlds(
         t("Boutique PrestaShop simulée :", "Simulated PrestaShop:"),
-        world.shop.url(),
-        62,
-        t("commandes", "orders"),
-        t("EBP simulé :", "simulated EBP:"),
-        world.ebp.url(),
-        t(
-            "1 appel/s, comme en production",
-            "1 call/s, as in production"
-        )
+        &world.shop.url(),
+        &world.ebp.url(),
     );
     let profile = world.install(&app, acc).await?;
-    if ensure_import_plan(&app, acc, 1000).await? {
-        println!(
-            "{}",
-            t(
-                "Forfait mensuel import de 1000 unités souscrit pour le compte.",
-                "Monthly import plan of 1000 units bought for the account."
-            )
-        );
-    }
+    buy_demo_plan(&app, acc).await?;
     crate::export_demo::run_exports(&app, acc, &profile, &world).await?;
     let started = std::time::Instant::now();
     let (id, status) = crate::commands::run_action(
@@ -233,29 +217,17 @@ async fn shop_demo(
     );
     let app = App::open(settings).await?;
     let world = crate::demo::ShopDemoWorld::start(platform, 60, EbpSimConfig::default()).await?;
-    println!(
-        "{} {} : {} (62 {}) ; {} {} ({})",
-        t("Boutique simulée", "Simulated shop"),
-        platform.label(),
-        world.shop.url,
-        t("commandes", "orders"),
-        t("EBP simulé :", "simulated EBP:"),
-        world.ebp.url(),
-        t(
-            "1 appel/s, comme en production",
-            "1 call/s, as in production"
-        )
+    announce_worlds(
+        &format!(
+            "{} {} :",
+            t("Boutique simulée", "Simulated shop"),
+            platform.label()
+        ),
+        &world.shop.url,
+        &world.ebp.url(),
     );
     let profile = world.install(&app, acc).await?;
-    if ensure_import_plan(&app, acc, 1000).await? {
-        println!(
-            "{}",
-            t(
-                "Forfait mensuel import de 1000 unités souscrit pour le compte.",
-                "Monthly import plan of 1000 units bought for the account."
-            )
-        );
-    }
+    buy_demo_plan(&app, acc).await?;
     let started = std::time::Instant::now();
     let (id, status) = crate::commands::run_action(
         &app,
@@ -293,6 +265,33 @@ async fn shop_demo(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The demo's first line: where the simulated shop (its 62 seeded orders) and EBP listen.
+fn announce_worlds(shop_label: &str, shop_url: &str, ebp_url: &str) {
+    println!(
+        "{shop_label} {shop_url} (62 {}) ; {} {ebp_url} ({})",
+        t("commandes", "orders"),
+        t("EBP simulé :", "simulated EBP:"),
+        t(
+            "1 appel/s, comme en production",
+            "1 call/s, as in production"
+        )
+    );
+}
+
+/// Buys the demo account's monthly import plan of 1000 units when it has none, and says so.
+async fn buy_demo_plan(app: &App, acc: &AccountId) -> anyhow::Result<()> {
+    if ensure_import_plan(app, acc, 1000).await? {
+        println!(
+            "{}",
+            t(
+                "Forfait mensuel import de 1000 unités souscrit pour le compte.",
+                "Monthly import plan of 1000 units bought for the account."
+            )
+        );
+    }
+    Ok(())
 }
 
 /// The demo's ERP user at work: the first imported order becomes a delivery note with two

@@ -21,6 +21,7 @@ use passerelle_domain::catalog::media::{MediaSettings, StorageKind, StorageSetti
 use passerelle_domain::{AccountId, Actor, ProfileId, RunId, RunStatus, SyncAction};
 use passerelle_projections::journal;
 use passerelle_projections::rebuild::rebuild;
+use passerelle_simulators::ebp::contract::ITEM_IMAGE_COLUMN;
 use passerelle_simulators::ebp::EbpSimConfig;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -828,13 +829,15 @@ async fn erp_images(kind: Kind) {
     let s = setup(kind).await;
     s.world
         .ebp
-        .update_article("VASE-Gres", &[("Image", json!(b64(PNG_A)))]);
-    s.world
-        .ebp
-        .update_article("TAPI-Gris-Pla", &[("Image", json!("@@ pas du base64 @@"))]);
-    s.world
-        .ebp
-        .update_article("COUS-Lin-40", &[("Image", json!(b64(b"%PDF-1.4")))]);
+        .update_article("VASE-Gres", &[(ITEM_IMAGE_COLUMN, json!(b64(PNG_A)))]);
+    s.world.ebp.update_article(
+        "TAPI-Gris-Pla",
+        &[(ITEM_IMAGE_COLUMN, json!("@@ pas du base64 @@"))],
+    );
+    s.world.ebp.update_article(
+        "COUS-Lin-40",
+        &[(ITEM_IMAGE_COLUMN, json!(b64(b"%PDF-1.4")))],
+    );
     set_media(
         &s,
         MediaSettings {
@@ -871,7 +874,7 @@ async fn erp_images(kind: Kind) {
     assert_eq!(image_ids(&s, "VASE-Gres"), ids);
     s.world
         .ebp
-        .update_article("VASE-Gres", &[("Image", json!(b64(JPG_B)))]);
+        .update_article("VASE-Gres", &[(ITEM_IMAGE_COLUMN, json!(b64(JPG_B)))]);
     run(&s).await;
     assert_eq!(
         images(&s, "VASE-Gres"),

@@ -216,9 +216,9 @@ fn platform_name_check_passes_on_the_tree_and_fails_on_a_planted_name() {
 fn demo_on_a_platform_without_simulator_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/d.db", dir.path().display());
-    let o = bin(&url, &["demo", "--shop", "shopify"], dir.path());
+    let o = bin(&url, &["demo", "--shop", "bigcommerce"], dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("Shopify"));
+    assert!(stderr(&o).contains("BigCommerce"));
     let o = bin(&url, &["demo", "--shop", "oscommerce"], dir.path());
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("valeurs possibles"));
