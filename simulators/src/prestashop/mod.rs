@@ -1893,6 +1893,29 @@ fn render_xml(resource: &str, rows: &[Obj]) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// The fields of a one-element body whose element must be `<one>` (code 127 otherwise, as
+/// PrestaShop answers a body naming another resource).
+fn parse_entity(body: &[u8], one: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let (entity, fields) = parse_xml(body)?;
+    if entity != one {
+        return Err(api_err(
+            StatusCode::BAD_REQUEST,
+            127,
+            format!("XML error : <{one}> expected"),
+        ));
+    }
+    Ok(fields)
+}
+
+/// The value of field `name` in a parsed body, empty when absent.
+fn field(fields: &[(String, String)], name: &str) -> String {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
 /// Parses `<prestashop><entity><field>value</field>…</entity></prestashop>`; nested
 /// elements (associations, languages) are skipped.
 fn parse_xml(body: &[u8]) -> Result<(String, Vec<(String, String)>), ApiError> {
@@ -1971,21 +1994,8 @@ fn create(
             format!("Method POST is not valid for resource {resource}"),
         ));
     }
-    let (entity, fields) = parse_xml(body)?;
-    if entity != one {
-        return Err(api_err(
-            StatusCode::BAD_REQUEST,
-            127,
-            format!("XML error : <{one}> expected"),
-        ));
-    }
-    let get = |f: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == f)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let fields = parse_entity(body, one)?;
+    let get = |f: &str| field(&fields, f);
     let order_id: u64 = get("id_order").parse().unwrap_or(0);
     let state = get("id_order_state");
     if g.shop.get("orders", order_id).is_none() {
@@ -2065,14 +2075,7 @@ fn update(
             format!("Method PUT/PATCH is not valid for resource {resource} in this simulator"),
         ));
     }
-    let (entity, fields) = parse_xml(body)?;
-    if entity != one {
-        return Err(api_err(
-            StatusCode::BAD_REQUEST,
-            127,
-            format!("XML error : <{one}> expected"),
-        ));
-    }
+    let fields = parse_entity(body, one)?;
     let body_id = fields
         .iter()
         .find(|(k, _)| k == "id")
@@ -2151,21 +2154,8 @@ fn create_message(
     one: &str,
     body: &[u8],
 ) -> Result<(StatusCode, Vec<u8>), ApiError> {
-    let (entity, fields) = parse_xml(body)?;
-    if entity != one {
-        return Err(api_err(
-            StatusCode::BAD_REQUEST,
-            127,
-            format!("XML error : <{one}> expected"),
-        ));
-    }
-    let get = |f: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == f)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let fields = parse_entity(body, one)?;
+    let get = |f: &str| field(&fields, f);
     let now = now_ps();
     let row = if resource == "customer_threads" {
         for f in ["id_lang", "id_contact", "token", "status"] {

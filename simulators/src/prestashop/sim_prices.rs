@@ -15,7 +15,7 @@
 //!   already exists — the table's unique key, which PrestaShop reports as a failed save
 //!   (500). A `PATCH` changes only the fields sent.
 
-use super::{api_err, now_ps, obj, parse_xml, s, ApiError, SimShop};
+use super::{api_err, now_ps, obj, parse_entity, s, ApiError, SimShop};
 use crate::prestashop::json::text;
 use axum::http::{Method, StatusCode};
 use rust_decimal::Decimal;
@@ -143,14 +143,7 @@ pub(super) fn write(
             None => Err(not_found(&id.to_string())),
         };
     }
-    let (entity, fields) = parse_xml(body)?;
-    if entity != "specific_price" {
-        return Err(api_err(
-            StatusCode::BAD_REQUEST,
-            127,
-            "XML error : <specific_price> expected",
-        ));
-    }
+    let fields = parse_entity(body, "specific_price")?;
     let get = |f: &str| {
         fields
             .iter()
