@@ -120,6 +120,19 @@ pub async fn ctx(s: &ApiState, headers: &HeaderMap) -> Result<Ctx, Response> {
     })
 }
 
+/// The context of a posted form: the session ([`ctx`]) and its CSRF token checked
+/// ([`check_form`]), `action` naming what the form does for the support audit.
+pub async fn posted(
+    s: &ApiState,
+    headers: &HeaderMap,
+    token: &str,
+    action: &str,
+) -> Result<Ctx, Response> {
+    let c = ctx(s, headers).await?;
+    check_form(s, &c, token, action).await?;
+    Ok(c)
+}
+
 /// Checks a form's CSRF token (403 page otherwise) and, for support acting on another
 /// account, records the action with the session's reason.
 pub async fn check_form(s: &ApiState, c: &Ctx, token: &str, action: &str) -> Result<(), Response> {

@@ -1,7 +1,7 @@
 //! Console pages: login, dashboard, sync, schedules, journal, notifications, security,
 //! support.
 
-use super::{bare, check_form, ctx, error_page, page, tr, Ctx, LANG_COOKIE, LOGIN_CSRF_COOKIE};
+use super::{bare, ctx, error_page, page, posted, tr, Ctx, LANG_COOKIE, LOGIN_CSRF_COOKIE};
 use crate::api::routes::{
     available_actions, create_schedule_for, do_reset, enqueue_run, file_response,
     profile_summaries, quota_value, run_detail, schedule_command, NewSchedule, StartRun,
@@ -196,13 +196,10 @@ async fn logout(
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let c = match ctx(&s, &headers).await {
+    let c = match posted(&s, &headers, &f.csrf, "déconnexion").await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = check_form(&s, &c, &f.csrf, "déconnexion").await {
-        return r;
-    }
     let _ = s.access.logout(&c.caller.who).await;
     let mut r = Redirect::to("/connexion").into_response();
     set_cookie(
@@ -355,13 +352,10 @@ async fn sync_start(
     headers: HeaderMap,
     Form(f): Form<SyncForm>,
 ) -> Response {
-    let c = match ctx(&s, &headers).await {
+    let c = match posted(&s, &headers, &f.csrf, &format!("lancement {}", f.action)).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = check_form(&s, &c, &f.csrf, &format!("lancement {}", f.action)).await {
-        return r;
-    }
     match enqueue_run(
         &s,
         &c.caller,
@@ -457,13 +451,10 @@ async fn schedule_create(
     headers: HeaderMap,
     Form(f): Form<ScheduleForm>,
 ) -> Response {
-    let c = match ctx(&s, &headers).await {
+    let c = match posted(&s, &headers, &f.csrf, "planification").await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = check_form(&s, &c, &f.csrf, "planification").await {
-        return r;
-    }
     let daily = match non_empty(f.daily).map(|d| d.parse::<u32>()) {
         Some(Ok(n)) => Some(n),
         Some(Err(_)) => {
@@ -497,13 +488,10 @@ async fn schedule_op(
     Path((id, op)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let c = match ctx(&s, &headers).await {
+    let c = match posted(&s, &headers, &f.csrf, &format!("planification {op}")).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = check_form(&s, &c, &f.csrf, &format!("planification {op}")).await {
-        return r;
-    }
     if let Err(p) = c.caller.require(&[Role::Admin]) {
         return problem_page(&c, p);
     }
@@ -669,13 +657,10 @@ async fn run_cancel(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let c = match ctx(&s, &headers).await {
+    let c = match posted(&s, &headers, &f.csrf, "arrêt de tâche").await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = check_form(&s, &c, &f.csrf, "arrêt de tâche").await {
-        return r;
-    }
     if let Err(p) = c.caller.require(&[Role::Admin, Role::Operator]) {
         return problem_page(&c, p);
     }
@@ -792,20 +777,17 @@ async fn notifications_save(
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
     use passerelle_adapters::mail::{NotificationSettings, TlsMode};
-    let c = match ctx(&s, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_form(
+    let c = match posted(
         &s,
-        &c,
+        &headers,
         f.get("csrf").map(String::as_str).unwrap_or(""),
         "notifications",
     )
     .await
     {
-        return r;
-    }
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     if let Err(p) = c.caller.require(&[Role::Admin]) {
         return problem_page(&c, p);
     }
@@ -944,13 +926,10 @@ async fn support_reset(
     headers: HeaderMap,
     Form(f): Form<ResetForm>,
 ) -> Response {
-    let c = match ctx(&s, &headers).await {
+    let c = match posted(&s, &headers, &f.csrf, &format!("reset-orders {}", f.ids)).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = check_form(&s, &c, &f.csrf, &format!("reset-orders {}", f.ids)).await {
-        return r;
-    }
     let Ok(profile) = ProfileId::parse(&f.profile) else {
         return problem_page(&c, Problem::not_found());
     };

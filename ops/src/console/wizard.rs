@@ -2,7 +2,7 @@
 //! settings → EBP login → test connection → the values read by refresh-config), and a
 //! profile's page.
 
-use super::{check_form, ctx, page, tr, Ctx};
+use super::{ctx, page, posted, tr, Ctx};
 use crate::api::routes::{connection_checks, import_profile, profile_summaries, read_config};
 use crate::api::{ApiState, Problem};
 use crate::profiles::ProfileFile;
@@ -150,20 +150,17 @@ async fn create(
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let c = match ctx(&s, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_form(
+    let c = match posted(
         &s,
-        &c,
+        &headers,
         f.get("csrf").map(String::as_str).unwrap_or(""),
         "création de profil",
     )
     .await
     {
-        return r;
-    }
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     if let Err(p) = c.caller.require(&[Role::Admin]) {
         return problem_page(&c, p);
     }
@@ -253,13 +250,10 @@ async fn test(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let c = match ctx(&s, &headers).await {
+    let c = match posted(&s, &headers, &f.csrf, "test de connexion").await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = check_form(&s, &c, &f.csrf, "test de connexion").await {
-        return r;
-    }
     let id = match owned(&s, &c, &id).await {
         Ok(i) => i,
         Err(r) => return r,
@@ -304,13 +298,10 @@ async fn configuration(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let c = match ctx(&s, &headers).await {
+    let c = match posted(&s, &headers, &f.csrf, "lecture de configuration").await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = check_form(&s, &c, &f.csrf, "lecture de configuration").await {
-        return r;
-    }
     let id = match owned(&s, &c, &id).await {
         Ok(i) => i,
         Err(r) => return r,
