@@ -257,6 +257,113 @@ fn every_document_validates_against_the_published_schema() {
     assert!(apollo_compiler::ExecutableDocument::parse_and_validate(&schema, bad, "bad").is_err());
 }
 
+/// The simulator serves a pruned copy of the published schema (`simulators/src/shopify/
+/// schema.graphql`): every type, field, argument, input field and enum value it declares must
+/// exist in the published Admin 2026-04 schema with the same type, so the simulator can never
+/// accept a document that Shopify would refuse for a name or type it does not know.
+#[test]
+fn the_simulator_schema_is_a_subset_of_the_published_one() {
+    use apollo_compiler::schema::ExtendedType;
+    let Some(sdl) = published_schema() else {
+        println!("skipped: spec absent");
+        return;
+    };
+    let published = match apollo_compiler::Schema::parse_and_validate(sdl, "admin-2026-04.graphql")
+    {
+        Ok(s) => s.into_inner(),
+        Err(e) => e.partial,
+    };
+    let ours = apollo_compiler::Schema::parse_and_validate(
+        include_str!("../../simulators/src/shopify/schema.graphql"),
+        "schema.graphql",
+    )
+    .expect("the simulator's schema is valid")
+    .into_inner();
+    let mut problems = Vec::new();
+    let mut checked = 0usize;
+    // Same name and type of every argument (or input field) `ours` declares.
+    // Returns how many names it compared.
+    let same_inputs =
+        |owner: &str,
+         ours: &[apollo_compiler::Node<apollo_compiler::ast::InputValueDefinition>],
+         theirs: &[apollo_compiler::Node<apollo_compiler::ast::InputValueDefinition>],
+         problems: &mut Vec<String>| {
+            for arg in ours {
+                match theirs.iter().find(|t| t.name == arg.name) {
+                    None => problems.push(format!("{owner}({}) is not published", arg.name)),
+                    Some(t) if t.ty != arg.ty => problems.push(format!(
+                        "{owner}({}): {} here, {} published",
+                        arg.name, arg.ty, t.ty
+                    )),
+                    Some(_) => {}
+                }
+            }
+            ours.len()
+        };
+    for (name, ty) in &ours.types {
+        if ty.is_built_in() {
+            continue;
+        }
+        let Some(theirs) = published.types.get(name) else {
+            problems.push(format!("type {name} is not published"));
+            continue;
+        };
+        match (ty, theirs) {
+            (ExtendedType::Object(o), ExtendedType::Object(t)) => {
+                for (f, def) in &o.fields {
+                    checked += 1;
+                    let Some(tf) = t.fields.get(f) else {
+                        problems.push(format!("{name}.{f} is not published"));
+                        continue;
+                    };
+                    if tf.ty != def.ty {
+                        problems.push(format!("{name}.{f}: {} here, {} published", def.ty, tf.ty));
+                    }
+                    checked += same_inputs(
+                        &format!("{name}.{f}"),
+                        &def.arguments,
+                        &tf.arguments,
+                        &mut problems,
+                    );
+                }
+            }
+            (ExtendedType::InputObject(o), ExtendedType::InputObject(t)) => {
+                let ours: Vec<_> = o.fields.values().map(|f| f.node.clone()).collect();
+                let theirs: Vec<_> = t.fields.values().map(|f| f.node.clone()).collect();
+                checked += same_inputs(name, &ours, &theirs, &mut problems);
+            }
+            (ExtendedType::Enum(o), ExtendedType::Enum(t)) => {
+                for v in o.values.keys() {
+                    checked += 1;
+                    if !t.values.contains_key(v) {
+                        problems.push(format!("{name}.{v} is not a published value"));
+                    }
+                }
+            }
+            (ExtendedType::Scalar(_), ExtendedType::Scalar(_)) => {}
+            _ => problems.push(format!("{name} is not the same kind of type as published")),
+        }
+    }
+    for (name, dir) in &ours.directive_definitions {
+        if dir.is_built_in() {
+            continue;
+        }
+        match published.directive_definitions.get(name) {
+            None => problems.push(format!("directive @{name} is not published")),
+            Some(t) => {
+                checked += same_inputs(
+                    &format!("@{name}"),
+                    &dir.arguments,
+                    &t.arguments,
+                    &mut problems,
+                )
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked > 100, "only {checked} names compared");
+}
+
 /// `n` ERP articles `SKU-00001`… with stock 1…n (and the shop's variants at 0).
 fn seed_stock(w: &World, n: usize) {
     let articles: Vec<SimArticle> = (1..=n)
