@@ -556,6 +556,40 @@ fn carrier_by_id_then_by_name_then_default() {
     assert_eq!(build(&o, &s).unwrap().shipping_id.as_deref(), Some("STD"));
 }
 
+#[test]
+fn a_qualified_carrier_id_falls_back_to_its_type() {
+    // Given rules for the flat rate in general and for its second instance,
+    let mut o = order();
+    let mut s = settings();
+    s.carriers = vec![
+        CarrierRule {
+            carrier: "flat_rate".into(),
+            shipping_id: "COL".into(),
+        },
+        CarrierRule {
+            carrier: "flat_rate:2".into(),
+            shipping_id: "UPS".into(),
+        },
+    ];
+    o.shipping.carrier_name = "Livraison".into();
+    // when the order names the second instance, its own rule applies;
+    o.shipping.carrier_id = "flat_rate:2".into();
+    assert_eq!(build(&o, &s).unwrap().shipping_id.as_deref(), Some("UPS"));
+    // another instance falls back to the type's rule;
+    o.shipping.carrier_id = "flat_rate:1".into();
+    assert_eq!(build(&o, &s).unwrap().shipping_id.as_deref(), Some("COL"));
+    // a rule on the carrier's name wins over the type's rule;
+    s.carriers.push(CarrierRule {
+        carrier: "livraison".into(),
+        shipping_id: "LIV".into(),
+    });
+    assert_eq!(build(&o, &s).unwrap().shipping_id.as_deref(), Some("LIV"));
+    // and a type no rule names gets nothing (no default here).
+    o.shipping.carrier_id = "free_shipping:4".into();
+    o.shipping.carrier_name = "Gratuit".into();
+    assert_eq!(build(&o, &s).unwrap().shipping_id, None);
+}
+
 /// The baseline order in USD at 1.1 USD for 1 EUR.
 fn usd_order() -> ShopOrder {
     let mut o = order();

@@ -394,19 +394,29 @@ fn require_vat_code(
 }
 
 /// The ERP shipping mode of the order's carrier: a rule naming the carrier id wins over a
-/// rule naming the carrier name (case-insensitive); else the default.
+/// rule naming the carrier name (case-insensitive), which wins over a rule naming the
+/// carrier's type; else the default.
+///
+/// A carrier id may be qualified as `type:instance` (WooCommerce's shipping rate id, e.g.
+/// `flat_rate:2`: two flat rates of one shop are two carriers for the merchant); a rule
+/// naming only the type (`flat_rate`) covers every instance no other rule names.
 pub fn shipping_id(order: &ShopOrder, settings: &OrderSettings) -> Option<String> {
     let s = &order.shipping;
-    settings
-        .carriers
-        .iter()
-        .find(|r| r.carrier.trim() == s.carrier_id.trim() && !s.carrier_id.trim().is_empty())
+    let id = s.carrier_id.trim();
+    let by_id = |want: &str| {
+        settings
+            .carriers
+            .iter()
+            .find(|r| !want.is_empty() && r.carrier.trim() == want)
+    };
+    by_id(id)
         .or_else(|| {
             settings
                 .carriers
                 .iter()
                 .find(|r| !s.carrier_name.trim().is_empty() && eq_ci(&r.carrier, &s.carrier_name))
         })
+        .or_else(|| id.split_once(':').and_then(|(kind, _)| by_id(kind.trim())))
         .map(|r| r.shipping_id.clone())
         .or_else(|| settings.default_shipping_id.clone())
 }

@@ -58,11 +58,13 @@ fn payment(p: SeedPaymentMethod) -> (&'static str, &'static str) {
     }
 }
 
-fn carrier(c: SeedCarrier) -> (&'static str, &'static str) {
+/// Shipping method id, instance id and title. Two flat rates (national and international)
+/// are two instances of one method, as a shop with two shipping zones configures them.
+fn carrier(c: SeedCarrier) -> (&'static str, &'static str, &'static str) {
     match c {
-        SeedCarrier::Pickup => ("local_pickup", "Retrait en boutique"),
-        SeedCarrier::Standard => ("flat_rate", "Colissimo"),
-        SeedCarrier::International => ("flat_rate", "DHL Express international"),
+        SeedCarrier::Pickup => ("local_pickup", "3", "Retrait en boutique"),
+        SeedCarrier::Standard => ("flat_rate", "1", "Colissimo"),
+        SeedCarrier::International => ("flat_rate", "2", "DHL Express international"),
     }
 }
 
@@ -98,11 +100,12 @@ pub(super) fn customers(seed: &Seed) -> (BTreeMap<u64, Value>, Vec<Option<u64>>)
             "address_1": c.street, "address_2": "", "city": c.city, "state": c.region,
             "postcode": c.postcode, "country": c.country, "email": c.email, "phone": c.phone,
         });
-        // A shipping address has no e-mail nor phone (`WC-oas` customer.shipping).
+        // A shipping address has a phone (WooCommerce 5.6+, `shipping.phone` in
+        // `woocommerce-openapi-3.0.x.yml`) but no e-mail.
         let shipping = json!({
             "first_name": c.firstname, "last_name": c.lastname, "company": c.company,
             "address_1": c.street, "address_2": "", "city": c.city, "state": c.region,
-            "postcode": c.postcode, "country": c.country,
+            "postcode": c.postcode, "country": c.country, "phone": c.phone,
         });
         out.insert(
             id,
@@ -211,7 +214,7 @@ pub(super) fn order(seed: &Seed, o: &SeedOrder, id: u64, customer_id: Option<u64
             "price": price.round_dp(6).to_f64().unwrap_or(0.0),
         }));
     }
-    let (method_id, method_title) = carrier(o.carrier);
+    let (method_id, instance_id, method_title) = carrier(o.carrier);
     let ship_tax = r2(o.shipping_excl * o.shipping_vat_rate / Decimal::from(100));
     let ship_taxes = if ship_tax.is_zero() {
         json!([])
@@ -276,6 +279,8 @@ pub(super) fn order(seed: &Seed, o: &SeedOrder, id: u64, customer_id: Option<u64
         "address_1": c.street, "address_2": "", "city": c.city, "state": c.region,
         "postcode": c.postcode, "country": c.country, "email": c.email, "phone": c.phone,
     });
+    // No phone: the order's shipping address of `woocommerce-openapi-3.0.x.yml` has none
+    // (the customer's has, above).
     let shipping = json!({
         "first_name": c.firstname, "last_name": c.lastname, "company": c.company,
         "address_1": c.street, "address_2": "", "city": c.city, "state": c.region,
@@ -309,7 +314,7 @@ pub(super) fn order(seed: &Seed, o: &SeedOrder, id: u64, customer_id: Option<u64
         "date_completed": Value::Null, "date_completed_gmt": Value::Null,
         "cart_hash": "", "meta_data": meta, "line_items": lines, "tax_lines": tax_lines,
         "shipping_lines": [{"id": 1, "method_title": method_title, "method_id": method_id,
-                            "instance_id": "1", "total": money(o.shipping_excl),
+                            "instance_id": instance_id, "total": money(o.shipping_excl),
                             "total_tax": money(ship_tax), "taxes": ship_taxes, "meta_data": []}],
         "fee_lines": fees, "coupon_lines": coupons, "refunds": [],
     });

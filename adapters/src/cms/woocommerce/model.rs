@@ -310,7 +310,16 @@ pub fn map_order(o: &Value, erp_codes: &HashMap<u64, String>) -> Result<ShopOrde
         let total = dec(s.get("total"), "shipping_lines.total")?;
         let tax = dec(s.get("total_tax"), "shipping_lines.total_tax")?;
         if shipping.carrier_id.is_empty() {
-            shipping.carrier_id = text(s, "method_id")?;
+            // `method_id:instance_id` (`flat_rate:2`), WooCommerce's own rate id: two flat
+            // rates of one shop are two carriers; a profile rule naming only `flat_rate`
+            // still covers both (`domain::orders::build::shipping_id`). `instance_id` is in
+            // the order's `shipping_lines` of `woocommerce-openapi-3.0.x.yml`.
+            let method = text(s, "method_id")?;
+            let instance = text(s, "instance_id")?;
+            shipping.carrier_id = match instance.trim() {
+                "" | "0" => method,
+                i => format!("{method}:{i}"),
+            };
             shipping.carrier_name = text(s, "method_title")?;
             shipping.tax_rate = rate_of(s.get("taxes"), &rates, total, tax)?.1;
         }
