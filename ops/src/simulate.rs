@@ -64,6 +64,7 @@ pub fn has_shop_simulator(platform: Platform) -> bool {
 /// EBP ones), for the platforms whose demo runs on [`start_shop`].
 pub fn demo_profile_template(platform: Platform) -> Option<&'static str> {
     match platform {
+        Platform::PrestaShop => Some(crate::demo::PROFILE_TEMPLATE),
         Platform::WooCommerce => Some(include_str!("../deploy/profile.woocommerce.sample.toml")),
         Platform::Shopify => Some(include_str!("../deploy/profile.shopify.sample.toml")),
         _ => None,

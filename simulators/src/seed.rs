@@ -529,10 +529,12 @@ impl Seed {
                 o.shipping_excl = Decimal::ZERO;
             }
             if i % 4 == 0 {
+                // A 5 € voucher takes 5 € off: 4.17 + VAT on a taxed order, 5.00 on an
+                // order that bears no VAT (abroad), as every platform applies it.
                 o.discounts.push(SeedDiscount {
                     name: "Bienvenue 5 €".into(),
                     amount_incl: cents(500),
-                    amount_excl: cents(417),
+                    amount_excl: if abroad { cents(500) } else { cents(417) },
                 });
             }
             if i % 6 == 0 {
