@@ -11,7 +11,9 @@ use passerelle_adapters::mail::Secret;
 use passerelle_domain::orders::{
     Address, CustomerRecord, DocumentKind, DocumentLine, DocumentPayment, ErpDocument, LineKind,
 };
-use passerelle_simulators::ebp::{EbpSim, EbpSimConfig, Fault, SimCustomer};
+use passerelle_simulators::ebp::{
+    EbpSim, EbpSimConfig, Fault, SimCustomer, SimEncoding, SimModel, SimModelFormat,
+};
 use passerelle_workflows::engine::StepError;
 use passerelle_workflows::ports::{CustomerKeys, Erp, ImportBatch, ImportPoll};
 use rust_decimal::Decimal;
@@ -409,6 +411,8 @@ async fn imports_three_orders_in_one_call_and_rejects_the_unknown_customer() {
         ],
         only_files: None,
     };
+    // The folder's import models are read once per client (run), before the first upload.
+    c.model_checks().await.expect("models");
     let before = sim.calls().len();
     let outcome = c.import_batch(&batch).await.expect("import");
     assert_eq!(
@@ -449,7 +453,8 @@ async fn imports_three_orders_in_one_call_and_rejects_the_unknown_customer() {
         ]
     );
     let orders_file = &report.files[2].content;
-    assert!(orders_file.starts_with("\"Document - Numéro du document\";\"Document - Date\";"));
+    // The default format (the demo folder's models): no qualifier, `;`.
+    assert!(orders_file.starts_with("Document - Numéro du document;Document - Date;"));
     assert_eq!(
         orders_file.lines().count(),
         1 + 4,
@@ -524,6 +529,10 @@ async fn reimport_is_avoided_through_documents_for_web_orders() {
 async fn windows_1252_round_trip_with_accents_euro_and_replacement() {
     let (sim, c, _) = setup(sim_config()).await;
     seed_catalogue(&sim);
+    // The folder's orders model reads Windows-1252 (its definition says so).
+    let mut f = SimModelFormat::default_for("Orders.txt");
+    f.encoding = SimEncoding::Windows1252;
+    sim.set_import_model(SimModel::new("Passerelle - Commandes", "Orders.txt", f));
     let mut doc = order(
         "W3001",
         "C00001",
@@ -872,6 +881,7 @@ async fn the_per_file_shape_sends_one_import_per_file_with_its_category_and_mode
         ],
         only_files: None,
     };
+    c.model_checks().await.expect("models, read once per run");
     let before = sim.calls().len();
     let outcome = c.import_batch(&batch).await.expect("import");
     assert_eq!(sim.calls().len() - before, 4, "one call per file");

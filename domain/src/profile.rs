@@ -105,6 +105,104 @@ pub struct ErpConnection {
     /// one import per file).
     #[serde(default)]
     pub import_shape: ImportShape,
+    /// The EBP import model (`EbpSysGenericImportSettings.name`) used for each file
+    /// (absent from connections set before it existed: the default names).
+    #[serde(default, skip_serializing_if = "ImportModelNames::is_default")]
+    pub import_models: ImportModelNames,
+    /// How the files are written when a model's definition cannot be read (absent from
+    /// connections set before it existed: the defaults).
+    #[serde(default, skip_serializing_if = "ImportFileFormat::is_default")]
+    pub import_format: ImportFileFormat,
+}
+
+/// The import model the profile names for each file (`[erp.models]` of a profile file):
+/// checked against the folder's `EbpSysGenericImportSettings` rows before any run writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImportModelNames {
+    /// Customers (`Customers.txt`).
+    pub customers: String,
+    /// Customer addresses (`Adresses.txt`).
+    pub addresses: String,
+    /// Quotes.
+    pub quotes: String,
+    /// Orders.
+    pub orders: String,
+    /// Delivery notes.
+    pub delivery_notes: String,
+    /// Invoices.
+    pub invoices: String,
+    /// Payments (`Payments.txt`).
+    pub payments: String,
+}
+
+impl Default for ImportModelNames {
+    fn default() -> Self {
+        Self {
+            customers: "Passerelle - Clients".into(),
+            addresses: "Passerelle - Adresses".into(),
+            quotes: "Passerelle - Devis".into(),
+            orders: "Passerelle - Commandes".into(),
+            delivery_notes: "Passerelle - Bons de livraison".into(),
+            invoices: "Passerelle - Factures".into(),
+            payments: "Passerelle - Règlements".into(),
+        }
+    }
+}
+
+impl ImportModelNames {
+    /// True when every name is the default one.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Encoding of the import files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileEncoding {
+    /// UTF-8 with a byte-order mark (what a production desktop connector writes).
+    #[default]
+    Utf8Bom,
+    /// Windows-1252 ("ANSI" on French Windows).
+    Windows1252,
+}
+
+/// The profile's explicit file format (`[erp.format]`), used when the model's definition
+/// cannot be read. Defaults from the evidence (`reference/ebp-import-api-2.md` F6, F7):
+/// UTF-8 with BOM, no text qualifier, `;`, decimal point, `dd/MM/yyyy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImportFileFormat {
+    /// Field separator (one character).
+    pub separator: String,
+    /// Text qualifier (one character, or empty: none).
+    pub text_qualifier: String,
+    /// Decimal separator (one character).
+    pub decimal_separator: String,
+    /// Encoding.
+    pub encoding: FileEncoding,
+    /// Date format, .NET style (`dd/MM/yyyy`, `yyyy-MM-dd`, `dd/MM/yyyy HH:mm:ss`).
+    pub date_format: String,
+}
+
+impl Default for ImportFileFormat {
+    fn default() -> Self {
+        Self {
+            separator: ";".into(),
+            text_qualifier: String::new(),
+            decimal_separator: ".".into(),
+            encoding: FileEncoding::Utf8Bom,
+            date_format: "dd/MM/yyyy".into(),
+        }
+    }
+}
+
+impl ImportFileFormat {
+    /// True when every setting is the default one.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// How import files are sent to EBP's Import API (`adapters/src/ebp/import_request.rs`).

@@ -524,6 +524,13 @@ pub enum ProfileOp {
         /// Profile id.
         id: String,
     },
+    /// Read-only report of every EBP assumption as observed on the folder (import models
+    /// and their format, `xx_atoosync_order`, document type numbering, accounting
+    /// categories, one order's files rendered without sending them).
+    EbpCheck {
+        /// Profile id.
+        id: String,
+    },
     /// EBP OAuth login: prints the authorization URL, or stores the tokens for --code.
     EbpLogin {
         /// Profile id.

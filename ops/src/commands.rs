@@ -213,6 +213,9 @@ pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> 
                     oc::test_connection(&app, &acc, &pid(id)?).await
                 }
                 ProfileOp::RefreshConfig { id } => oc::refresh_config(&app, &acc, &pid(id)?).await,
+                ProfileOp::EbpCheck { id } => {
+                    crate::ebp_check::ebp_check(&app, &acc, &pid(id)?).await
+                }
                 ProfileOp::EbpLogin {
                     id,
                     code,

@@ -124,6 +124,15 @@ impl DbConnectors {
         let mut cfg = EbpConfig::new(erp.client_id, secret, key, erp.folder_id, connection)
             .with_bases(&erp.api_url, &erp.login_url);
         cfg.import_shape = erp.import_shape;
+        cfg.models = erp.import_models;
+        cfg.format = erp.import_format;
+        // The kinds the profile's statuses import: their models are checked at a run's
+        // first import (before anything is sent).
+        cfg.kinds = p
+            .import
+            .as_ref()
+            .map(|o| o.settings.statuses.iter().map(|r| r.document).collect())
+            .unwrap_or_default();
         EbpClient::new(cfg, self.gate.clone(), self.tokens.clone())
     }
 

@@ -15,6 +15,7 @@ pub mod console;
 pub mod customer_connectors;
 pub mod demo;
 pub mod demo_hosted;
+pub mod ebp_check;
 pub mod export_demo;
 pub mod health;
 pub mod hosting;

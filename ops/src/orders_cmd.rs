@@ -755,12 +755,29 @@ pub async fn test_connection(
     }
     match conn.ebp_client(acc, id).await {
         Ok(c) => match c.test_connection().await {
-            Ok(f) => println!(
-                "EBP : OK ({} {} — {})",
-                t("dossier", "folder"),
-                f.id,
-                f.name
-            ),
+            Ok(f) => {
+                println!(
+                    "EBP : OK ({} {} — {})",
+                    t("dossier", "folder"),
+                    f.id,
+                    f.name
+                );
+                // The import models the profile names, read from the folder: a missing
+                // one or one of another category fails the test, naming both.
+                match c.model_checks().await {
+                    Ok(checks) => {
+                        ok &= checks.iter().all(|c| c.outcome.is_ok());
+                        println!("{}", t("Modèles d'import EBP :", "EBP import models:"));
+                        for l in crate::ebp_check::model_lines(&checks) {
+                            println!("{l}");
+                        }
+                    }
+                    Err(e) => {
+                        ok = false;
+                        println!("{} : {e}", t("Modèles d'import EBP", "EBP import models"));
+                    }
+                }
+            }
             Err(e) => {
                 ok = false;
                 println!("EBP : {e}");
@@ -802,9 +819,24 @@ pub async fn refresh_config(
         .read_configuration()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The import models as the folder has them, checked against the profile.
+    let models: Vec<serde_json::Value> = erp
+        .model_checks()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .iter()
+        .map(|c| match &c.outcome {
+            Ok(spec) => serde_json::json!({"file": c.file, "model": c.wanted,
+                "category": c.category, "format": spec.format.describe()}),
+            Err(e) => serde_json::json!({"file": c.file, "model": c.wanted,
+                "category": c.category, "error": e}),
+        })
+        .collect();
     println!(
         "{}",
-        serde_json::to_string_pretty(&serde_json::json!({"shop": s, "erp": e}))?
+        serde_json::to_string_pretty(
+            &serde_json::json!({"shop": s, "erp": e, "erp_import_models": models})
+        )?
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -59,6 +59,12 @@ pub struct ErpSection {
     /// category and model) or `all-files` (every file in one call).
     #[serde(default)]
     pub import_shape: passerelle_domain::profile::ImportShape,
+    /// The EBP import model of each file (`[erp.models]`; defaults `Passerelle - …`).
+    #[serde(default)]
+    pub models: passerelle_domain::profile::ImportModelNames,
+    /// The file format used when a model's definition cannot be read (`[erp.format]`).
+    #[serde(default)]
+    pub format: passerelle_domain::profile::ImportFileFormat,
 }
 
 fn api_url() -> String {
@@ -226,6 +232,8 @@ impl Profiles {
                 folder_id: file.erp.folder_id,
                 credential_fingerprint: erp_fp,
                 import_shape: file.erp.import_shape,
+                import_models: file.erp.models,
+                import_format: file.erp.format,
             }),
             import: file.import.map(Box::new),
         };
@@ -286,6 +294,8 @@ impl Profiles {
                 client_secret: None,
                 subscription_key: None,
                 import_shape: erp.import_shape,
+                models: erp.import_models,
+                format: erp.import_format,
             },
             import: p.import,
             export: p.export,

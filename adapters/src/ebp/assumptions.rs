@@ -75,11 +75,12 @@ pub const ALL_KINDS: [DocumentKind; 4] = [
     DocumentKind::Invoice,
 ];
 
-/// Name of the saved import model used for each file.
+/// Default name of the saved import model of each file (the profile's `[erp.models]`
+/// overrides each; `ImportModelNames::default` holds the same names).
 ///
-/// **Assumption**: the merchant (or our setup helper, FEATURES §9) creates one
-/// *import paramétrable* model per file with these names; EBP does not publish model
-/// identifiers for the SaaS Import API.
+/// **Plausible** (F5): models are named rows of `EbpSysGenericImportSettings`; the one the
+/// profile names is read from the folder before any run writes (`models.rs`), so a wrong
+/// name is refused in French instead of being guessed.
 pub fn model_name(file: &str) -> &'static str {
     match file {
         CUSTOMERS_FILE => "Passerelle - Clients",
@@ -122,25 +123,18 @@ pub fn number_prefix(kind: DocumentKind) -> &'static str {
     }
 }
 
-/// Field separator of the import files (seen in a public integration's order file, §7).
-pub const SEPARATOR: char = ';';
-
 /// Line terminator.
 ///
-/// **Assumption**: files written by Windows tools; EBP reads CRLF (and LF) alike.
+/// **Assumption**: files written by Windows tools; EBP reads CRLF (and LF) alike (both
+/// seen on the desktop, `reference/ebp-import-api-2.md` F6, F7; Low impact).
 pub const LINE_END: &str = "\r\n";
 
-/// Quoting: every field between `"`, a `"` inside doubled (`""`).
-///
-/// **Assumption**: FEATURES §9 says `"`-quoted; the doubling rule is the usual CSV rule
-/// (EBP's documentation of the import format was not readable, §7).
-pub const QUOTE: char = '"';
-
-/// Decimal separator of amounts and quantities.
-///
-/// **Assumption**: French decimal comma (EBP's default on French folders, §7 "[infer]");
-/// no thousands separator is ever written.
-pub const DECIMAL_SEPARATOR: char = ',';
+// Separator, text qualifier, decimal separator and encoding are no longer constants: each
+// file is written to its model's definition read from the folder (`models.rs`), else to
+// the profile's explicit `[erp.format]`, whose defaults come from the evidence (F6, F7):
+// `;`, no qualifier (neither sample quotes; a qualifier the model lacks would end up in the
+// values), decimal point (the only sample with prices, weak), UTF-8 with BOM (a production
+// connector), `dd/MM/yyyy`. See `passerelle_domain::profile::ImportFileFormat`.
 
 /// Date format of the files (`dd/MM/yyyy`, seen in the public order file, §7).
 pub const DATE_FORMAT: &str = "%d/%m/%Y";
@@ -151,14 +145,6 @@ pub const DATE_FORMAT: &str = "%d/%m/%Y";
 pub const YES: &str = "Oui";
 /// See [`YES`].
 pub const NO: &str = "Non";
-
-/// Encoding of the files: **Windows-1252** (ANSI).
-///
-/// **Assumption**: the public integration writes Latin-1 (`utf8_decode`, §7); Windows-1252
-/// is Latin-1 plus `€ ‚ ƒ „ … † ‡ ˆ ‰ Š ‹ Œ Ž ‘ ’ “ ” • – — ˜ ™ š › œ ž Ÿ` in 0x80–0x9F, which
-/// is what Windows "ANSI" means on French systems, so `€` survives. Characters outside
-/// Windows-1252 (emoji, `ł`, `ő`, CJK…) are replaced by `?` and reported by the writer.
-pub const ENCODING_LABEL: &str = "windows-1252";
 
 /// Replacement for characters outside Windows-1252.
 pub const REPLACEMENT: char = '?';

@@ -11,12 +11,15 @@ use super::assumptions as a;
 use super::files;
 use super::gate::{CallGate, GateError, RefreshFn, TokenPair, TokenStore};
 use super::import_request::{self, ImportShape};
+use super::models::{self, FileSpec, ModelCheck};
 use super::query::{self, chunks, chunks_of, query_string, Operator, Where};
 use crate::mail::Secret;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use passerelle_domain::orders::updates::{ChainDocument, ChainKind};
+use passerelle_domain::orders::DocumentKind;
 use passerelle_domain::orders::{ErpCustomer, ErpItem};
+use passerelle_domain::profile::{ImportFileFormat, ImportModelNames};
 use passerelle_workflows::engine::StepError;
 use passerelle_workflows::ports::{
     ChainQuery, CustomerKeys, Erp, ExistingDocument, ImportBatch, ImportFile, ImportPoll,
@@ -65,6 +68,14 @@ pub struct EbpConfig {
     pub refresh_margin: Duration,
     /// How import files are sent (one call per file by default).
     pub import_shape: ImportShape,
+    /// The import model the profile names for each file (checked against the folder's
+    /// `EbpSysGenericImportSettings` before the first upload of a run).
+    pub models: ImportModelNames,
+    /// The file format used when a model's definition cannot be read.
+    pub format: ImportFileFormat,
+    /// The document kinds the profile imports (their models are checked at the first
+    /// import of a run, so a run fails before writing anything); empty: every kind.
+    pub kinds: Vec<DocumentKind>,
 }
 
 impl EbpConfig {
@@ -88,6 +99,9 @@ impl EbpConfig {
             timeout: Duration::from_secs(30),
             refresh_margin: Duration::from_secs(60),
             import_shape: ImportShape::PerFile,
+            models: ImportModelNames::default(),
+            format: ImportFileFormat::default(),
+            kinds: Vec::new(),
         }
     }
 
@@ -168,6 +182,9 @@ pub struct EbpClient {
     gate: Arc<dyn CallGate>,
     tokens: Arc<dyn TokenStore>,
     subscription_id: String,
+    /// The folder's models checked against the profile, read once per client (a client is
+    /// built per run, so once per run: one GenericQuery call).
+    models: Arc<tokio::sync::Mutex<Option<Arc<Vec<ModelCheck>>>>>,
 }
 
 impl std::fmt::Debug for EbpClient {
@@ -406,6 +423,7 @@ impl EbpClient {
             http,
             gate,
             tokens,
+            models: Arc::default(),
         })
     }
 
@@ -694,6 +712,26 @@ impl EbpClient {
         self.get_all(&self.folder_url("GenericQuery"), &p).await
     }
 
+    /// One page of `GenericQuery` (`Offset` 0, at most `limit` ≤ 100 rows): a sample,
+    /// one call (`profile ebp-check`).
+    pub async fn generic_query_sample(
+        &self,
+        table: &str,
+        columns: &[&str],
+        order_by: &str,
+        limit: usize,
+    ) -> Result<Vec<Value>, StepError> {
+        let mut p = vec![("TableName", table.to_string())];
+        p.extend(Self::common_params(columns, None, Some(order_by)));
+        p.push(("Offset", "0".to_string()));
+        p.push(("Limit", limit.clamp(1, PAGE_LIMIT).to_string()));
+        let full = format!("{}?{}", self.folder_url("GenericQuery"), query_string(&p));
+        let body = self.execute(|| self.http.get(&full)).await?;
+        let page: Page = serde_json::from_str(&body)
+            .map_err(|e| StepError::permanent(format!("EBP : page illisible : {e}")))?;
+        Ok(page.results)
+    }
+
     /// `Clients/ExtendedQuery` (raw `Customer` rows), every page.
     pub async fn customers_extended(
         &self,
@@ -782,6 +820,64 @@ impl EbpClient {
             .collect())
     }
 
+    // ------------------------------------------------------------ import models
+
+    /// The folder's import models (`EbpSysGenericImportSettings`, one call per 100).
+    pub async fn import_models(&self) -> Result<Vec<models::ImportModel>, StepError> {
+        models::read_models(self).await
+    }
+
+    /// The profile's model of every file checked against the folder (read once per
+    /// client; a failed read is not kept, so the next call reads again).
+    pub async fn model_checks(&self) -> Result<Arc<Vec<ModelCheck>>, StepError> {
+        let mut cached = self.models.lock().await;
+        if let Some(c) = cached.as_ref() {
+            return Ok(c.clone());
+        }
+        let found = self.import_models().await?;
+        let checks = Arc::new(models::check(&found, &self.cfg.models, &self.cfg.format));
+        *cached = Some(checks.clone());
+        Ok(checks)
+    }
+
+    /// The spec of every file a batch may send: customers, addresses, payments, and the
+    /// documents of the profile's kinds and of the batch. Any of them whose model is
+    /// missing, of another category or unusable refuses the import before anything is
+    /// sent, naming model and file (a permanent error: the run fails, nothing written).
+    async fn file_specs(
+        &self,
+        batch: &ImportBatch,
+    ) -> Result<BTreeMap<String, FileSpec>, StepError> {
+        let checks = self.model_checks().await?;
+        let mut kinds: Vec<DocumentKind> = if self.cfg.kinds.is_empty() {
+            a::ALL_KINDS.to_vec()
+        } else {
+            self.cfg.kinds.clone()
+        };
+        kinds.extend(batch.documents.iter().map(|d| d.kind));
+        let needed: HashSet<&str> = [a::CUSTOMERS_FILE, a::ADDRESSES_FILE, a::PAYMENTS_FILE]
+            .into_iter()
+            .chain(kinds.into_iter().map(a::document_file))
+            .collect();
+        let mut specs = BTreeMap::new();
+        let mut refused = Vec::new();
+        for c in checks.iter().filter(|c| needed.contains(c.file.as_str())) {
+            match &c.outcome {
+                Ok(spec) => {
+                    specs.insert(c.file.clone(), spec.clone());
+                }
+                Err(e) => refused.push(e.clone()),
+            }
+        }
+        if !refused.is_empty() {
+            return Err(StepError::permanent(format!(
+                "EBP : import refusé avant tout envoi : {}",
+                refused.join(" ; ")
+            )));
+        }
+        Ok(specs)
+    }
+
     // ------------------------------------------------------------ import
 
     /// Imports a batch in one call and returns the report plus warnings.
@@ -812,7 +908,13 @@ impl EbpClient {
         if batch.customers.is_empty() && batch.documents.is_empty() {
             return Ok(outcome);
         }
-        let mut files = files::write_batch(&batch);
+        let specs = self.file_specs(&batch).await?;
+        let mut files = files::write_batch_with(&batch, &|file: &str| {
+            specs
+                .get(file)
+                .cloned()
+                .unwrap_or_else(|| FileSpec::default_for(file))
+        });
         if let Some(only) = &batch.only_files {
             files.retain(|f| only.contains(&f.name));
         }
@@ -827,7 +929,7 @@ impl EbpClient {
                     r.row,
                     r.character,
                     a::REPLACEMENT,
-                    a::ENCODING_LABEL
+                    f.charset
                 ));
             }
         }
@@ -885,7 +987,7 @@ impl EbpClient {
                     set_rest(&mut outcome.report, &batch, &names[sent_count..]);
                     break;
                 }
-                Answer::Done(result) => apply_result(&mut outcome, result, &sent)?,
+                Answer::Done(result) => apply_result(&mut outcome, result, &sent, &specs)?,
             }
         }
         for w in &outcome.warnings {
@@ -919,7 +1021,18 @@ impl EbpClient {
             }
             Answer::Done(result) => {
                 let mut outcome = ImportOutcome::default();
-                apply_result(&mut outcome, result, &pending.files)?;
+                // The files were written to the folder's models: read with the same specs
+                // (the models are read once per client; unreadable: the default specs).
+                let specs: BTreeMap<String, FileSpec> = match self.model_checks().await {
+                    Ok(checks) => checks
+                        .iter()
+                        .filter_map(|c| {
+                            c.outcome.as_ref().ok().map(|s| (c.file.clone(), s.clone()))
+                        })
+                        .collect(),
+                    Err(_) => BTreeMap::new(),
+                };
+                apply_result(&mut outcome, result, &pending.files, &specs)?;
                 for w in &outcome.warnings {
                     tracing::warn!(warning = %w, import = %pending.import_id, "import EBP");
                 }
@@ -977,20 +1090,33 @@ fn read_import_answer(status: StatusCode, body: &[u8]) -> Result<Answer, StepErr
 
 /// The web order number of a data row of a sent documents file (`row` counts the header as
 /// 1), for row errors that carry no key.
-fn key_of_row(sent: &[ImportFile], file: &str, row: usize) -> Option<String> {
+/// The file is read with the spec it was written to (its separator, qualifier and the
+/// caption of the web order column).
+fn key_of_row(
+    sent: &[ImportFile],
+    specs: &BTreeMap<String, FileSpec>,
+    file: &str,
+    row: usize,
+) -> Option<String> {
     let f = sent.iter().find(|f| f.name == file)?;
-    let t = files::parse_text(&f.content).ok()?;
+    let spec = specs
+        .get(file)
+        .cloned()
+        .unwrap_or_else(|| FileSpec::default_for(file));
+    let t = files::parse_with(&f.content, &spec.format).ok()?;
     let i = row.checked_sub(2)?;
     if i >= t.rows.len() {
         return None;
     }
-    non_empty(Some(t.get(i, files::D_ATOOSYNC).to_string()))
+    let caption = spec.caption_of(files::D_ATOOSYNC)?;
+    non_empty(Some(t.get(i, caption).to_string()))
 }
 
 fn apply_result(
     outcome: &mut ImportOutcome,
     result: ImportResult,
     sent: &[ImportFile],
+    specs: &BTreeMap<String, FileSpec>,
 ) -> Result<(), StepError> {
     outcome.status = result.status.clone();
     outcome.import_id = result.import_id.clone();
@@ -1012,7 +1138,7 @@ fn apply_result(
                 }
                 for e in f.errors {
                     let key = if e.key.trim().is_empty() {
-                        key_of_row(sent, &f.file_name, e.row).unwrap_or_default()
+                        key_of_row(sent, specs, &f.file_name, e.row).unwrap_or_default()
                     } else {
                         e.key
                     };

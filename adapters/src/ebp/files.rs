@@ -1,9 +1,12 @@
-//! The import files of EBP's *import paramétrable*: written by the client from an
-//! [`ImportBatch`], parsed back by the simulator, so the format lives in one place.
+//! The import files of EBP's *import paramétrable*, written by the client from an
+//! [`ImportBatch`] (the simulator reads them with its own parser).
 //!
-//! Format (details and why in [`super::assumptions`]): `;`-separated, every field
-//! `"`-quoted (`""` inside), CRLF, a header line of column captions, decimal comma,
-//! dates `dd/MM/yyyy`, Windows-1252. Files, in the order they are sent:
+//! Each file is written to a [`FileSpec`]: the folder's model definition when it parses
+//! (its columns, captions, separator, text qualifier, decimal separator, encoding, date
+//! format; `super::models`), else the profile's explicit format, whose defaults come from
+//! the evidence (`reference/ebp-import-api-2.md` F6, F7): `;`, no qualifier, decimal point,
+//! `dd/MM/yyyy`, UTF-8 with BOM, CRLF, a header line. The column identifiers below double
+//! as the default captions. Files, in the order they are sent:
 //!
 //! * `Customers.txt`: one row per customer ([`CUSTOMER_COLUMNS`]);
 //! * `Adresses.txt`: one row per address, billing then delivery ([`ADDRESS_COLUMNS`]);
@@ -14,10 +17,12 @@
 //!   ([`PAYMENT_COLUMNS`]).
 
 use super::assumptions::{self as a, ALL_KINDS};
+use super::models::{FileFormat, FileSpec};
 use chrono::NaiveDate;
 use passerelle_domain::orders::{
     Address, CustomerRecord, DocumentKind, DocumentLine, DocumentPayment, ErpDocument, LineKind,
 };
+use passerelle_domain::profile::FileEncoding;
 use passerelle_workflows::ports::ImportBatch;
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -340,16 +345,19 @@ pub fn decode_cp1252(bytes: &[u8]) -> String {
 
 // ---------------------------------------------------------------- values
 
-/// Formats a decimal with the file's decimal separator.
-pub fn fmt_decimal(d: Decimal) -> String {
-    d.normalize()
-        .to_string()
-        .replace('.', &a::DECIMAL_SEPARATOR.to_string())
+/// Formats a decimal with `sep` as decimal separator (never a thousands separator).
+pub fn fmt_decimal_with(d: Decimal, sep: char) -> String {
+    d.normalize().to_string().replace('.', &sep.to_string())
 }
 
-/// Parses a decimal written with a comma (a point is accepted too).
+/// Formats a decimal with the default separator (a point, see [`FileFormat::default`]).
+pub fn fmt_decimal(d: Decimal) -> String {
+    fmt_decimal_with(d, FileFormat::default().decimal)
+}
+
+/// Parses a decimal written with a comma or a point.
 pub fn parse_decimal(s: &str) -> Result<Decimal, String> {
-    let t = s.trim().replace(a::DECIMAL_SEPARATOR, ".");
+    let t = s.trim().replace(',', ".");
     Decimal::from_str(&t).map_err(|_| format!("nombre invalide « {s} »"))
 }
 
@@ -377,17 +385,32 @@ fn non_empty(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
-fn quote(field: &str) -> String {
-    let q = a::QUOTE.to_string();
-    format!("{q}{}{q}", field.replace(&q, &format!("{q}{q}")))
+/// One value as written: between the qualifier (doubled inside) when the format has one;
+/// bare otherwise, where a separator or a line break would split the row, so it is
+/// replaced by a space and reported.
+fn render_value(field: &str, f: &FileFormat, replaced: &mut Vec<char>) -> String {
+    match f.qualifier {
+        Some(q) => format!("{q}{}{q}", field.replace(q, &format!("{q}{q}"))),
+        None => field
+            .chars()
+            .map(|c| {
+                if c == f.separator || c == '\r' || c == '\n' {
+                    replaced.push(c);
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect(),
+    }
 }
 
-fn render_row(fields: &[String]) -> String {
+fn render_row(fields: &[String], f: &FileFormat, replaced: &mut Vec<char>) -> String {
     fields
         .iter()
-        .map(|f| quote(f))
+        .map(|v| render_value(v, f, replaced))
         .collect::<Vec<_>>()
-        .join(&a::SEPARATOR.to_string())
+        .join(&f.separator.to_string())
 }
 
 fn address_values(ad: &Address) -> Vec<String> {
@@ -407,29 +430,94 @@ fn address_values(ad: &Address) -> Vec<String> {
 
 // ---------------------------------------------------------------- writer
 
-/// Encodes a header and rows into one file.
+/// The fields a model must have for a file (what the import cannot do without: the
+/// customer code and name, the address owner and type, the document's date, customer, web
+/// order key, article and quantity, the payment's key, date and amount).
+pub fn required_fields(file: &str) -> Vec<&'static str> {
+    match file {
+        a::CUSTOMERS_FILE => vec![C_CODE, C_NAME],
+        a::ADDRESSES_FILE => vec![AD_CUSTOMER, AD_TYPE],
+        a::PAYMENTS_FILE => vec![P_ATOOSYNC, P_DATE, P_AMOUNT],
+        _ => vec![D_DATE, D_CUSTOMER, D_ATOOSYNC, L_ITEM, L_QUANTITY],
+    }
+}
+
+/// Encodes a header and rows into one file with the default spec of `name`.
 pub fn encode_file<S: AsRef<str>>(name: &str, header: &[S], rows: &[Vec<String>]) -> EncodedFile {
-    let header: Vec<String> = header.iter().map(|h| h.as_ref().to_string()).collect();
-    let mut bytes = Vec::new();
+    encode_with(&FileSpec::default_for(name), header, rows)
+}
+
+/// Encodes a header (field identifiers) and rows into one file to `spec`: with a model
+/// definition, its columns in its order under its captions (fields the model lacks are not
+/// written, fields we do not know are written empty); then qualifier, separator, CRLF and
+/// the encoding (UTF-8 with BOM, or Windows-1252 with `?` for what it cannot hold).
+pub fn encode_with<S: AsRef<str>>(
+    spec: &FileSpec,
+    header: &[S],
+    rows: &[Vec<String>],
+) -> EncodedFile {
+    let fields: Vec<&str> = header.iter().map(|h| h.as_ref()).collect();
+    let (out_header, picks): (Vec<String>, Vec<Option<usize>>) = match &spec.columns {
+        None => (
+            fields.iter().map(|f| f.to_string()).collect(),
+            (0..fields.len()).map(Some).collect(),
+        ),
+        Some(cols) => cols
+            .iter()
+            .map(|(field, caption)| (caption.clone(), fields.iter().position(|f| f == field)))
+            .unzip(),
+    };
+    let f = &spec.format;
+    let mut text = String::new();
     let mut replaced = Vec::new();
-    for (i, row) in std::iter::once(&header).chain(rows.iter()).enumerate() {
-        let (b, r) = encode_cp1252(&render_row(row));
-        bytes.extend(b);
-        bytes.extend(a::LINE_END.as_bytes());
-        replaced.extend(r.into_iter().map(|character| Replacement {
+    let all = std::iter::once(out_header).chain(rows.iter().map(|r| {
+        picks
+            .iter()
+            .map(|p| p.and_then(|i| r.get(i).cloned()).unwrap_or_default())
+            .collect()
+    }));
+    for (i, row) in all.enumerate() {
+        let mut chars = Vec::new();
+        let line = render_row(&row, f, &mut chars);
+        text.push_str(&line);
+        text.push_str(a::LINE_END);
+        replaced.extend(chars.into_iter().map(|character| Replacement {
             row: i + 1,
             character,
         }));
     }
+    let bytes = match f.encoding {
+        FileEncoding::Utf8Bom => {
+            let mut b = UTF8_BOM.to_vec();
+            b.extend_from_slice(text.as_bytes());
+            b
+        }
+        FileEncoding::Windows1252 => {
+            let mut b = Vec::with_capacity(text.len());
+            for (i, line) in text.split_inclusive('\n').enumerate() {
+                let (lb, r) = encode_cp1252(line);
+                b.extend(lb);
+                replaced.extend(r.into_iter().map(|character| Replacement {
+                    row: i + 1,
+                    character,
+                }));
+            }
+            text = decode_cp1252(&b);
+            b
+        }
+    };
     EncodedFile {
-        name: name.to_string(),
-        model: a::model_name(name).to_string(),
-        text: decode_cp1252(&bytes),
+        name: spec.file.clone(),
+        model: spec.model.clone(),
+        text,
         bytes,
         replaced,
-        charset: a::ENCODING_LABEL.to_string(),
+        charset: f.charset().to_string(),
     }
 }
+
+/// The byte-order mark of UTF-8 files.
+pub const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 fn customer_row(c: &CustomerRecord) -> Vec<String> {
     vec![
@@ -454,10 +542,12 @@ fn address_row(code: &str, kind: &str, ad: &Address) -> Vec<String> {
     v
 }
 
-fn document_rows(d: &ErpDocument) -> Vec<Vec<String>> {
+fn document_rows(d: &ErpDocument, f: &FileFormat) -> Vec<Vec<String>> {
+    let dec = |x: Decimal| fmt_decimal_with(x, f.decimal);
+    let date = |x: NaiveDate| x.format(&f.chrono_date).to_string();
     let mut head = vec![
         opt(&d.number),
-        fmt_date(d.date),
+        date(d.date),
         d.customer_code.clone(),
         d.customer_name.clone(),
         d.reference.clone(),
@@ -466,11 +556,11 @@ fn document_rows(d: &ErpDocument) -> Vec<Vec<String>> {
         opt(&d.warehouse),
         d.accounting_category.clone(),
         d.currency.clone(),
-        d.conversion_rate.map(fmt_decimal).unwrap_or_default(),
+        d.conversion_rate.map(dec).unwrap_or_default(),
         opt(&d.shipping_id),
-        fmt_decimal(d.shipping_amount_tax_excl),
+        dec(d.shipping_amount_tax_excl),
         opt(&d.shipping_vat_code),
-        d.delivery_date.map(fmt_date).unwrap_or_default(),
+        d.delivery_date.map(date).unwrap_or_default(),
         fmt_bool(d.tax_inclusive),
         opt(&d.erp_state),
         d.notes.join("\n"),
@@ -481,7 +571,7 @@ fn document_rows(d: &ErpDocument) -> Vec<Vec<String>> {
         .iter()
         .map(|l| {
             let mut row = head.clone();
-            let price = fmt_decimal(l.unit_price);
+            let price = dec(l.unit_price);
             let (excl, incl) = if d.tax_inclusive {
                 (String::new(), price)
             } else {
@@ -490,10 +580,10 @@ fn document_rows(d: &ErpDocument) -> Vec<Vec<String>> {
             row.extend([
                 l.item_id.clone(),
                 l.description.clone(),
-                fmt_decimal(l.quantity),
+                dec(l.quantity),
                 excl,
                 incl,
-                fmt_decimal(l.discount_percent),
+                dec(l.discount_percent),
                 l.vat_code.clone(),
                 opt(&l.lot),
             ]);
@@ -502,11 +592,11 @@ fn document_rows(d: &ErpDocument) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn payment_row(atoosync: &str, p: &DocumentPayment) -> Vec<String> {
+fn payment_row(atoosync: &str, p: &DocumentPayment, f: &FileFormat) -> Vec<String> {
     vec![
         atoosync.to_string(),
-        fmt_date(p.date),
-        fmt_decimal(p.amount),
+        p.date.format(&f.chrono_date).to_string(),
+        fmt_decimal_with(p.amount, f.decimal),
         p.settlement_mode.clone(),
         p.payment_mode.clone(),
         p.bank_account.clone(),
@@ -515,13 +605,27 @@ fn payment_row(atoosync: &str, p: &DocumentPayment) -> Vec<String> {
     ]
 }
 
-/// Writes a batch into its files, in the order they must be applied (customers, addresses,
-/// documents by kind, payments); files without rows are left out.
+/// Writes a batch into its files with the default spec of each (default model names, the
+/// default format, every column).
 pub fn write_batch(batch: &ImportBatch) -> Vec<EncodedFile> {
+    write_batch_with(batch, &|file: &str| FileSpec::default_for(file))
+}
+
+/// Writes a batch into its files, in the order they must be applied (customers, addresses,
+/// documents by kind, payments), each to the spec `spec_of` gives; files without rows are
+/// left out.
+pub fn write_batch_with(
+    batch: &ImportBatch,
+    spec_of: &dyn Fn(&str) -> FileSpec,
+) -> Vec<EncodedFile> {
     let mut files = Vec::new();
     if !batch.customers.is_empty() {
         let rows: Vec<_> = batch.customers.iter().map(customer_row).collect();
-        files.push(encode_file(a::CUSTOMERS_FILE, &CUSTOMER_COLUMNS, &rows));
+        files.push(encode_with(
+            &spec_of(a::CUSTOMERS_FILE),
+            &CUSTOMER_COLUMNS,
+            &rows,
+        ));
         let rows: Vec<_> = batch
             .customers
             .iter()
@@ -532,30 +636,36 @@ pub fn write_batch(batch: &ImportBatch) -> Vec<EncodedFile> {
                 ]
             })
             .collect();
-        files.push(encode_file(a::ADDRESSES_FILE, &ADDRESS_COLUMNS, &rows));
+        files.push(encode_with(
+            &spec_of(a::ADDRESSES_FILE),
+            &ADDRESS_COLUMNS,
+            &rows,
+        ));
     }
     for kind in ALL_KINDS {
+        let spec = spec_of(a::document_file(kind));
         let rows: Vec<_> = batch
             .documents
             .iter()
             .filter(|d| d.kind == kind)
-            .flat_map(document_rows)
+            .flat_map(|d| document_rows(d, &spec.format))
             .collect();
         if !rows.is_empty() {
-            files.push(encode_file(
-                a::document_file(kind),
-                &document_columns(),
-                &rows,
-            ));
+            files.push(encode_with(&spec, &document_columns(), &rows));
         }
     }
+    let spec = spec_of(a::PAYMENTS_FILE);
     let rows: Vec<_> = batch
         .documents
         .iter()
-        .flat_map(|d| d.payments.iter().map(|p| payment_row(&d.atoosync_order, p)))
+        .flat_map(|d| {
+            d.payments
+                .iter()
+                .map(|p| payment_row(&d.atoosync_order, p, &spec.format))
+        })
         .collect();
     if !rows.is_empty() {
-        files.push(encode_file(a::PAYMENTS_FILE, &PAYMENT_COLUMNS, &rows));
+        files.push(encode_with(&spec, &PAYMENT_COLUMNS, &rows));
     }
     files
 }
@@ -592,13 +702,25 @@ impl Table {
     }
 }
 
-/// Parses Windows-1252 bytes (`;`, `"`-quoted, `""` escape, CRLF or LF).
+/// Parses a file written with the default format: UTF-8 when it starts with a BOM,
+/// Windows-1252 otherwise.
 pub fn parse_bytes(bytes: &[u8]) -> Result<Table, String> {
-    parse_text(&decode_cp1252(bytes))
+    let text = match bytes.strip_prefix(&UTF8_BOM) {
+        Some(rest) => String::from_utf8(rest.to_vec()).map_err(|_| "UTF-8 invalide".to_string())?,
+        None => decode_cp1252(bytes),
+    };
+    parse_text(&text)
 }
 
-/// Parses the text of a file.
+/// Parses the text of a file written with the default format.
 pub fn parse_text(text: &str) -> Result<Table, String> {
+    parse_with(text, &FileFormat::default())
+}
+
+/// Parses the text of a file (after decoding) written with `f`'s separator and qualifier;
+/// the header row holds the captions as written.
+pub fn parse_with(text: &str, f: &FileFormat) -> Result<Table, String> {
+    let text = text.trim_start_matches('\u{feff}');
     let mut records: Vec<Vec<String>> = Vec::new();
     let mut record: Vec<String> = Vec::new();
     let mut field = String::new();
@@ -607,10 +729,10 @@ pub fn parse_text(text: &str) -> Result<Table, String> {
     let mut any = false;
     while let Some(c) = chars.next() {
         if in_quotes {
-            if c == a::QUOTE {
-                if chars.peek() == Some(&a::QUOTE) {
+            if Some(c) == f.qualifier {
+                if chars.peek() == Some(&c) {
                     chars.next();
-                    field.push(a::QUOTE);
+                    field.push(c);
                 } else {
                     in_quotes = false;
                 }
@@ -619,29 +741,24 @@ pub fn parse_text(text: &str) -> Result<Table, String> {
             }
             continue;
         }
-        match c {
-            '"' => {
-                in_quotes = true;
-                any = true;
-            }
-            ';' => {
-                record.push(std::mem::take(&mut field));
-                any = true;
-            }
-            '\r' => {}
-            '\n' => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-                any = false;
-            }
-            _ => {
-                field.push(c);
-                any = true;
-            }
+        if Some(c) == f.qualifier {
+            in_quotes = true;
+            any = true;
+        } else if c == f.separator {
+            record.push(std::mem::take(&mut field));
+            any = true;
+        } else if c == '\r' {
+        } else if c == '\n' {
+            record.push(std::mem::take(&mut field));
+            records.push(std::mem::take(&mut record));
+            any = false;
+        } else {
+            field.push(c);
+            any = true;
         }
     }
     if in_quotes {
-        return Err("guillemet non fermé en fin de fichier".into());
+        return Err("délimiteur de texte non fermé en fin de fichier".into());
     }
     if any || !field.is_empty() || !record.is_empty() {
         record.push(field);
@@ -863,19 +980,44 @@ mod tests {
 
     #[test]
     fn quoting_round_trip() {
+        let mut spec = FileSpec::default_for("Orders.txt");
+        spec.format = FileFormat::new(";", "\"", ",", FileEncoding::Windows1252, "dd/MM/yyyy")
+            .expect("format");
         let header = ["A", "B"];
         let rows = vec![vec!["x;\"y\"".to_string(), "l1\nl2".to_string()]];
-        let f = encode_file("Orders.txt", &header, &rows);
+        let f = encode_with(&spec, &header, &rows);
         assert!(f.text.starts_with("\"A\";\"B\"\r\n\"x;\"\"y\"\"\";"));
-        let t = parse_bytes(&f.bytes).expect("parse");
+        let t = parse_with(&decode_cp1252(&f.bytes), &spec.format).expect("parse");
         assert_eq!(t.header, vec!["A", "B"]);
         assert_eq!(t.rows, rows);
     }
 
     #[test]
-    fn decimals_use_a_comma() {
-        assert_eq!(fmt_decimal(Decimal::new(1250, 2)), "12,5");
+    fn bare_values_lose_separators_and_line_breaks_with_a_warning() {
+        let f = encode_file(
+            "Orders.txt",
+            &["A", "B"],
+            &[vec!["x;y".into(), "l1\nl2".into()]],
+        );
+        assert_eq!(&f.bytes[..3], &UTF8_BOM);
+        assert_eq!(f.text, "A;B\r\nx y;l1 l2\r\n");
+        assert_eq!(
+            f.replaced
+                .iter()
+                .map(|r| (r.row, r.character))
+                .collect::<Vec<_>>(),
+            vec![(2, ';'), (2, '\n')]
+        );
+        let t = parse_bytes(&f.bytes).expect("parse");
+        assert_eq!(t.rows, vec![vec!["x y".to_string(), "l1 l2".to_string()]]);
+    }
+
+    #[test]
+    fn decimals_follow_the_format() {
+        assert_eq!(fmt_decimal(Decimal::new(1250, 2)), "12.5");
+        assert_eq!(fmt_decimal_with(Decimal::new(1250, 2), ','), "12,5");
         assert_eq!(parse_decimal("12,50"), Ok(Decimal::new(1250, 2)));
+        assert_eq!(parse_decimal("12.50"), Ok(Decimal::new(1250, 2)));
         assert!(parse_decimal("12,5,0").is_err());
     }
 }

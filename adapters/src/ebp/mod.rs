@@ -26,6 +26,7 @@ pub mod files;
 pub mod gate;
 pub mod import_request;
 pub mod memory;
+pub mod models;
 pub mod query;
 
 pub use client::{ConfigEntry, EbpClient, EbpConfig, EbpConfiguration, Folder, ImportOutcome};

@@ -1,8 +1,9 @@
 //! The simulated EBP's own reader of the *import paramétrable* text files it receives
-//! (never the client's `adapters/src/ebp/files.rs`): Windows-1252 bytes, fields separated
-//! by `;`, every field between `"` with `""` for a quote inside, CRLF (or LF) line ends,
-//! decimals with a comma, dates `dd/MM/yyyy`, booleans `Oui`/`Non`, and a header row of
-//! column captions. A file the client writes wrongly is refused here with the reason EBP
+//! (never the client's `adapters/src/ebp/files.rs`). The named model says how a file is
+//! split and decoded ([`super::sim_models`]: separator, text qualifier, encoding, captions);
+//! the values are then read here in the simulator's internal convention (decimals with a
+//! comma, dates `dd/MM/yyyy`, booleans `Oui`/`Non`). [`parse_bytes`] reads the legacy
+//! layout (Windows-1252, `;`, every field between `"`). A file the client writes wrongly is refused here with the reason EBP
 //! would give, row by row, so the tests catch it.
 //!
 //! Kept in one module so the EBP write path can grow (more files, more columns) in one place.
@@ -89,6 +90,17 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table of `header` (column names, each once) and data rows.
+    pub fn from_parts(header: Vec<String>, rows: Vec<Vec<String>>) -> Result<Self, String> {
+        let mut columns = HashMap::with_capacity(header.len());
+        for (i, h) in header.into_iter().enumerate() {
+            if columns.insert(h.clone(), i).is_some() {
+                return Err(format!("colonne en double : {h}"));
+            }
+        }
+        Ok(Table { columns, rows })
+    }
+
     /// The value of `column` in data row `i` (empty when the column or the cell is absent).
     pub fn get(&self, i: usize, column: &str) -> &str {
         match (self.columns.get(column), self.rows.get(i)) {
@@ -107,8 +119,20 @@ impl Table {
     }
 }
 
-/// Splits the decoded text into records of fields.
+/// Splits the decoded text into records of fields (`;`, `"`).
 fn records(text: &str) -> Result<Vec<Vec<String>>, String> {
+    split(text, ';', Some('"'))
+}
+
+/// Decodes Windows-1252 bytes.
+pub fn decode_cp1252(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| cp1252_char(b)).collect()
+}
+
+/// Splits the decoded text into records of fields separated by `sep`, a field between
+/// `qualifier` holding separators and line breaks (a doubled qualifier inside stands for
+/// one); without a qualifier every character but the separator and line ends is data.
+pub fn split(text: &str, sep: char, qualifier: Option<char>) -> Result<Vec<Vec<String>>, String> {
     #[derive(PartialEq)]
     enum At {
         /// At the start of a field.
@@ -125,24 +149,26 @@ fn records(text: &str) -> Result<Vec<Vec<String>>, String> {
     let mut field = String::new();
     let mut at = At::Start;
     let mut line = 1usize;
+    let q = qualifier.unwrap_or('\u{0}');
+    let quoting = qualifier.is_some();
     for c in text.chars() {
         match (&at, c) {
-            (At::Quoted, '"') => at = At::QuoteSeen,
+            (At::Quoted, ch) if ch == q => at = At::QuoteSeen,
             (At::Quoted, ch) => {
                 if ch == '\n' {
                     line += 1;
                 }
                 field.push(ch);
             }
-            (At::QuoteSeen, '"') => {
-                field.push('"');
+            (At::QuoteSeen, ch) if ch == q => {
+                field.push(q);
                 at = At::Quoted;
             }
-            (At::Start, '"') => at = At::Quoted,
-            (At::Bare, '"') => {
+            (At::Start, ch) if quoting && ch == q => at = At::Quoted,
+            (At::Bare, ch) if quoting && ch == q => {
                 return Err(format!("ligne {line} : guillemet au milieu d'un champ"));
             }
-            (_, ';') => {
+            (_, ch) if ch == sep => {
                 record.push(std::mem::take(&mut field));
                 at = At::Start;
             }
@@ -176,18 +202,12 @@ fn records(text: &str) -> Result<Vec<Vec<String>>, String> {
 
 /// Reads a received file (Windows-1252 bytes).
 pub fn parse_bytes(bytes: &[u8]) -> Result<Table, String> {
-    let text: String = bytes.iter().map(|&b| cp1252_char(b)).collect();
+    let text = decode_cp1252(bytes);
     let mut all = records(&text)?.into_iter();
     let header = all.next().ok_or("fichier vide")?;
-    let mut columns = HashMap::with_capacity(header.len());
-    for (i, h) in header.into_iter().enumerate() {
-        if columns.insert(h.clone(), i).is_some() {
-            return Err(format!("colonne en double : {h}"));
-        }
-    }
     // A blank line (one empty field) is not a row.
     let rows = all.filter(|r| !(r.len() == 1 && r[0].is_empty())).collect();
-    Ok(Table { columns, rows })
+    Table::from_parts(header, rows)
 }
 
 fn number(s: &str) -> Result<Decimal, String> {

@@ -327,11 +327,15 @@ struct Inner {
     exports: HashMap<String, String>,
     catalog: sim_catalog::CatalogStore,
     cust: sim_customers::CustomerStore,
+    models: Vec<SimModel>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
 
 mod sim_catalog;
+
+pub mod sim_models;
+pub use sim_models::{SimEncoding, SimModel, SimModelFormat};
 
 mod sim_customers;
 pub use sim_catalog::{demo_articles, SimArticle};
@@ -588,6 +592,7 @@ impl Inner {
                            "sysModifiedDate": iso(*at)})
                 })
                 .collect(),
+            "EbpSysGenericImportSettings" => self.models.iter().map(SimModel::row).collect(),
             other => return self.tables.get(other).cloned(),
         };
         Some(rows)
@@ -1305,32 +1310,27 @@ impl Inner {
         let (mut created, mut errors) = (0usize, 0usize);
         for (name, model, data) in received {
             let mut out = file_result(name, model, 0);
-            if model.is_empty() {
-                push(
+            // The file is read with the named model of the folder (its own definition).
+            let read =
+                sim_models::model_for(&self.models, name, model).and_then(|m| m.format.read(data));
+            match read {
+                Err(e) => push(
                     &mut out,
                     "errors",
-                    json!({"row": 1, "key": "", "message": "aucun modèle d'import pour ce fichier"}),
-                );
-            } else {
-                match files::parse_bytes(data) {
-                    Err(e) => push(
-                        &mut out,
-                        "errors",
-                        json!({"row": 1, "key": "", "message": e}),
-                    ),
-                    Ok(t) => {
-                        out.insert("rowsRead".into(), json!(t.rows.len()));
-                        let missing = t.missing(&required_columns(name));
-                        if missing.is_empty() {
-                            self.apply_file(name, &t, &mut out);
-                        } else {
-                            push(
-                                &mut out,
-                                "errors",
-                                json!({"row": 1, "key": "",
-                                       "message": format!("colonnes manquantes : {}", missing.join(", "))}),
-                            );
-                        }
+                    json!({"row": 1, "key": "", "message": e}),
+                ),
+                Ok(t) => {
+                    out.insert("rowsRead".into(), json!(t.rows.len()));
+                    let missing = t.missing(&required_columns(name));
+                    if missing.is_empty() {
+                        self.apply_file(name, &t, &mut out);
+                    } else {
+                        push(
+                            &mut out,
+                            "errors",
+                            json!({"row": 1, "key": "",
+                                   "message": format!("colonnes manquantes : {}", missing.join(", "))}),
+                        );
                     }
                 }
             }
@@ -1876,6 +1876,7 @@ impl EbpSim {
             status_polls: Vec::new(),
             row_failures: BTreeMap::new(),
             tables: default_tables(),
+            models: sim_models::default_models(),
             credit_notes: 0,
             deleted: Vec::new(),
             broken_pdfs: Default::default(),
@@ -1923,6 +1924,32 @@ impl EbpSim {
         let now = Instant::now();
         for exp in lock(&self.inner).access.values_mut() {
             *exp = now;
+        }
+    }
+
+    // ------------------------------------------------------------ import models
+
+    /// The folder's import models (`EbpSysGenericImportSettings`).
+    pub fn import_models(&self) -> Vec<SimModel> {
+        lock(&self.inner).models.clone()
+    }
+
+    /// Adds a model, or replaces the one of the same name.
+    pub fn set_import_model(&self, model: SimModel) {
+        let mut g = lock(&self.inner);
+        g.models.retain(|m| m.name != model.name);
+        g.models.push(model);
+    }
+
+    /// Renames a model (as a merchant does in EBP); false when there is none of that name.
+    pub fn rename_import_model(&self, from: &str, to: &str) -> bool {
+        let mut g = lock(&self.inner);
+        match g.models.iter_mut().find(|m| m.name == from) {
+            Some(m) => {
+                m.name = to.to_string();
+                true
+            }
+            None => false,
         }
     }
 
