@@ -38,11 +38,14 @@ pub enum SyncAction {
     ImportQuotes,
     /// The engine's demonstration workflow (a few items, a flaky step).
     DemoEngine,
+    /// Shop orders vs ERP documents over a window: missing, duplicates, totals, deleted
+    /// documents (issue 17.4). Reads only (its `--requeue-missing` resets links).
+    ReconcileOrders,
 }
 
 impl SyncAction {
     /// Every action, in the order the CLI lists them.
-    pub const ALL: [SyncAction; 15] = [
+    pub const ALL: [SyncAction; 16] = [
         SyncAction::ImportOrders,
         SyncAction::ExportArticles,
         SyncAction::ExportNewArticles,
@@ -58,6 +61,7 @@ impl SyncAction {
         SyncAction::SendInvoices,
         SyncAction::ImportQuotes,
         SyncAction::DemoEngine,
+        SyncAction::ReconcileOrders,
     ];
 
     /// The stable kebab-case name.
@@ -78,6 +82,7 @@ impl SyncAction {
             SyncAction::SendInvoices => "send-invoices",
             SyncAction::ImportQuotes => "import-quotes",
             SyncAction::DemoEngine => "demo-engine",
+            SyncAction::ReconcileOrders => "reconcile-orders",
         }
     }
 
@@ -107,6 +112,7 @@ impl SyncAction {
             SyncAction::SendInvoices => "Send invoice PDFs",
             SyncAction::ImportQuotes => "Import quotes",
             SyncAction::DemoEngine => "Engine demonstration",
+            SyncAction::ReconcileOrders => "Reconcile orders with the ERP",
         }
     }
 
@@ -128,6 +134,7 @@ impl SyncAction {
             SyncAction::SendInvoices => "Envoi des factures PDF",
             SyncAction::ImportQuotes => "Import des devis",
             SyncAction::DemoEngine => "Démonstration du moteur",
+            SyncAction::ReconcileOrders => "Rapprochement commandes / ERP",
         }
     }
 }

@@ -305,7 +305,9 @@ impl SyncAction {
     pub fn requires(self) -> Capabilities {
         use Capability as C;
         match self {
-            SyncAction::ImportOrders => Capabilities::of(&[C::Orders]),
+            SyncAction::ImportOrders | SyncAction::ReconcileOrders => {
+                Capabilities::of(&[C::Orders])
+            }
             SyncAction::ImportQuotes => Capabilities::of(&[C::Quotes]),
             // The chain is read in the ERP; the shop only receives what changed.
             SyncAction::UpdateOrderStatuses => Capabilities::of(&[C::StatusWriteBack]),

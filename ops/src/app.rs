@@ -121,6 +121,16 @@ impl App {
             SyncAction::SendInvoices,
             Arc::new(SendInvoices::new(self.connectors()?, ledger)),
         );
+        r.register(
+            SyncAction::ReconcileOrders,
+            Arc::new(crate::reconcile_cmd::ReconcileOrders::new(
+                crate::reconcile_cmd::Sources {
+                    db: self.db.clone(),
+                    store: self.store.clone(),
+                    connectors: self.connectors()?,
+                },
+            )),
+        );
         self.register_catalog(&mut r, clock.clone())?;
         crate::customer_connectors::register(&mut r, &self.db, self.connectors()?, clock)?;
         Ok(r)

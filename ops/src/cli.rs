@@ -319,6 +319,48 @@ pub enum Command {
         #[command(subcommand)]
         op: AuditOp,
     },
+    /// Shop orders vs ERP documents over a window: missing in the ERP, duplicates, totals
+    /// beyond the allowed gap, links to deleted documents, transferred orders absent from the
+    /// shop (a run of the action reconcile-orders; docs/AUDIT.md).
+    Reconcile {
+        /// Profile id.
+        profile: String,
+        /// First day (AAAA-MM-JJ, UTC, included).
+        #[arg(long)]
+        from: String,
+        /// Last day (AAAA-MM-JJ, UTC, included).
+        #[arg(long)]
+        to: String,
+        /// Allowed gap between the shop's amount paid and the ERP total (default 0.01).
+        #[arg(long)]
+        tolerance: Option<String>,
+        /// Reset the orders whose ERP document is gone, so the next import writes them
+        /// again (nothing is ever deleted in the ERP).
+        #[arg(long)]
+        requeue_missing: bool,
+        /// JSON output: {"summary": {...}, "findings": [...], "requeued": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plans the orders transferred in the window again with the settings of FILE (the
+    /// format of `profile export`) and lists, per order, what would change in the ERP
+    /// documents; no call to the shop or the ERP (docs/AUDIT.md).
+    WhatIf {
+        /// Profile id.
+        profile: String,
+        /// Profile file whose [import.settings] are tried.
+        #[arg(long)]
+        settings: std::path::PathBuf,
+        /// First day of order creation (AAAA-MM-JJ, UTC, included).
+        #[arg(long)]
+        from: String,
+        /// Last day (AAAA-MM-JJ, UTC, included).
+        #[arg(long)]
+        to: String,
+        /// JSON output: {"summary": {...}, "orders": [{..., "changes": [...]}], ...}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Rebuilds every projection from the event log; --verify compares without replacing.
     Replay {
         /// Compare rebuilt and live projections; exit 1 on any difference.

@@ -480,6 +480,35 @@ pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> 
             })
         }
         Command::Audit { op } => audit_op(settings, cli.account.as_deref(), op).await,
+        Command::Reconcile {
+            profile,
+            from,
+            to,
+            tolerance,
+            requeue_missing,
+            json,
+        } => {
+            crate::reconcile_cmd::cli(
+                settings,
+                &acc,
+                profile,
+                (from, to),
+                tolerance.as_deref(),
+                *requeue_missing,
+                *json,
+            )
+            .await
+        }
+        Command::WhatIf {
+            profile,
+            settings: file,
+            from,
+            to,
+            json,
+        } => {
+            let app = App::open(settings).await?;
+            crate::whatif_cmd::cli(&app, &acc, profile, file, from, to, *json).await
+        }
         Command::Replay { verify } => {
             let app = App::open(settings).await?;
             let report = rebuild(&app.projector, *verify).await?;
@@ -1025,6 +1054,7 @@ pub fn action_available(action: SyncAction) -> bool {
             | SyncAction::ImportQuotes
             | SyncAction::UpdateOrderStatuses
             | SyncAction::SendInvoices
+            | SyncAction::ReconcileOrders
     ) || crate::catalog_connectors::AVAILABLE.contains(&action)
         || crate::customer_connectors::AVAILABLE.contains(&action)
 }
@@ -1094,6 +1124,42 @@ pub async fn run_action(
     input: serde_json::Value,
 ) -> anyhow::Result<(RunId, RunStatus)> {
     run_action_with(app, acc, profile, action, input, "http://127.0.0.1:9").await
+}
+
+/// [`run_action`] printing nothing (for commands whose output is a `--json` contract):
+/// queued, executed in this process, the end status returned.
+pub async fn run_quiet(
+    app: &App,
+    acc: &AccountId,
+    profile: ProfileId,
+    action: SyncAction,
+    input: serde_json::Value,
+) -> anyhow::Result<(RunId, RunStatus)> {
+    let id = enqueue(app, acc, profile, action, input).await?;
+    let w = Worker::new(
+        worker_id(0),
+        app.run_store(),
+        Arc::new(app.registry("http://127.0.0.1:9")?),
+        Arc::new(SystemClock),
+        app.settings.worker_config(),
+    )
+    .with_notifier(app.notifier());
+    loop {
+        let _ = w.drain().await?;
+        let events = app.store.load_end(acc, id).await?;
+        if let Some(status) = events.iter().rev().find_map(|e| match &e.event {
+            RunEvent::RunFinished { status, .. } => Some(*status),
+            _ => None,
+        }) {
+            app.projector.catch_up().await?;
+            return Ok((id, status));
+        }
+        let wait = match app.store.next_due().await? {
+            Some(due) => (due - chrono::Utc::now()).to_std().unwrap_or_default(),
+            None => Duration::from_millis(100),
+        };
+        tokio::time::sleep(wait.clamp(Duration::from_millis(20), Duration::from_secs(5))).await;
+    }
 }
 
 async fn run_action_with(

@@ -16,6 +16,7 @@ use super::query::{self, chunks, chunks_of, query_string, Operator, Where};
 use crate::mail::Secret;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use passerelle_domain::orders::reconcile::ErpSide;
 use passerelle_domain::orders::updates::{ChainDocument, ChainKind};
 use passerelle_domain::orders::DocumentKind;
 use passerelle_domain::orders::{ErpCustomer, ErpItem};
@@ -1463,6 +1464,52 @@ impl Erp for EbpClient {
             .iter()
             .filter_map(|r| chain_document(r, q.tracking_field.as_deref()))
             .collect())
+    }
+
+    /// `GenericQuery` on `SaleDocument` per 100 web orders (`xx_atoosync_order In` and
+    /// `OriginDocumentNumber IsNull`: the documents the imports created, not their later
+    /// stages), with `AmountVatIncluded`: one call per 100 orders when each has one document.
+    async fn imported_documents(&self, web_orders: &[String]) -> Result<Vec<ErpSide>, StepError> {
+        let mut out = Vec::new();
+        for chunk in chunks(web_orders) {
+            let filter = Where::in_strings(a::ATOOSYNC_COLUMN, &chunk).and(Where::strings(
+                "OriginDocumentNumber",
+                Operator::IsNull,
+                &[] as &[&str],
+            ));
+            let rows = self
+                .generic_query(
+                    "SaleDocument",
+                    &[
+                        "Id",
+                        "DocumentNumber",
+                        "DocumentType",
+                        "AmountVatIncluded",
+                        a::ATOOSYNC_COLUMN,
+                    ],
+                    Some(&filter),
+                    "DocumentNumber",
+                    None,
+                )
+                .await?;
+            for r in rows {
+                let kind = cell(&r, "DocumentType")
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .and_then(a::kind_of_type);
+                if let (Some(web_order), Some(kind)) =
+                    (non_empty(cell(&r, a::ATOOSYNC_COLUMN)), kind)
+                {
+                    out.push(ErpSide {
+                        web_order,
+                        number: cell(&r, "DocumentNumber").unwrap_or_default(),
+                        kind,
+                        total_tax_incl: cell(&r, "AmountVatIncluded")
+                            .map(|_| cell_decimal(&r, "AmountVatIncluded")),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn deleted_documents_since(&self, since: &str) -> Result<u32, StepError> {

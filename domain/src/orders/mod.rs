@@ -9,9 +9,11 @@ pub mod document;
 pub mod grouping;
 pub mod model;
 pub mod plan;
+pub mod reconcile;
 pub mod settings;
 pub mod totals;
 pub mod updates;
+pub mod whatif;
 
 pub use document::{
     CustomerRecord, CustomerResolution, DocumentLine, DocumentPayment, ErpCustomer, ErpDocument,

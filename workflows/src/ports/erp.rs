@@ -4,6 +4,7 @@
 
 use crate::engine::StepError;
 use async_trait::async_trait;
+use passerelle_domain::orders::reconcile::ErpSide;
 use passerelle_domain::orders::updates::ChainDocument;
 use passerelle_domain::orders::{CustomerRecord, DocumentKind, ErpCustomer, ErpDocument, ErpItem};
 use rust_decimal::Decimal;
@@ -152,4 +153,14 @@ pub trait Erp: Send + Sync {
     async fn deleted_documents_since(&self, since: &str) -> Result<u32, StepError>;
     /// The PDF of an invoice, by number. A non-PDF answer is a permanent error.
     async fn invoice_pdf(&self, number: &str) -> Result<Vec<u8>, StepError>;
+    /// The imported sale documents of these web orders (those not transformed from another
+    /// document: the first stage of each sale) with their total incl. tax, for the
+    /// reconciliation (issue 17.4): at most 100 web orders per call. Not every ERP adapter
+    /// reads them: the default refuses.
+    async fn imported_documents(&self, web_orders: &[String]) -> Result<Vec<ErpSide>, StepError> {
+        let _ = web_orders;
+        Err(StepError::permanent(
+            "cet ERP ne sait pas lire ses documents pour le rapprochement (reconciliation not supported)",
+        ))
+    }
 }
