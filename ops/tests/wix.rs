@@ -784,6 +784,8 @@ async fn every_path_and_method_the_client_calls_is_in_wix_endpoints_json() {
 #[ignore = "figures for the report, about a minute"]
 async fn import_of_10000_orders_figures() {
     env();
+    // A long run on a loaded machine: a lease that outlives a slow step.
+    std::env::set_var("PASSERELLE_LEASE_MS", "60000");
     let n = 10_000usize;
     let mut seed = Seed::demo(1);
     seed.orders[0].status = passerelle_simulators::seed::SeedStatus::PaymentAccepted;

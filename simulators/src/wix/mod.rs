@@ -12,7 +12,9 @@
 //!   limit ≤ 100 (above: 400 with a `validationError`), the Wix query language (`$eq`,
 //!   `$ne`, `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`, `$exists`, `$and`, `$or`, `$not`,
 //!   dotted field paths), default sort `createdDate` DESC, `INITIALIZED` orders never
-//!   returned, the cursor carrying the search (`metadata{count, cursors{next}, hasNext}`);
+//!   returned, the cursor carrying the search; the answer's paging is `metadata{count,
+//!   cursors{next}, hasNext}` as in Wix's SDK for Search Orders (the query routes, e.g.
+//!   inventory items, answer `pagingMetadata`, the name `platforms.md` §6 gives);
 //! * `GET /ecom/v1/orders/{id}`, `POST /ecom/v1/orders/{orderId}/update-status`,
 //!   `POST /ecom/v1/orders/{id}/cancel`, `POST /ecom/v1/orders/{id}/activities`
 //!   (merchant comments in `activities[]`), fulfilments `POST
@@ -575,11 +577,11 @@ async fn handle(
         }
         ("POST", "/ecom/v1/orders/{id}/cancel") => update_order(&mut s, &seg(3), |o| {
             if o["status"] == "CANCELED" {
-                return Err(app_error(
+                return Err(Box::new(app_error(
                     StatusCode::BAD_REQUEST,
                     "ORDER_ALREADY_CANCELED",
                     "Order is already canceled",
-                ));
+                )));
             }
             o["status"] = json!("CANCELED");
             Ok(())
@@ -666,13 +668,13 @@ async fn handle(
 fn update_order(
     s: &mut SimState,
     id: &str,
-    f: impl FnOnce(&mut Value) -> Result<(), Response>,
+    f: impl FnOnce(&mut Value) -> Result<(), Box<Response>>,
 ) -> Response {
     let Some(o) = s.shop.orders.get_mut(id) else {
         return not_found("Order");
     };
     if let Err(r) = f(o) {
-        return r;
+        return *r;
     }
     o["updatedDate"] = json!(now());
     ok(json!({"order": o}))

@@ -486,11 +486,15 @@ mod tests {
     fn bad_data_is_a_reason_not_a_panic() {
         let mut v = order();
         v["priceSummary"]["total"]["amount"] = json!("12,5O");
-        assert!(map_order(&v).unwrap_err().contains("montant illisible"));
+        assert!(map_order(&v)
+            .expect_err("refused")
+            .contains("montant illisible"));
         let mut v = order();
         v["additionalFees"][0]["name"] = json!("Frais de dossier");
         v["additionalFees"][0]["code"] = json!("fees");
-        assert!(map_order(&v).unwrap_err().contains("non pris en charge"));
+        assert!(map_order(&v)
+            .expect_err("refused")
+            .contains("non pris en charge"));
         let mut v = order();
         v["lineItems"] = json!([]);
         assert!(map_order(&v).is_err());
