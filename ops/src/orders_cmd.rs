@@ -736,6 +736,9 @@ pub async fn test_connection(
 ) -> anyhow::Result<ExitCode> {
     let conn = app.connectors()?;
     let mut ok = true;
+    // A configuration error (missing site id, unsupported shop setup) exits 2: the
+    // profile must change, retrying cannot help.
+    let mut misconfigured = false;
     match conn
         .shop_connection(acc, id)
         .await
@@ -745,11 +748,13 @@ pub async fn test_connection(
             Ok(()) => println!("{} : OK", t("Boutique", "Shop")),
             Err(e) => {
                 ok = false;
+                misconfigured = e.is_configuration();
                 println!("{} : {e}", t("Boutique", "Shop"));
             }
         },
         Err(e) => {
             ok = false;
+            misconfigured = e.is_configuration();
             println!("{} : {e}", t("Boutique", "Shop"));
         }
     }
@@ -790,6 +795,8 @@ pub async fn test_connection(
     }
     Ok(if ok {
         ExitCode::SUCCESS
+    } else if misconfigured {
+        ExitCode::from(2)
     } else {
         ExitCode::from(1)
     })

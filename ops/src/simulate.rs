@@ -10,6 +10,7 @@ use passerelle_simulators::ebp::{EbpSim, EbpSimConfig};
 use passerelle_simulators::prestashop::{Corruption, PrestaShopSim, SimShop, DEMO_KEY};
 use passerelle_simulators::seed::{Seed, SeedBreakage};
 use passerelle_simulators::shopify::{ShopifySim, ShopifySimConfig};
+use passerelle_simulators::wix::{WixSim, WixSimConfig};
 use passerelle_simulators::woocommerce::{WooSim, WooSimConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -56,7 +57,7 @@ async fn prestashop_from_seed(
 pub fn has_shop_simulator(platform: Platform) -> bool {
     matches!(
         platform,
-        Platform::PrestaShop | Platform::WooCommerce | Platform::Shopify
+        Platform::PrestaShop | Platform::WooCommerce | Platform::Shopify | Platform::Wix
     )
 }
 
@@ -67,6 +68,7 @@ pub fn demo_profile_template(platform: Platform) -> Option<&'static str> {
         Platform::PrestaShop => Some(crate::demo::PROFILE_TEMPLATE),
         Platform::WooCommerce => Some(include_str!("../deploy/profile.woocommerce.sample.toml")),
         Platform::Shopify => Some(include_str!("../deploy/profile.shopify.sample.toml")),
+        Platform::Wix => Some(include_str!("../deploy/profile.wix.sample.toml")),
         _ => None,
     }
 }
@@ -109,6 +111,19 @@ pub async fn start_shop(
                 _server: Box::new(sim),
             })
         }
+        Platform::Wix => {
+            let (sim, _) = WixSim::from_seed(seed, WixSimConfig::default(), addr).await?;
+            Ok(RunningShop {
+                platform,
+                url: sim.url(),
+                credentials: json!({
+                    "key": sim.credentials(),
+                    "api_key": sim.api_key(),
+                    "site_id": sim.site_id(),
+                }),
+                _server: Box::new(sim),
+            })
+        }
         other => Err(usage(format!(
             "pas de simulateur pour {} dans cette version (simulateurs : {})",
             other.label(),
@@ -118,7 +133,7 @@ pub async fn start_shop(
 }
 
 /// What `passerelle sim` can start.
-pub const SIMULATORS: [&str; 4] = ["prestashop", "woocommerce", "shopify", "ebp"];
+pub const SIMULATORS: [&str; 5] = ["prestashop", "woocommerce", "shopify", "wix", "ebp"];
 
 /// `passerelle sim PLATFORM [--listen ADDR] [--seed FILE] [--json]`.
 pub async fn sim_cmd(

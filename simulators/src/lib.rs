@@ -13,6 +13,7 @@
 //! * [`shopify`]: the Shopify Admin GraphQL API (2026-04), cost-throttled.
 //! * [`ebp`]: EBP Gestion Commerciale SaaS (API, login, Import and Export APIs).
 //! * [`woocommerce`]: the WooCommerce REST API `wc/v3` (`/wp-json/wc/v3/…`).
+//! * [`wix`]: Wix eCommerce Orders v1 and Stores Catalog V3 inventory (`www.wixapis.com`).
 //! * [`storage`]: Dropbox, pCloud and Cloudinary.
 //! * [`demo_backend`]: the engine demonstration's backend.
 
@@ -22,4 +23,5 @@ pub mod prestashop;
 pub mod seed;
 pub mod shopify;
 pub mod storage;
+pub mod wix;
 pub mod woocommerce;

@@ -34,7 +34,19 @@ impl StepError {
     pub fn permanent(message: impl Into<String>) -> Self {
         StepError::Permanent(message.into())
     }
+    /// A permanent error that is the profile's configuration's fault (credentials, site
+    /// id, an unsupported shop setup): `profile test-connection` exits 2 on it.
+    pub fn configuration(message: impl Into<String>) -> Self {
+        StepError::Permanent(format!("{CONFIGURATION_PREFIX}{}", message.into()))
+    }
+    /// True for an error made by [`StepError::configuration`].
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, StepError::Permanent(m) if m.starts_with(CONFIGURATION_PREFIX))
+    }
 }
+
+/// How a configuration error reads (French first): the message after it says what to fix.
+const CONFIGURATION_PREFIX: &str = "configuration invalide : ";
 
 /// Why a workflow (or one of its items) stopped before its end.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
