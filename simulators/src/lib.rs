@@ -13,9 +13,12 @@
 //! * [`shopify`]: the Shopify Admin GraphQL API (2026-04), cost-throttled.
 //! * [`ebp`]: EBP Gestion Commerciale SaaS (API, login, Import and Export APIs).
 //! * [`woocommerce`]: the WooCommerce REST API `wc/v3` (`/wp-json/wc/v3/…`).
+//! * [`bigcommerce`]: the BigCommerce REST API (v2 orders, v3 metafields and inventory),
+//!   rate-limited per store.
 //! * [`storage`]: Dropbox, pCloud and Cloudinary.
 //! * [`demo_backend`]: the engine demonstration's backend.
 
+pub mod bigcommerce;
 pub mod demo_backend;
 pub mod ebp;
 pub mod prestashop;
