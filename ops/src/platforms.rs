@@ -5,7 +5,7 @@
 //! Adding a platform is one arm in each function below (see `docs/PLATFORMS.md`,
 //! "Adding a platform").
 
-use passerelle_adapters::cms::{prestashop, shopify, woocommerce};
+use passerelle_adapters::cms::{bigcommerce, prestashop, shopify, woocommerce};
 use passerelle_adapters::store::Db;
 use passerelle_domain::platform::{partial_notes, Capabilities, Platform};
 use passerelle_domain::profile::Profile;
@@ -20,8 +20,8 @@ pub fn capabilities(platform: Platform) -> Capabilities {
         Platform::PrestaShop => prestashop::CAPABILITIES,
         Platform::WooCommerce => woocommerce::CAPABILITIES,
         Platform::Shopify => shopify::CAPABILITIES,
-        Platform::BigCommerce
-        | Platform::Magento
+        Platform::BigCommerce => bigcommerce::CAPABILITIES,
+        Platform::Magento
         | Platform::Wix
         | Platform::LeNewBlack
         | Platform::Oasis
@@ -74,6 +74,10 @@ pub fn connect(profile: &Profile, key: &str, db: &Db) -> Result<ShopConnection, 
             };
             shopify::connect(&shop.url, key, shopify::CostBucket::new(db.clone()), money)
         }
+        // The store's request quota is shared by every worker through the database.
+        Platform::BigCommerce => {
+            bigcommerce::connect(&shop.url, key, bigcommerce::RateGate::new(db.clone()))
+        }
         other => Err(StepError::permanent(format!(
             "plateforme {} pas encore prise en charge (platform not supported yet)",
             other.label()
@@ -88,6 +92,7 @@ pub fn normalise_url(platform: Platform, url: &str) -> Result<String, String> {
         Platform::PrestaShop => prestashop::normalise_shop_url(url),
         Platform::WooCommerce => woocommerce::normalise_shop_url(url),
         Platform::Shopify => shopify::normalise_shop_url(url),
+        Platform::BigCommerce => bigcommerce::normalise_shop_url(url),
         // Platforms without a client keep the URL as given (they cannot run anything yet).
         _ => Ok(url.trim().to_string()),
     }

@@ -28,10 +28,10 @@ use serde_json::{json, Value};
 pub const FIRST_ORDER_ID: u64 = 100;
 
 /// The store's default currency.
-pub const STORE_CURRENCY: &str = "EUR";
+pub(super) const STORE_CURRENCY: &str = "EUR";
 
 /// The rate rendered for an order in US dollars (store default EUR → USD).
-pub const USD_RATE: &str = "1.0850000000";
+pub(super) const USD_RATE: &str = "1.0850000000";
 
 /// Half-up to cents, as the store computes taxes.
 pub(super) fn r2(d: Decimal) -> Decimal {
@@ -110,7 +110,7 @@ fn tax_name(rate: Decimal) -> String {
 /// One order of the seed: the order object, its lines, its shipping addresses and its
 /// tax rows.
 #[derive(Debug, Clone)]
-pub struct Rendered {
+pub(super) struct Rendered {
     /// `GET /v2/orders/{id}`.
     pub order: Value,
     /// `GET /v2/orders/{id}/products`.
@@ -122,7 +122,7 @@ pub struct Rendered {
 }
 
 /// The customer ids of the seed's customers (guests: 0).
-pub fn customer_ids(seed: &Seed) -> Vec<u64> {
+pub(super) fn customer_ids(seed: &Seed) -> Vec<u64> {
     let mut next = 1u64;
     seed.customers
         .iter()
@@ -138,7 +138,7 @@ pub fn customer_ids(seed: &Seed) -> Vec<u64> {
 }
 
 /// One order of the seed as BigCommerce serves it.
-pub fn order(seed: &Seed, o: &SeedOrder, id: u64, customer_id: u64) -> Rendered {
+pub(super) fn order(seed: &Seed, o: &SeedOrder, id: u64, customer_id: u64) -> Rendered {
     let c = &seed.customers[o.customer];
     let address_id = id * 10 + 1;
     let hundred = Decimal::from(100);
