@@ -5,7 +5,7 @@
 //! Adding a platform is one arm in each function below (see `docs/PLATFORMS.md`,
 //! "Adding a platform").
 
-use passerelle_adapters::cms::{prestashop, shopify, wix, woocommerce};
+use passerelle_adapters::cms::{bigcommerce, prestashop, shopify, wix, woocommerce};
 use passerelle_adapters::store::Db;
 use passerelle_domain::platform::{partial_notes, Capabilities, Platform};
 use passerelle_domain::profile::Profile;
@@ -21,8 +21,8 @@ pub fn capabilities(platform: Platform) -> Capabilities {
         Platform::WooCommerce => woocommerce::CAPABILITIES,
         Platform::Shopify => shopify::CAPABILITIES,
         Platform::Wix => wix::CAPABILITIES,
-        Platform::BigCommerce
-        | Platform::Magento
+        Platform::BigCommerce => bigcommerce::CAPABILITIES,
+        Platform::Magento
         | Platform::LeNewBlack
         | Platform::Oasis
         | Platform::Orderlion => Capabilities::NONE,
@@ -76,6 +76,11 @@ pub fn connect(profile: &Profile, key: &str, db: &Db) -> Result<ShopConnection, 
         }
         // Its requests paced by the site's gate in the database (200 per minute).
         Platform::Wix => wix::connect(&shop.url, key, db),
+
+        // The store's request quota is shared by every worker through the database.
+        Platform::BigCommerce => {
+            bigcommerce::connect(&shop.url, key, bigcommerce::RateGate::new(db.clone()))
+        }
         other => Err(StepError::permanent(format!(
             "plateforme {} pas encore prise en charge (platform not supported yet)",
             other.label()
@@ -91,6 +96,8 @@ pub fn normalise_url(platform: Platform, url: &str) -> Result<String, String> {
         Platform::WooCommerce => woocommerce::normalise_shop_url(url),
         Platform::Shopify => shopify::normalise_shop_url(url),
         Platform::Wix => wix::normalise_shop_url(url),
+
+        Platform::BigCommerce => bigcommerce::normalise_shop_url(url),
         // Platforms without a client keep the URL as given (they cannot run anything yet).
         _ => Ok(url.trim().to_string()),
     }

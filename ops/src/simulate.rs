@@ -6,6 +6,7 @@
 use crate::commands::{t, usage};
 use crate::demo::REDIRECT_URI;
 use passerelle_domain::Platform;
+use passerelle_simulators::bigcommerce::{BigCommerceSim, BigCommerceSimConfig};
 use passerelle_simulators::ebp::{EbpSim, EbpSimConfig};
 use passerelle_simulators::prestashop::{Corruption, PrestaShopSim, SimShop, DEMO_KEY};
 use passerelle_simulators::seed::{Seed, SeedBreakage};
@@ -57,7 +58,11 @@ async fn prestashop_from_seed(
 pub fn has_shop_simulator(platform: Platform) -> bool {
     matches!(
         platform,
-        Platform::PrestaShop | Platform::WooCommerce | Platform::Shopify | Platform::Wix
+        Platform::PrestaShop
+            | Platform::WooCommerce
+            | Platform::Shopify
+            | Platform::Wix
+            | Platform::BigCommerce
     )
 }
 
@@ -69,6 +74,8 @@ pub fn demo_profile_template(platform: Platform) -> Option<&'static str> {
         Platform::WooCommerce => Some(include_str!("../deploy/profile.woocommerce.sample.toml")),
         Platform::Shopify => Some(include_str!("../deploy/profile.shopify.sample.toml")),
         Platform::Wix => Some(include_str!("../deploy/profile.wix.sample.toml")),
+
+        Platform::BigCommerce => Some(include_str!("../deploy/profile.bigcommerce.sample.toml")),
         _ => None,
     }
 }
@@ -124,6 +131,21 @@ pub async fn start_shop(
                 _server: Box::new(sim),
             })
         }
+        Platform::BigCommerce => {
+            // The Pro plan's quota (450 requests / 30 s): the demo's 60 orders read and
+            // written back stay within one window; tests use the Standard plan's 150.
+            let config = BigCommerceSimConfig {
+                quota: 450,
+                ..BigCommerceSimConfig::default()
+            };
+            let (sim, _) = BigCommerceSim::from_seed(seed, config, addr).await?;
+            Ok(RunningShop {
+                platform,
+                url: sim.url(),
+                credentials: json!({"key": sim.token(), "store_hash": sim.store_hash()}),
+                _server: Box::new(sim),
+            })
+        }
         other => Err(usage(format!(
             "pas de simulateur pour {} dans cette version (simulateurs : {})",
             other.label(),
@@ -133,7 +155,14 @@ pub async fn start_shop(
 }
 
 /// What `passerelle sim` can start.
-pub const SIMULATORS: [&str; 5] = ["prestashop", "woocommerce", "shopify", "wix", "ebp"];
+pub const SIMULATORS: [&str; 6] = [
+    "prestashop",
+    "woocommerce",
+    "shopify",
+    "wix",
+    "bigcommerce",
+    "ebp",
+];
 
 /// `passerelle sim PLATFORM [--listen ADDR] [--seed FILE] [--json]`.
 pub async fn sim_cmd(

@@ -14,9 +14,12 @@
 //! * [`ebp`]: EBP Gestion Commerciale SaaS (API, login, Import and Export APIs).
 //! * [`woocommerce`]: the WooCommerce REST API `wc/v3` (`/wp-json/wc/v3/…`).
 //! * [`wix`]: Wix eCommerce Orders v1 and Stores Catalog V3 inventory (`www.wixapis.com`).
+//! * [`bigcommerce`]: the BigCommerce REST API (v2 orders, v3 metafields and inventory),
+//!   rate-limited per store.
 //! * [`storage`]: Dropbox, pCloud and Cloudinary.
 //! * [`demo_backend`]: the engine demonstration's backend.
 
+pub mod bigcommerce;
 pub mod demo_backend;
 pub mod ebp;
 pub mod prestashop;
