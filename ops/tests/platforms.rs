@@ -216,13 +216,13 @@ fn platform_name_check_passes_on_the_tree_and_fails_on_a_planted_name() {
 fn demo_on_a_platform_without_simulator_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/d.db", dir.path().display());
-    let o = bin(&url, &["demo", "--shop", "bigcommerce"], dir.path());
+    let o = bin(&url, &["demo", "--shop", "lenewblack"], dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("BigCommerce"));
+    assert!(stderr(&o).contains("Le New Black"), "{}", stderr(&o));
     let o = bin(&url, &["demo", "--shop", "oscommerce"], dir.path());
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("valeurs possibles"));
-    let o = bin(&url, &["sim", "magento"], dir.path());
+    let o = bin(&url, &["sim", "oasis"], dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
