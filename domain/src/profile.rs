@@ -218,6 +218,7 @@ pub enum ImportShape {
 
 /// Events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // the ERP connection's model names and format: built once per profile change
 pub enum ProfileEvent {
     /// Created.
     ProfileCreated {

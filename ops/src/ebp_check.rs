@@ -288,7 +288,9 @@ async fn dry_run(
             return;
         }
     };
-    let page = match shop.orders_page(&config.query, None, 1).await {
+    // The first page of orders the profile would import: the first one that builds is
+    // rendered (one batched article look-up for the page).
+    let page = match shop.orders_page(&config.query, None, 20).await {
         Ok(p) => p,
         Err(e) => {
             say!(
@@ -298,35 +300,27 @@ async fn dry_run(
             return;
         }
     };
-    let order = match page.orders.into_iter().next() {
-        Some(ShopOrderRead::Ok(o)) => o,
-        Some(ShopOrderRead::Invalid { id, reason }) => {
-            say!(out, "Essai à blanc : commande {id} illisible : {reason}");
-            return;
-        }
-        None => {
-            say!(
-                out,
-                "Essai à blanc : aucune commande à importer dans la période du profil"
-            );
-            return;
-        }
-    };
-    let Some(rule) = config
-        .settings
-        .statuses
-        .iter()
-        .find(|r| r.state_id == order.state_id)
-    else {
+    let orders: Vec<_> = page
+        .orders
+        .into_iter()
+        .filter_map(|o| match o {
+            ShopOrderRead::Ok(o) => Some(o),
+            ShopOrderRead::Invalid { .. } => None,
+        })
+        .collect();
+    if orders.is_empty() {
         say!(
             out,
-            "Essai à blanc : commande {} : statut {} sans règle dans le profil",
-            order.reference,
-            order.state_id
+            "Essai à blanc : aucune commande lisible à importer dans la période du profil"
         );
         return;
-    };
-    let refs: Vec<String> = order.lines.iter().map(|l| l.reference.clone()).collect();
+    }
+    let mut refs: Vec<String> = orders
+        .iter()
+        .flat_map(|o| o.lines.iter().map(|l| l.reference.clone()))
+        .collect();
+    refs.sort();
+    refs.dedup();
     let items = match erp.items_by_references(&refs).await {
         Ok(v) => v.into_iter().map(|i| (i.id.clone(), i)).collect(),
         Err(e) => {
@@ -334,25 +328,48 @@ async fn dry_run(
             return;
         }
     };
-    let customer = resolve_customer(&order, &config.settings, &[]);
-    let cx = BuildContext {
-        settings: &config.settings,
-        status: rule,
-        customer: &customer,
-        items: &items,
-        today: config.today,
-    };
-    let document = match build_document(&order, &cx) {
-        Ok(d) => d,
-        Err(e) => {
-            say!(
-                out,
-                "Essai à blanc : commande {} non transférable : {e}",
-                order.reference
-            );
-            return;
+    let mut refused = Vec::new();
+    let mut built = None;
+    for order in &orders {
+        let Some(rule) = config
+            .settings
+            .statuses
+            .iter()
+            .find(|r| r.state_id == order.state_id)
+        else {
+            refused.push(format!(
+                "{} : statut {} sans règle",
+                order.reference, order.state_id
+            ));
+            continue;
+        };
+        let customer = resolve_customer(order, &config.settings, &[]);
+        let cx = BuildContext {
+            settings: &config.settings,
+            status: rule,
+            customer: &customer,
+            items: &items,
+            today: config.today,
+        };
+        match build_document(order, &cx) {
+            Ok(d) => {
+                built = Some((order.reference.clone(), customer, d));
+                break;
+            }
+            Err(e) => refused.push(format!("{} : {e}", order.reference)),
         }
+    }
+    for r in &refused {
+        say!(out, "Essai à blanc : commande non transférable {r}");
+    }
+    let Some((reference, customer, document)) = built else {
+        say!(
+            out,
+            "Essai à blanc : aucune commande transférable sur la première page"
+        );
+        return;
     };
+
     let batch = ImportBatch {
         customers: match customer {
             CustomerResolution::New(r) => vec![r],
@@ -370,7 +387,7 @@ async fn dry_run(
     say!(
         out,
         "Essai à blanc (rien n'est envoyé) : commande {} → {} fichier(s)",
-        order.reference,
+        reference,
         written.len()
     );
     for f in &written {
