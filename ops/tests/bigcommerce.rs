@@ -724,3 +724,59 @@ async fn every_call_of_the_client_is_in_the_published_specs() {
         s.shop.calls()
     );
 }
+
+/// Figures (run with `--run-ignored only`): 10,000 orders read through the port at zero
+/// latency (orders/s, store calls per 1,000 orders) and a 20,000-article stock update at
+/// the real Standard quota (150 requests / 30 s) through the database gate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "figures, not a check"]
+async fn figures_10000_orders_and_20000_articles() {
+    env();
+    let db = fresh(Kind::Sqlite).await;
+    let app = db.app().await;
+    let mut seed = Seed::demo(1);
+    seed.orders[0].status = SeedStatus::PaymentAccepted;
+    let (sim, _) = BigCommerceSim::from_seed(&seed, roomy(), local())
+        .await
+        .unwrap();
+    let first = passerelle_simulators::bigcommerce::FIRST_ORDER_ID;
+    sim.clone_orders(first, 9_999);
+    let c = client(&sim, Some(RateGate::new(app.db.clone())));
+    let q = OrderQuery {
+        states: vec!["11".into()],
+        ..OrderQuery::default()
+    };
+    let started = std::time::Instant::now();
+    let all = read_all(&c, &q, 100).await;
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(all.len(), 10_000);
+    let calls = sim.total_calls();
+    eprintln!(
+        "FIGURES orders: 10000 read in {secs:.1} s = {:.0} orders/s; {calls} store calls = {:.1} per 1,000 orders",
+        10_000.0 / secs,
+        calls as f64 / 10.0
+    );
+
+    let sim = BigCommerceSim::start_empty(BigCommerceSimConfig::default())
+        .await
+        .unwrap();
+    let mut wanted = Vec::new();
+    for i in 1..=20_000 {
+        let sku = format!("ART-{i:05}");
+        sim.add_item(&sku, 1);
+        wanted.push((sku, 5));
+    }
+    sim.set_other_apps(0);
+    let catalog = BigCommerceCatalog::new(client(&sim, Some(RateGate::new(app.db.clone()))));
+    let started = std::time::Instant::now();
+    let w = catalog.set_stock(&wanted, 2000).await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert!(w.iter().all(|(_, x)| matches!(x, Written::Updated(_))));
+    assert_eq!(sim.over_quota(), 0);
+    let calls = sim.total_calls();
+    eprintln!(
+        "FIGURES stock: 20000 articles in {secs:.1} s, {calls} calls ({:?} adjustments), theoretical minimum at 150/30 s: {:.1} s",
+        sim.inventory_batches().len(),
+        ((calls as f64 / 150.0).ceil() - 1.0).max(0.0) * 30.0
+    );
+}

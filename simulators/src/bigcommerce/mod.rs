@@ -875,6 +875,7 @@ fn cut(v: &Value) -> Response {
 }
 
 /// `page` and `limit` of a v2 list (limit default `default`, at most 250).
+#[allow(clippy::result_large_err)] // the error is the answer itself, built once per call
 fn v2_paging(params: &[(String, String)], default: usize) -> Result<(usize, usize), Response> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let page = match get("page") {

@@ -376,7 +376,7 @@ pub fn map_order(
 
     let wrap_ex = dec(o.get("wrapping_cost_ex_tax"), "wrapping_cost_ex_tax")?;
     let wrap_inc = dec(o.get("wrapping_cost_inc_tax"), "wrapping_cost_inc_tax")?;
-    let wrapping = (!wrap_ex.is_zero() || !wrap_inc.is_zero()).then(|| Wrapping {
+    let wrapping = (!wrap_ex.is_zero() || !wrap_inc.is_zero()).then_some(Wrapping {
         amount_tax_excl: wrap_ex,
         amount_tax_incl: wrap_inc,
         message: wrap_message,
