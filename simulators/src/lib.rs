@@ -13,11 +13,13 @@
 //! * [`shopify`]: the Shopify Admin GraphQL API (2026-04), cost-throttled.
 //! * [`ebp`]: EBP Gestion Commerciale SaaS (API, login, Import and Export APIs).
 //! * [`woocommerce`]: the WooCommerce REST API `wc/v3` (`/wp-json/wc/v3/…`).
+//! * [`magento`]: the Magento 2 / Adobe Commerce admin REST API (`/rest/<store>/V1/…`).
 //! * [`storage`]: Dropbox, pCloud and Cloudinary.
 //! * [`demo_backend`]: the engine demonstration's backend.
 
 pub mod demo_backend;
 pub mod ebp;
+pub mod magento;
 pub mod prestashop;
 pub mod seed;
 pub mod shopify;

@@ -4,8 +4,10 @@
 //!
 //! * [`prestashop`]: PrestaShop Webservice 1.7 / 8.x (JSON reads, XML writes).
 //! * [`woocommerce`]: WooCommerce REST `wc/v3`.
+//! * [`magento`]: Magento 2 / Adobe Commerce admin REST (`/rest/<store>/V1/`).
 //! * [`shopify`]: Shopify Admin GraphQL 2026-04 (cost-throttled, bucket shared in the database).
 
+pub mod magento;
 pub mod prestashop;
 pub mod shopify;
 pub mod woocommerce;
