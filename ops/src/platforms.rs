@@ -5,7 +5,7 @@
 //! Adding a platform is one arm in each function below (see `docs/PLATFORMS.md`,
 //! "Adding a platform").
 
-use passerelle_adapters::cms::{prestashop, shopify, woocommerce};
+use passerelle_adapters::cms::{magento, prestashop, shopify, woocommerce};
 use passerelle_adapters::store::Db;
 use passerelle_domain::platform::{partial_notes, Capabilities, Platform};
 use passerelle_domain::profile::Profile;
@@ -20,8 +20,8 @@ pub fn capabilities(platform: Platform) -> Capabilities {
         Platform::PrestaShop => prestashop::CAPABILITIES,
         Platform::WooCommerce => woocommerce::CAPABILITIES,
         Platform::Shopify => shopify::CAPABILITIES,
+        Platform::Magento => magento::CAPABILITIES,
         Platform::BigCommerce
-        | Platform::Magento
         | Platform::Wix
         | Platform::LeNewBlack
         | Platform::Oasis
@@ -74,6 +74,20 @@ pub fn connect(profile: &Profile, key: &str, db: &Db) -> Result<ShopConnection, 
             };
             shopify::connect(&shop.url, key, shopify::CostBucket::new(db.clone()), money)
         }
+        Platform::Magento => {
+            // The document in the order's currency with `base_to_order_rate` when the
+            // profile wants foreign-currency documents, else in the base currency.
+            let foreign = profile
+                .import
+                .as_ref()
+                .is_some_and(|i| i.settings.foreign_currency_documents);
+            let money = if foreign {
+                magento::Money::Order
+            } else {
+                magento::Money::Base
+            };
+            magento::connect(&shop.url, key, money)
+        }
         other => Err(StepError::permanent(format!(
             "plateforme {} pas encore prise en charge (platform not supported yet)",
             other.label()
@@ -88,6 +102,14 @@ pub fn normalise_url(platform: Platform, url: &str) -> Result<String, String> {
         Platform::PrestaShop => prestashop::normalise_shop_url(url),
         Platform::WooCommerce => woocommerce::normalise_shop_url(url),
         Platform::Shopify => shopify::normalise_shop_url(url),
+        Platform::Magento => magento::normalise_shop_url(url).map(|(root, store)| {
+            // The store code travels in the URL the client is given.
+            if store == "default" {
+                root
+            } else {
+                format!("{root}rest/{store}/")
+            }
+        }),
         // Platforms without a client keep the URL as given (they cannot run anything yet).
         _ => Ok(url.trim().to_string()),
     }

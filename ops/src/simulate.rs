@@ -7,6 +7,7 @@ use crate::commands::{t, usage};
 use crate::demo::REDIRECT_URI;
 use passerelle_domain::Platform;
 use passerelle_simulators::ebp::{EbpSim, EbpSimConfig};
+use passerelle_simulators::magento::{MagentoSim, MagentoSimConfig};
 use passerelle_simulators::prestashop::{Corruption, PrestaShopSim, SimShop, DEMO_KEY};
 use passerelle_simulators::seed::{Seed, SeedBreakage};
 use passerelle_simulators::shopify::{ShopifySim, ShopifySimConfig};
@@ -56,7 +57,7 @@ async fn prestashop_from_seed(
 pub fn has_shop_simulator(platform: Platform) -> bool {
     matches!(
         platform,
-        Platform::PrestaShop | Platform::WooCommerce | Platform::Shopify
+        Platform::PrestaShop | Platform::WooCommerce | Platform::Shopify | Platform::Magento
     )
 }
 
@@ -66,6 +67,7 @@ pub fn demo_profile_template(platform: Platform) -> Option<&'static str> {
     match platform {
         Platform::WooCommerce => Some(include_str!("../deploy/profile.woocommerce.sample.toml")),
         Platform::Shopify => Some(include_str!("../deploy/profile.shopify.sample.toml")),
+        Platform::Magento => Some(include_str!("../deploy/profile.magento.sample.toml")),
         _ => None,
     }
 }
@@ -108,6 +110,16 @@ pub async fn start_shop(
                 _server: Box::new(sim),
             })
         }
+        Platform::Magento => {
+            let (sim, _) = MagentoSim::from_seed(seed, MagentoSimConfig::default(), addr).await?;
+            Ok(RunningShop {
+                platform,
+                url: sim.url(),
+                // `key` is the integration access token, sent as `Authorization: Bearer`.
+                credentials: json!({"key": sim.token(), "store_code": "default"}),
+                _server: Box::new(sim),
+            })
+        }
         other => Err(usage(format!(
             "pas de simulateur pour {} dans cette version (simulateurs : {})",
             other.label(),
@@ -117,7 +129,7 @@ pub async fn start_shop(
 }
 
 /// What `passerelle sim` can start.
-pub const SIMULATORS: [&str; 4] = ["prestashop", "woocommerce", "shopify", "ebp"];
+pub const SIMULATORS: [&str; 5] = ["prestashop", "woocommerce", "shopify", "magento", "ebp"];
 
 /// `passerelle sim PLATFORM [--listen ADDR] [--seed FILE] [--json]`.
 pub async fn sim_cmd(

@@ -173,7 +173,12 @@ impl MagentoCatalog {
                             cap,
                             "Magento : tableau refusé (limite d'entrée) : recoupé"
                         );
-                        for c in chunk.chunks(cap).rev() {
+                        // Everything still to send is re-cut to the cap, not only this array.
+                        let mut rest = chunk;
+                        while let Some(c) = queue.pop() {
+                            rest.extend(c);
+                        }
+                        for c in rest.chunks(cap).rev() {
                             queue.push(c.to_vec());
                         }
                     } else if is_bad_request(&e) && chunk.len() > 1 {
