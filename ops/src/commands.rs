@@ -68,9 +68,15 @@ pub async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> 
                 .parse()
                 .map_err(|e: passerelle_domain::platform::UnknownPlatform| usage(e.to_string()))?;
             if !crate::simulate::has_shop_simulator(platform) {
+                // The list of simulators without EBP's (the demo needs a shop).
+                let shops: Vec<&str> = crate::simulate::SIMULATORS
+                    .into_iter()
+                    .filter(|s| *s != "ebp")
+                    .collect();
                 return Err(usage(format!(
-                    "démo indisponible pour {} : plateforme pas encore prise en charge (prestashop, woocommerce, shopify)",
-                    platform.label()
+                    "démo indisponible pour {} : plateforme pas encore prise en charge ({})",
+                    platform.label(),
+                    shops.join(", ")
                 )));
             }
             crate::orders_cmd::demo(settings, &acc, platform).await

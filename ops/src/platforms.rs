@@ -5,7 +5,7 @@
 //! Adding a platform is one arm in each function below (see `docs/PLATFORMS.md`,
 //! "Adding a platform").
 
-use passerelle_adapters::cms::{bigcommerce, prestashop, shopify, wix, woocommerce};
+use passerelle_adapters::cms::{bigcommerce, magento, prestashop, shopify, wix, woocommerce};
 use passerelle_adapters::store::Db;
 use passerelle_domain::platform::{partial_notes, Capabilities, Platform};
 use passerelle_domain::profile::Profile;
@@ -22,10 +22,8 @@ pub fn capabilities(platform: Platform) -> Capabilities {
         Platform::Shopify => shopify::CAPABILITIES,
         Platform::Wix => wix::CAPABILITIES,
         Platform::BigCommerce => bigcommerce::CAPABILITIES,
-        Platform::Magento
-        | Platform::LeNewBlack
-        | Platform::Oasis
-        | Platform::Orderlion => Capabilities::NONE,
+        Platform::Magento => magento::CAPABILITIES,
+        Platform::LeNewBlack | Platform::Oasis | Platform::Orderlion => Capabilities::NONE,
     }
 }
 
@@ -76,10 +74,23 @@ pub fn connect(profile: &Profile, key: &str, db: &Db) -> Result<ShopConnection, 
         }
         // Its requests paced by the site's gate in the database (200 per minute).
         Platform::Wix => wix::connect(&shop.url, key, db),
-
         // The store's request quota is shared by every worker through the database.
         Platform::BigCommerce => {
             bigcommerce::connect(&shop.url, key, bigcommerce::RateGate::new(db.clone()))
+        }
+        Platform::Magento => {
+            // The document in the order's currency with `base_to_order_rate` when the
+            // profile wants foreign-currency documents, else in the base currency.
+            let foreign = profile
+                .import
+                .as_ref()
+                .is_some_and(|i| i.settings.foreign_currency_documents);
+            let money = if foreign {
+                magento::Money::Order
+            } else {
+                magento::Money::Base
+            };
+            magento::connect(&shop.url, key, money)
         }
         other => Err(StepError::permanent(format!(
             "plateforme {} pas encore prise en charge (platform not supported yet)",
@@ -98,6 +109,14 @@ pub fn normalise_url(platform: Platform, url: &str) -> Result<String, String> {
         Platform::Wix => wix::normalise_shop_url(url),
 
         Platform::BigCommerce => bigcommerce::normalise_shop_url(url),
+        Platform::Magento => magento::normalise_shop_url(url).map(|(root, store)| {
+            // The store code travels in the URL the client is given.
+            if store == "default" {
+                root
+            } else {
+                format!("{root}rest/{store}/")
+            }
+        }),
         // Platforms without a client keep the URL as given (they cannot run anything yet).
         _ => Ok(url.trim().to_string()),
     }

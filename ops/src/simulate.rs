@@ -8,6 +8,7 @@ use crate::demo::REDIRECT_URI;
 use passerelle_domain::Platform;
 use passerelle_simulators::bigcommerce::{BigCommerceSim, BigCommerceSimConfig};
 use passerelle_simulators::ebp::{EbpSim, EbpSimConfig};
+use passerelle_simulators::magento::{MagentoSim, MagentoSimConfig};
 use passerelle_simulators::prestashop::{Corruption, PrestaShopSim, SimShop, DEMO_KEY};
 use passerelle_simulators::seed::{Seed, SeedBreakage};
 use passerelle_simulators::shopify::{ShopifySim, ShopifySimConfig};
@@ -63,6 +64,7 @@ pub fn has_shop_simulator(platform: Platform) -> bool {
             | Platform::Shopify
             | Platform::Wix
             | Platform::BigCommerce
+            | Platform::Magento
     )
 }
 
@@ -74,8 +76,8 @@ pub fn demo_profile_template(platform: Platform) -> Option<&'static str> {
         Platform::WooCommerce => Some(include_str!("../deploy/profile.woocommerce.sample.toml")),
         Platform::Shopify => Some(include_str!("../deploy/profile.shopify.sample.toml")),
         Platform::Wix => Some(include_str!("../deploy/profile.wix.sample.toml")),
-
         Platform::BigCommerce => Some(include_str!("../deploy/profile.bigcommerce.sample.toml")),
+        Platform::Magento => Some(include_str!("../deploy/profile.magento.sample.toml")),
         _ => None,
     }
 }
@@ -146,6 +148,16 @@ pub async fn start_shop(
                 _server: Box::new(sim),
             })
         }
+        Platform::Magento => {
+            let (sim, _) = MagentoSim::from_seed(seed, MagentoSimConfig::default(), addr).await?;
+            Ok(RunningShop {
+                platform,
+                url: sim.url(),
+                // `key` is the integration access token, sent as `Authorization: Bearer`.
+                credentials: json!({"key": sim.token(), "store_code": "default"}),
+                _server: Box::new(sim),
+            })
+        }
         other => Err(usage(format!(
             "pas de simulateur pour {} dans cette version (simulateurs : {})",
             other.label(),
@@ -155,12 +167,13 @@ pub async fn start_shop(
 }
 
 /// What `passerelle sim` can start.
-pub const SIMULATORS: [&str; 6] = [
+pub const SIMULATORS: [&str; 7] = [
     "prestashop",
     "woocommerce",
     "shopify",
     "wix",
     "bigcommerce",
+    "magento",
     "ebp",
 ];
 

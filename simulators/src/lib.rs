@@ -16,12 +16,14 @@
 //! * [`wix`]: Wix eCommerce Orders v1 and Stores Catalog V3 inventory (`www.wixapis.com`).
 //! * [`bigcommerce`]: the BigCommerce REST API (v2 orders, v3 metafields and inventory),
 //!   rate-limited per store.
+//! * [`magento`]: the Magento 2 / Adobe Commerce admin REST API (`/rest/<store>/V1/…`).
 //! * [`storage`]: Dropbox, pCloud and Cloudinary.
 //! * [`demo_backend`]: the engine demonstration's backend.
 
 pub mod bigcommerce;
 pub mod demo_backend;
 pub mod ebp;
+pub mod magento;
 pub mod prestashop;
 pub mod seed;
 pub mod shopify;
