@@ -92,22 +92,22 @@ async fn unsupported_platform_is_refused_before_queueing(kind: Kind) {
         &[
             "profile",
             "import",
-            profile(dir.path(), "bigcommerce").to_str().unwrap(),
+            profile(dir.path(), "lenewblack").to_str().unwrap(),
         ],
         dir.path(),
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = bin(
         &url,
-        &["run", "shop-bigcommerce", "import-orders"],
+        &["run", "shop-lenewblack", "import-orders"],
         dir.path(),
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains("BigCommerce pas encore prise en charge"), "{e}");
+    assert!(e.contains("Le New Black pas encore prise en charge"), "{e}");
     let o = bin(
         &url,
-        &["run", "shop-bigcommerce", "update-stock", "--enqueue-only"],
+        &["run", "shop-lenewblack", "update-stock", "--enqueue-only"],
         dir.path(),
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -116,7 +116,7 @@ async fn unsupported_platform_is_refused_before_queueing(kind: Kind) {
         &[
             "schedule",
             "create",
-            "shop-bigcommerce",
+            "shop-lenewblack",
             "import-orders",
             "--start",
             "2026-12-01 08:00",
@@ -139,7 +139,7 @@ async fn unsupported_platform_is_refused_before_queueing(kind: Kind) {
     // The engine's own demonstration needs no shop: still accepted on that profile.
     let o = bin(
         &url,
-        &["run", "shop-bigcommerce", "demo-engine", "--enqueue-only"],
+        &["run", "shop-lenewblack", "demo-engine", "--enqueue-only"],
         dir.path(),
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
