@@ -266,7 +266,7 @@ async fn the_same_orders_give_the_same_documents_on_every_platform() {
             let spread = *p == Platform::WooCommerce && voucher_on_several_rates(want);
             for (field, w) in want
                 .iter()
-                .filter(|(f, _)| !excluded(*p, f) && !(spread && f.starts_with("payments[")))
+                .filter(|(f, _)| !(excluded(*p, f) || (spread && f.starts_with("payments["))))
             {
                 let g = got.get(field).unwrap_or(&Value::Null);
                 if g != w {

@@ -25,6 +25,9 @@ pub struct Recorded<'a> {
 }
 
 /// What the plan makes of one order.
+// One value per order, built and compared at once, never stored in bulk: boxing the
+// document would only add an allocation per order.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Planned {
